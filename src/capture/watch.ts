@@ -1,0 +1,88 @@
+import type { Queryable } from '../db/pool.ts'
+import { coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
+import type { Observer } from '../observers/types.ts'
+
+/** `schema.table` → the two identifier parts (the table part may itself contain dots). */
+export function splitEntity(entity: string): [string, string] {
+  const dot = entity.indexOf('.')
+  return dot < 0 ? ['public', entity] : [entity.slice(0, dot), entity.slice(dot + 1)]
+}
+
+interface WatchSpec {
+  entity: string
+  tenantColumn: string | null
+  noopUpdates: boolean
+  files: string[]
+}
+
+function specs(observers: readonly Observer[]): Map<string, WatchSpec> {
+  const byEntity = new Map<string, WatchSpec>()
+  for (const o of observers) {
+    const spec = byEntity.get(o.entity) ?? { entity: o.entity, tenantColumn: null, noopUpdates: false, files: [] }
+    spec.tenantColumn ??= o.tenantColumn ?? null
+    spec.noopUpdates ||= o.noopUpdates
+    spec.files.push(o.file)
+    byEntity.set(o.entity, spec)
+  }
+  return byEntity
+}
+
+/** Attaches the capture trigger to `entity`; identifiers are quoted by Postgres, never by us. */
+export async function watchTable(
+  db: Queryable,
+  entity: string,
+  opts: { tenantColumn: string | null; actorSetting: string; noopUpdates: boolean },
+): Promise<boolean> {
+  const [schema, table] = splitEntity(entity)
+  const { rows } = await db.query<{ found: boolean }>(
+    `select case when r is null then false else (observers.watch(r, $3, $4, $5) is null or true) end as found
+       from (select to_regclass(format('%I.%I', $1::text, $2::text)) as r) t`,
+    [schema, table, opts.tenantColumn, opts.actorSetting, opts.noopUpdates],
+  )
+  return rows[0]?.found === true
+}
+
+export async function unwatchTable(db: Queryable, entity: string): Promise<boolean> {
+  const [schema, table] = splitEntity(entity)
+  const { rows } = await db.query<{ found: boolean }>(
+    `select case when r is null then false else (observers.unwatch(r) is null or true) end as found
+       from (select to_regclass(format('%I.%I', $1::text, $2::text)) as r) t`,
+    [schema, table],
+  )
+  return rows[0]?.found === true
+}
+
+/**
+ * Watches every table the observers name, skipping tables already watched the same way.
+ * Observers on a missing (or unwatchable) table are returned as problems and left out.
+ */
+export async function watchObservedTables(
+  db: Queryable,
+  observers: readonly Observer[],
+  actorSetting: string,
+): Promise<{ observers: Observer[]; problems: ObserverFileError[] }> {
+  const { rows: current } = await db.query<{ entity: string; tenant_column: string | null; noop_updates: boolean }>(
+    // A table dropped and re-created since it was watched has lost its trigger: watch it again.
+    `select w.entity, w.tenant_column, w.noop_updates from observers.watched w
+      where exists (select 1 from pg_trigger t where t.tgrelid = w.relid and t.tgname = 'observers_capture')`,
+  )
+  const existing = new Map(current.map((r) => [r.entity, r]))
+  const failed = new Set<string>()
+  const problems: ObserverFileError[] = []
+  for (const spec of specs(observers).values()) {
+    const had = existing.get(spec.entity)
+    if (had && had.tenant_column === spec.tenantColumn && had.noop_updates === spec.noopUpdates) continue
+    let message: string | undefined
+    try {
+      const found = await watchTable(db, spec.entity, { ...spec, actorSetting })
+      if (!found) message = `table "${spec.entity}" does not exist`
+    } catch (err) {
+      message = `cannot watch table "${spec.entity}": ${coerceError(err).message}`
+    }
+    if (message) {
+      failed.add(spec.entity)
+      for (const file of spec.files) problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', message))
+    }
+  }
+  return { observers: observers.filter((o) => !failed.has(o.entity)), problems }
+}

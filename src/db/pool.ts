@@ -1,0 +1,43 @@
+import pg from 'pg'
+import { parseExact } from '../json/exact.ts'
+
+/**
+ * json/jsonb arrive through parseExact so bigint and numeric values keep their digits.
+ * pg's type registry is process-wide, which is what we want: pg-boss reads its job
+ * payloads through the same driver.
+ */
+pg.types.setTypeParser(pg.types.builtins.JSON, parseExact)
+pg.types.setTypeParser(pg.types.builtins.JSONB, parseExact)
+
+export type Pool = pg.Pool
+export type PoolClient = pg.PoolClient
+export type Queryable = Pick<pg.Pool, 'query'>
+
+export function createPool(connectionString: string, opts: { max?: number; name?: string } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: opts.max ?? 10,
+    application_name: opts.name ?? 'pg-observers',
+    connectionTimeoutMillis: 10_000,
+  })
+  // An idle client losing its connection (database restart, pg_terminate_backend) must not
+  // crash the process; the next checkout opens a fresh connection.
+  pool.on('error', () => {})
+  return pool
+}
+
+/** Runs `fn` in a transaction on one client; rolls back on any error. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('begin')
+    const result = await fn(client)
+    await client.query('commit')
+    return result
+  } catch (err) {
+    await client.query('rollback').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}

@@ -1,0 +1,27 @@
+import type { ChangeEvent } from './event.ts'
+import type { ActionConfig, FailurePolicy, RetryPolicy } from './observers/types.ts'
+
+/** One failed attempt, kept on the job so a dead letter shows its whole history. */
+export interface AttemptRecord {
+  attempt: number
+  at: string
+  code: string
+  error: string
+  status?: number
+  duration_ms: number
+}
+
+/**
+ * The payload of one queued job: one (event, observer, action). It holds a snapshot of the
+ * action config with `*_env` references unresolved, so no secret is ever written to a job row.
+ */
+export interface Delivery {
+  delivery_id: string
+  observer: string
+  action_index: number
+  action: ActionConfig
+  retry: RetryPolicy
+  on_failure: FailurePolicy
+  event: ChangeEvent
+  attempts?: AttemptRecord[]
+}

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto'
+import type { ChangeEvent, EventKind } from '../event.ts'
+import type { Observer } from '../observers/types.ts'
+import { type QueuedDelivery, queueName } from '../queue/boss.ts'
+
+/** A stable UUID for (event, observer, action): the same change always yields the same delivery id. */
+export function deliveryId(eventId: string, observer: string, actionIndex: number): string {
+  const h = createHash('sha1').update(`${eventId}\u0000${observer}\u0000${actionIndex}`).digest()
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80
+  const hex = h.subarray(0, 16).toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+export type Matcher = (event: ChangeEvent) => QueuedDelivery[]
+
+/** Indexes observers by (entity, event) so matching a change never scans unrelated observers. */
+export function buildMatcher(observers: readonly Observer[], defaultTimeoutMs: (type: string) => number): Matcher {
+  const index = new Map<string, Map<EventKind, Observer[]>>()
+  for (const o of observers) {
+    const byEvent = index.get(o.entity) ?? new Map<EventKind, Observer[]>()
+    index.set(o.entity, byEvent)
+    for (const kind of o.events) byEvent.set(kind, [...(byEvent.get(kind) ?? []), o])
+  }
+  return (event) => {
+    const candidates = index.get(event.entity)?.get(event.event)
+    if (!candidates) return []
+    const out: QueuedDelivery[] = []
+    for (const o of candidates) {
+      if (!fires(o, event)) continue
+      o.actions.forEach((action, i) => {
+        const id = deliveryId(event.id, o.name, i)
+        const timeoutMs = action.timeout_ms ?? defaultTimeoutMs(action.type)
+        out.push({
+          queue: queueName(action.type, o.ordering === 'entity'),
+          key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
+          // A worker that dies mid-attempt hands the job back once this passes.
+          expireInSeconds: Math.ceil(timeoutMs / 1000) + 5,
+          delivery: {
+            delivery_id: id,
+            observer: o.name,
+            action_index: i,
+            action,
+            retry: { ...o.retry, ...action.retry },
+            on_failure: o.onFailure,
+            event,
+          },
+        })
+      })
+    }
+    return out
+  }
+}
+
+function fires(o: Observer, event: ChangeEvent): boolean {
+  if (event.event === 'UPDATE') {
+    if (event.changed.length === 0 && !o.noopUpdates) return false
+    if (o.columns && !o.columns.some((c) => event.changed.includes(c))) return false
+  }
+  return o.condition ? o.condition.test(event) : true
+}

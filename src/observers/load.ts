@@ -1,0 +1,173 @@
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { actionTypes } from '../actions/registry.ts'
+import { compileCondition } from '../conditions/index.ts'
+import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
+import type { EventKind } from '../event.ts'
+import { checkTemplate, checkJsonTemplate } from '../templates/render.ts'
+import { checkSchema } from './schema.ts'
+import { type ActionConfig, defaultRetry, type FailurePolicy, type Observer, type RetryPolicy } from './types.ts'
+
+export interface LoadResult {
+  observers: Observer[]
+  problems: ObserverFileError[]
+}
+
+export interface LoadOptions {
+  /** Told when a condition fails to evaluate (OB004); the condition then counts as false. */
+  onConditionError?: (observer: string, err: AppError) => void
+}
+
+const eventAliases: Record<string, EventKind> = {
+  insert: 'INSERT',
+  created: 'INSERT',
+  update: 'UPDATE',
+  updated: 'UPDATE',
+  delete: 'DELETE',
+  deleted: 'DELETE',
+}
+
+/** `orders` → `public.orders`; the form the capture trigger writes into change_log.entity. */
+export function normaliseEntity(entity: string): string {
+  return entity.includes('.') ? entity : `public.${entity}`
+}
+
+/**
+ * Loads every `*.json` file of `dir`. A file with any problem is left out whole and all its
+ * problems are reported; the other files load.
+ */
+export async function loadObservers(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  let files: string[]
+  try {
+    files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()
+  } catch (err) {
+    const e = new ObserverFileError(ErrorCode.InvalidConfig, dir, '', `cannot read observers directory: ${coerceError(err).message}`)
+    return { observers: [], problems: [e] }
+  }
+  const observers: Observer[] = []
+  const problems: ObserverFileError[] = []
+  const names = new Map<string, string>()
+  for (const file of files) {
+    const full = path.join(dir, file)
+    const result = parseObserver(full, await readFile(full, 'utf8'), opts)
+    if ('problems' in result) {
+      problems.push(...result.problems)
+      continue
+    }
+    if (!result.observer) continue
+    const other = names.get(result.observer.name)
+    if (other) {
+      problems.push(new ObserverFileError(ErrorCode.InvalidConfig, full, '/name', `duplicate observer name "${result.observer.name}" (also in ${other})`))
+      continue
+    }
+    names.set(result.observer.name, full)
+    observers.push(result.observer)
+  }
+  return { observers, problems }
+}
+
+/** Parses one observer file's text; `observer` is undefined for a valid but disabled file. */
+export function parseObserver(
+  file: string,
+  text: string,
+  opts: LoadOptions = {},
+): { observer: Observer | undefined } | { problems: ObserverFileError[] } {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    return { problems: [new ObserverFileError(ErrorCode.InvalidConfig, file, '', `invalid JSON: ${locate(text, coerceError(err).message)}`)] }
+  }
+  const schemaProblems = checkSchema(data)
+  if (schemaProblems.length > 0) {
+    return {
+      problems: schemaProblems.map((p) => new ObserverFileError(schemaCode(p.path, p.keyword), file, p.path, p.message)),
+    }
+  }
+  const raw = data as RawObserver
+  const problems = [...checkActions(file, raw.actions)]
+  const condition = compile(file, raw, problems, opts)
+  if (problems.length > 0) return { problems }
+  if (raw.enabled === false) return { observer: undefined }
+  return { observer: toObserver(file, raw, condition) }
+}
+
+interface RawObserver {
+  name: string
+  entity: string
+  events: string[]
+  columns?: string[]
+  condition?: string
+  actions: ActionConfig[]
+  retry?: Partial<RetryPolicy>
+  on_failure?: FailurePolicy
+  ordering?: 'none' | 'entity'
+  enabled?: boolean
+  noop_updates?: boolean
+  tenant_column?: string
+}
+
+function toObserver(file: string, raw: RawObserver, condition: Observer['condition']): Observer {
+  return {
+    name: raw.name,
+    file,
+    entity: normaliseEntity(raw.entity),
+    events: new Set(raw.events.map((e) => eventAliases[e.toLowerCase()] as EventKind)),
+    columns: raw.columns,
+    condition,
+    actions: raw.actions,
+    retry: { ...defaultRetry, ...raw.retry },
+    onFailure: raw.on_failure ?? 'dlq',
+    ordering: raw.ordering ?? 'none',
+    noopUpdates: raw.noop_updates ?? false,
+    tenantColumn: raw.tenant_column,
+  }
+}
+
+function compile(file: string, raw: RawObserver, problems: ObserverFileError[], opts: LoadOptions) {
+  if (raw.condition === undefined) return undefined
+  try {
+    const onError = opts.onConditionError
+    return compileCondition(raw.condition, onError ? { onError: (err) => onError(raw.name, err) } : {})
+  } catch (err) {
+    const e = coerceError(err)
+    const code = err instanceof ConditionSyntaxError ? err.code : ErrorCode.InvalidCondition
+    problems.push(new ObserverFileError(code, file, '/condition', e.message.replace(/^OB\d{3}: /, ''), { cause: err }))
+    return undefined
+  }
+}
+
+function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[] {
+  const problems: ObserverFileError[] = []
+  actions.forEach((action, i) => {
+    const type = actionTypes.get(action.type)
+    if (!type) {
+      problems.push(new ObserverFileError(ErrorCode.UnsupportedActionType, file, `/actions/${i}/type`, `action type "${action.type}" is not supported by this build`))
+      return
+    }
+    for (const tpl of type.templates(action)) {
+      try {
+        if (typeof tpl === 'string') checkTemplate(tpl)
+        else if (tpl !== undefined) checkJsonTemplate(tpl)
+      } catch (err) {
+        problems.push(new ObserverFileError(ErrorCode.TemplateRenderingFailed, file, `/actions/${i}`, coerceError(err).message.replace(/^OB\d{3}: /, '')))
+      }
+    }
+  })
+  return problems
+}
+
+function schemaCode(pointer: string, keyword: string) {
+  if (keyword === 'discriminator') return ErrorCode.UnsupportedActionType
+  return pointer.startsWith('/actions') ? ErrorCode.InvalidActionConfig : ErrorCode.InvalidConfig
+}
+
+/** Adds line and column to JSON.parse's "at position N". */
+function locate(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message)
+  if (!m) return message
+  const before = text.slice(0, Number(m[1]))
+  const line = before.split('\n').length
+  const column = Number(m[1]) - before.lastIndexOf('\n')
+  return `${message.replace(/ in JSON at position \d+.*$/, '')} (line ${line}, column ${column})`
+}

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs'
+import { Ajv, type ErrorObject } from 'ajv'
+
+/** The published JSON Schema of observer files (observer.schema.json at the package root). */
+export const observerSchema: object = JSON.parse(
+  readFileSync(new URL('../../observer.schema.json', import.meta.url), 'utf8'),
+)
+
+const ajv = new Ajv({ allErrors: true, discriminator: true, strict: true, allowUnionTypes: true })
+const validateFile = ajv.compile(observerSchema)
+
+export interface SchemaProblem {
+  path: string
+  message: string
+  keyword: string
+}
+
+/** Every schema violation of one parsed file, as JSON-pointer paths and readable messages. */
+export function checkSchema(data: unknown): SchemaProblem[] {
+  if (validateFile(data)) return []
+  return (validateFile.errors ?? []).filter(notNoise).map(describe)
+}
+
+// anyOf/oneOf wrappers repeat what their branches already said.
+function notNoise(e: ErrorObject): boolean {
+  return e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if'
+}
+
+function describe(e: ErrorObject): SchemaProblem {
+  const path = e.instancePath || '/'
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { path, keyword: e.keyword, message: `unknown property "${String(p.additionalProperty)}"` }
+    case 'required':
+      return { path, keyword: e.keyword, message: `missing required property "${String(p.missingProperty)}"` }
+    case 'enum':
+      return { path, keyword: e.keyword, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
+    case 'discriminator':
+      return { path: `${path}/type`.replace('//', '/'), keyword: e.keyword, message: 'unknown action type' }
+    default:
+      return { path, keyword: e.keyword, message: e.message ?? e.keyword }
+  }
+}

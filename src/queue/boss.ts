@@ -1,0 +1,167 @@
+import { PgBoss } from 'pg-boss'
+import type { AttemptRecord, Delivery } from '../delivery.ts'
+import type { Logger } from '../log.ts'
+
+/** The only module that knows pg-boss. Everything else enqueues and works through it. */
+export type Queue = PgBoss
+
+export const bossSchema = 'pgboss'
+export const dlqQueue = 'observers.dlq'
+
+export function queueName(actionType: string, ordered: boolean): string {
+  return ordered ? `observers.${actionType}.ordered` : `observers.${actionType}`
+}
+
+/** Anything with pg's `query`: a pool or a client inside our own transaction. */
+export interface SqlRunner {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
+}
+
+function adapter(db: SqlRunner) {
+  return { executeSql: (text: string, values?: unknown[]) => db.query(text, values) }
+}
+
+export async function startQueue(
+  connectionString: string,
+  opts: { log: Logger; poolSize: number; supervise?: boolean },
+): Promise<Queue> {
+  const boss = new PgBoss({
+    connectionString,
+    schema: bossSchema,
+    application_name: 'pg-observers-queue',
+    max: opts.poolSize,
+    useListenNotify: true,
+    supervise: opts.supervise ?? true,
+    superviseIntervalSeconds: 5,
+    monitorIntervalSeconds: 5,
+    schedule: false,
+  })
+  boss.on('error', (err: unknown) => opts.log.error({ err, code: 'OB009' }, 'OB009: queue error'))
+  await boss.start()
+  return boss
+}
+
+/** Creates the DLQ and, per action type, a plain queue and a strict-FIFO queue for ordered observers. */
+export async function ensureQueues(boss: Queue, actionTypes: Iterable<string>, dlqRetentionDays: number) {
+  if (!(await boss.getQueue(dlqQueue))) {
+    await boss.createQueue(dlqQueue, { retentionSeconds: dlqRetentionDays * 86_400 })
+  }
+  for (const type of actionTypes) {
+    for (const ordered of [false, true]) {
+      const name = queueName(type, ordered)
+      if (await boss.getQueue(name)) continue
+      await boss.createQueue(name, {
+        notify: true,
+        deadLetter: dlqQueue,
+        ...(ordered ? { policy: 'key_strict_fifo' as const } : {}),
+      })
+    }
+  }
+}
+
+export interface QueuedDelivery {
+  queue: string
+  delivery: Delivery
+  /** ordering key for strict-FIFO queues */
+  key: string | undefined
+  expireInSeconds: number
+}
+
+/** Inserts jobs through `db`, so they commit or roll back with the caller's transaction. */
+export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[], jobId = true): Promise<void> {
+  const byQueue = Map.groupBy(items, (i) => i.queue)
+  for (const [queue, group] of byQueue) {
+    await boss.insert(
+      queue,
+      group.map((i) => ({
+        // The delivery id doubles as job id on first dispatch: inserting the same delivery twice is a no-op.
+        ...(jobId ? { id: i.delivery.delivery_id } : {}),
+        data: i.delivery,
+        retryLimit: i.delivery.retry.max_attempts - 1,
+        expireInSeconds: i.expireInSeconds,
+        ...(i.key === undefined ? {} : { singletonKey: i.key }),
+      })),
+      { db: adapter(db) },
+    )
+  }
+}
+
+export interface ClaimedJob {
+  id: string
+  queue: string
+  /** 1-based; a crashed worker's attempt counts too. */
+  attempt: number
+  delivery: Delivery
+  signal: AbortSignal
+}
+
+/** What the executor decided; this module turns it into job state. */
+export type Outcome =
+  | { kind: 'completed'; output: Record<string, unknown> }
+  | { kind: 'retry'; delayMs: number; record: AttemptRecord }
+  | { kind: 'failed'; record: AttemptRecord; deadLetter: boolean }
+
+const retrySql = `
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = now() + $4::double precision * interval '1 millisecond',
+         output = $5::jsonb,
+         data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'`
+
+// Makes pg-boss's own failure path terminal for this attempt, and drops the dead-letter
+// target when the observer's on_failure policy does not want one.
+const failSql = `
+  update ${bossSchema}.job
+     set retry_limit = retry_count,
+         dead_letter = case when $4 then dead_letter end,
+         data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'`
+
+/**
+ * Works `queue` with `concurrency` jobs in flight in this process. Retries are scheduled
+ * here to the millisecond (pg-boss's own backoff counts whole seconds), on the same job row,
+ * so a strict-FIFO key stays blocked while it waits.
+ */
+export async function work(
+  boss: Queue,
+  queue: string,
+  concurrency: number,
+  handle: (job: ClaimedJob) => Promise<Outcome>,
+): Promise<string> {
+  const localConcurrency = Math.min(concurrency, 4)
+  const batchSize = Math.ceil(concurrency / localConcurrency)
+  const db = boss.getDb()
+  let workerId = ''
+  const settle = async (job: { id: string; retryCount: number; data: Delivery; signal: AbortSignal }) => {
+    const outcome = await handle({
+      id: job.id,
+      queue,
+      attempt: job.retryCount + 1,
+      delivery: job.data,
+      signal: job.signal,
+    })
+    if (outcome.kind === 'completed') return { id: job.id, status: 'completed' as const, output: outcome.output }
+    if (outcome.kind === 'retry') {
+      await db.executeSql(retrySql, [queue, job.id, job.retryCount, outcome.delayMs, JSON.stringify(outcome.record)])
+      // Polling is only a backstop; wake a local worker when the retry falls due.
+      setTimeout(() => boss.notifyWorker(workerId), outcome.delayMs).unref()
+      return { id: job.id, status: 'completed' as const }
+    }
+    await db.executeSql(failSql, [queue, job.id, job.retryCount, outcome.deadLetter, JSON.stringify(outcome.record)])
+    return { id: job.id, status: 'failed' as const, output: outcome.record }
+  }
+  workerId = await boss.work<Delivery>(
+    queue,
+    {
+      batchSize,
+      localConcurrency,
+      perJobResults: true,
+      pollingIntervalSeconds: 0.5,
+      notifyPollingIntervalSeconds: 2,
+      burstWhenBatchFull: true,
+    },
+    (jobs) => Promise.all(jobs.map(settle)),
+  )
+  return workerId
+}

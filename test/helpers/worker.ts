@@ -1,0 +1,69 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/log.ts'
+import { startWorker, type Worker } from '../../src/worker.ts'
+
+export interface LogSink {
+  records: Array<Record<string, unknown>>
+  lines: string[]
+}
+
+/** A pino destination that keeps every record, so tests assert on structured log lines. */
+export function logSink(): { sink: LogSink; stream: Writable } {
+  const sink: LogSink = { records: [], lines: [] }
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue
+        sink.lines.push(line)
+        sink.records.push(JSON.parse(line) as Record<string, unknown>)
+      }
+      done()
+    },
+  })
+  return { sink, stream }
+}
+
+/** Writes observer files into a fresh temporary directory. */
+export async function observersDir(files: Record<string, unknown>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'observers-'))
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2))
+  }
+  return dir
+}
+
+export interface TestWorker {
+  worker: Worker
+  logs: LogSink
+  stop(): Promise<void>
+}
+
+/** Starts a worker in this process against `url` with the given observers directory and env. */
+export async function runWorker(url: string, dir: string, env: Record<string, string> = {}): Promise<TestWorker> {
+  const config = loadConfig({
+    DATABASE_URL: url,
+    OBSERVERS_DIR: dir,
+    PORT: '0',
+    LOG_LEVEL: 'debug',
+    OBSERVERS_DISPATCH_POLL_MS: '200',
+    OBSERVERS_SHUTDOWN_GRACE_MS: '5000',
+    ...env,
+  })
+  const { sink, stream } = logSink()
+  const worker = await startWorker(config, { log: createLogger(config.logLevel, stream) })
+  return { worker, logs: sink, stop: () => worker.stop() }
+}
+
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm test`: provides a Postgres (TEST_DATABASE_URL, or an embedded one under .data/), migrates
+ * a template database once, then runs every test file with node:test; each file clones the
+ * template into a database of its own (test/helpers/db.ts).
+ */
+import { spawn } from 'node:child_process'
+import { glob, rm } from 'node:fs/promises'
+import path from 'node:path'
+import pg from 'pg'
+import { startEmbedded } from '../src/db/embedded.ts'
+import { migrate } from '../src/db/migrate.ts'
+import { createPool } from '../src/db/pool.ts'
+import { createLogger } from '../src/log.ts'
+import { startQueue } from '../src/queue/boss.ts'
+
+const templateDb = 'observers_test_template'
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+async function prepareTemplate(adminUrl: string) {
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  await admin.query(`drop database if exists ${templateDb} with (force)`)
+  await admin.query(`create database ${templateDb}`)
+  await admin.end()
+  const url = withDatabase(adminUrl, templateDb)
+  const queue = await startQueue(url, { log: createLogger('warn'), poolSize: 2, supervise: false })
+  await queue.stop({ graceful: false, close: true })
+  const pool = createPool(url, { max: 1 })
+  await migrate(pool)
+  await pool.end()
+}
+
+async function main() {
+  const args = process.argv.slice(2)
+  let adminUrl = process.env.TEST_DATABASE_URL
+  let stop = async () => {}
+  if (!adminUrl) {
+    const dataDir = path.resolve('.data/test-postgres')
+    await rm(dataDir, { recursive: true, force: true })
+    const embedded = await startEmbedded(dataDir)
+    adminUrl = embedded.url
+    stop = () => embedded.stop()
+    console.log(`# embedded Postgres for tests at ${adminUrl}`)
+  } else {
+    console.log(`# tests on ${adminUrl.replace(/\/\/[^@/]*@/, '//***@')}`)
+  }
+  let code = 1
+  try {
+    await prepareTemplate(adminUrl)
+    const files = args.length > 0 ? args : (await Array.fromAsync(glob('test/**/*.test.ts'))).sort()
+    code = await new Promise<number>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files],
+        {
+          stdio: 'inherit',
+          env: { ...process.env, TEST_DATABASE_URL: adminUrl, TEST_TEMPLATE_DB: templateDb },
+        },
+      )
+      child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)))
+    })
+  } finally {
+    await stop()
+  }
+  process.exit(code)
+}
+
+await main()
