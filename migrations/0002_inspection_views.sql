@@ -1,10 +1,10 @@
--- Views for psql over pg-boss's job table. Job payloads are written by src/dispatch (see
--- docs/database.md): observer, action_index, action, delivery_id, event, attempts[].
+-- Views for psql over pg-boss's job table. Job payloads are written by src/queue/boss.ts (see
+-- docs/database.md): observer, action_index, action (JSON text), delivery_id, event, attempts[].
 
 create view observers.dlq as
 select j.id,
        j.data ->> 'observer' as observer,
-       j.data -> 'action' ->> 'type' as action_type,
+       (j.data ->> 'action')::jsonb ->> 'type' as action_type,
        (j.data ->> 'action_index')::int as action_index,
        j.data ->> 'delivery_id' as delivery_id,
        (j.data -> 'event' ->> 'id')::uuid as event_id,

@@ -27,29 +27,32 @@ function specs(observers: readonly Observer[]): Map<string, WatchSpec> {
   return byEntity
 }
 
+async function resolveTable(db: Queryable, entity: string): Promise<number | undefined> {
+  const [schema, table] = splitEntity(entity)
+  const { rows } = await db.query<{ oid: number | null }>(
+    "select to_regclass(format('%I.%I', $1::text, $2::text))::oid as oid",
+    [schema, table],
+  )
+  return rows[0]?.oid ?? undefined
+}
+
 /** Attaches the capture trigger to `entity`; identifiers are quoted by Postgres, never by us. */
 export async function watchTable(
   db: Queryable,
   entity: string,
   opts: { tenantColumn: string | null; actorSetting: string; noopUpdates: boolean },
 ): Promise<boolean> {
-  const [schema, table] = splitEntity(entity)
-  const { rows } = await db.query<{ found: boolean }>(
-    `select case when r is null then false else (observers.watch(r, $3, $4, $5) is null or true) end as found
-       from (select to_regclass(format('%I.%I', $1::text, $2::text)) as r) t`,
-    [schema, table, opts.tenantColumn, opts.actorSetting, opts.noopUpdates],
-  )
-  return rows[0]?.found === true
+  const oid = await resolveTable(db, entity)
+  if (oid === undefined) return false
+  await db.query('select observers.watch($1::oid::regclass, $2, $3, $4)', [oid, opts.tenantColumn, opts.actorSetting, opts.noopUpdates])
+  return true
 }
 
 export async function unwatchTable(db: Queryable, entity: string): Promise<boolean> {
-  const [schema, table] = splitEntity(entity)
-  const { rows } = await db.query<{ found: boolean }>(
-    `select case when r is null then false else (observers.unwatch(r) is null or true) end as found
-       from (select to_regclass(format('%I.%I', $1::text, $2::text)) as r) t`,
-    [schema, table],
-  )
-  return rows[0]?.found === true
+  const oid = await resolveTable(db, entity)
+  if (oid === undefined) return false
+  await db.query('select observers.unwatch($1::oid::regclass)', [oid])
+  return true
 }
 
 /**

@@ -104,34 +104,30 @@ function toStep(key: string): Step {
  */
 export function collectColumns(expr: Expr): string[] {
   const columns = new Set<string>()
-  visitFields(expr, (field) => {
+  for (const field of fieldsOf(expr)) {
     const column = field.path[0]
-    if (field.scope === 'event' || column === undefined) return
-    if (field.scope === 'row' && field.path.length === 1 && eventFallbackNames.has(column)) return
+    if (field.scope === 'event' || column === undefined) continue
+    if (field.scope === 'row' && field.path.length === 1 && eventFallbackNames.has(column)) continue
     columns.add(column)
-  })
+  }
   return [...columns].sort()
 }
 
-function visitFields(expr: Expr, visit: (field: Field) => void): void {
+function fieldsOf(expr: Expr): Field[] {
   switch (expr.kind) {
     case 'and':
     case 'or':
-      visitFields(expr.left, visit)
-      return visitFields(expr.right, visit)
+    case 'compare':
+      return [...fieldsOf(expr.left), ...fieldsOf(expr.right)]
     case 'not':
     case 'in':
     case 'is_null':
-      return visitFields(expr.operand, visit)
-    case 'compare':
-      visitFields(expr.left, visit)
-      return visitFields(expr.right, visit)
+      return fieldsOf(expr.operand)
     case 'call':
-      if (expr.field !== null) visit(expr.field)
-      return
+      return expr.field === null ? [] : [expr.field]
     case 'field':
-      return visit(expr)
+      return [expr]
     case 'literal':
-      return
+      return []
   }
 }

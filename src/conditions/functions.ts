@@ -18,7 +18,12 @@ export interface FunctionSpec {
 const specs: readonly FunctionSpec[] = [
   { name: 'CHANGED', params: ['field'], bareField: true, signature: 'CHANGED(field)' },
   { name: 'CHANGED_TO', params: ['field', 'value'], bareField: true, signature: 'CHANGED_TO(field, value)' },
-  { name: 'CHANGED_FROM', params: ['field', 'value'], bareField: true, signature: 'CHANGED_FROM(field, value)' },
+  {
+    name: 'CHANGED_FROM',
+    params: ['field', 'value'],
+    bareField: true,
+    signature: 'CHANGED_FROM(field, value)',
+  },
   { name: 'HAS_FIELD', params: ['field'], bareField: false, signature: 'HAS_FIELD(field)' },
   { name: 'IS_NEW', params: [], bareField: false, signature: 'IS_NEW()' },
   { name: 'IS_DELETED', params: [], bareField: false, signature: 'IS_DELETED()' },
@@ -39,7 +44,10 @@ export const functionsByName: ReadonlyMap<string, FunctionSpec> = new Map([
 ])
 
 /** Names offered by "did you mean" suggestions. */
-export const functionNames: readonly string[] = [...specs.map((s) => s.name), ...aliases.map(([name]) => name)]
+export const functionNames: readonly string[] = [
+  ...specs.map((s) => s.name),
+  ...aliases.map(([name]) => name),
+]
 
 /** Functions are two-valued: they never return null, so `NOT CHANGED(x)` is always defined. */
 export function compileCall(call: Call): (event: ChangeEvent) => boolean {

@@ -18,7 +18,15 @@ export interface Token {
 const twoCharOps = new Set(['==', '!=', '<>', '<=', '>=', '&&', '||'])
 const oneCharOps = new Set(['=', '<', '>', '!'])
 const punctuation = new Set(['(', ')', ',', '.'])
-const escapes: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '/': '/' }
+const escapes: Record<string, string> = {
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  n: '\n',
+  t: '\t',
+  r: '\r',
+  '/': '/',
+}
 const numberPattern = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y
 
 export function tokenize(source: string): Token[] {
@@ -59,7 +67,11 @@ function readNumber(source: string, start: number): Token {
   if (isNameChar(next) || next === '.') {
     while (end < source.length && (isNameChar(source[end] ?? '') || source[end] === '.')) end++
     const bad = source.slice(start, end)
-    throw new ConditionSyntaxError(source, start, `invalid number '${bad}': expected digits like 42, -7, 12.50 or 1e6`)
+    throw new ConditionSyntaxError(
+      source,
+      start,
+      `invalid number '${bad}': expected digits like 42, -7, 12.50 or 1e6`,
+    )
   }
   const text = source.slice(start, end)
   return { kind: 'number', text, value: text, start, end }
@@ -72,7 +84,8 @@ function readString(source: string, start: number): Token {
 
 function readQuotedName(source: string, start: number): Token {
   const { value, end } = readQuoted(source, start, false)
-  if (value === '') throw new ConditionSyntaxError(source, start, 'empty field name ``: expected a name between backticks')
+  if (value === '')
+    throw new ConditionSyntaxError(source, start, 'empty field name ``: expected a name between backticks')
   return { kind: 'quoted_name', text: source.slice(start, end), value, start, end }
 }
 
@@ -105,7 +118,8 @@ function readEscape(source: string, at: number): { text: string; length: number 
   const simple = escapes[c]
   if (simple !== undefined) return { text: simple, length: 2 }
   const hex = source.slice(at + 2, at + 6)
-  if (c === 'u' && /^[0-9a-fA-F]{4}$/.test(hex)) return { text: String.fromCharCode(Number.parseInt(hex, 16)), length: 6 }
+  if (c === 'u' && /^[0-9a-fA-F]{4}$/.test(hex))
+    return { text: String.fromCharCode(Number.parseInt(hex, 16)), length: 6 }
   throw new ConditionSyntaxError(
     source,
     at,
@@ -131,7 +145,11 @@ function readSymbol(source: string, start: number): Token {
 }
 
 function skipSpace(source: string, i: number): number {
-  while (i < source.length && (source[i] === ' ' || source[i] === '\t' || source[i] === '\n' || source[i] === '\r')) i++
+  while (
+    i < source.length &&
+    (source[i] === ' ' || source[i] === '\t' || source[i] === '\n' || source[i] === '\r')
+  )
+    i++
   return i
 }
 

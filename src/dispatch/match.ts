@@ -12,6 +12,16 @@ export function deliveryId(eventId: string, observer: string, actionIndex: numbe
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
+/**
+ * The job id of a delivery: the change's seq, then a hash of (observer, action). pg-boss breaks
+ * created_on ties by id, and one dispatch transaction gives all its jobs the same created_on, so
+ * seq-first ids keep strict-FIFO keys in commit order. Deterministic, so re-inserting is a no-op.
+ */
+export function jobId(seq: number, observer: string, actionIndex: number): string {
+  const hex = seq.toString(16).padStart(16, '0') + createHash('sha1').update(`${observer}\u0000${actionIndex}`).digest('hex').slice(0, 16)
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
 export type Matcher = (event: ChangeEvent) => QueuedDelivery[]
 
 /** Indexes observers by (entity, event) so matching a change never scans unrelated observers. */
@@ -32,6 +42,7 @@ export function buildMatcher(observers: readonly Observer[], defaultTimeoutMs: (
         const id = deliveryId(event.id, o.name, i)
         const timeoutMs = action.timeout_ms ?? defaultTimeoutMs(action.type)
         out.push({
+          jobId: jobId(event.seq, o.name, i),
           queue: queueName(action.type, o.ordering === 'entity'),
           key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
           // A worker that dies mid-attempt hands the job back once this passes.

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser'
 import { actionTypes } from '../actions/registry.ts'
 import { compileCondition } from '../conditions/index.ts'
 import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
@@ -162,12 +163,14 @@ function schemaCode(pointer: string, keyword: string) {
   return pointer.startsWith('/actions') ? ErrorCode.InvalidActionConfig : ErrorCode.InvalidConfig
 }
 
-/** Adds line and column to JSON.parse's "at position N". */
+/** Adds the line and column of the first syntax error, which JSON.parse does not always give. */
 function locate(text: string, message: string): string {
-  const m = /position (\d+)/.exec(message)
-  if (!m) return message
-  const before = text.slice(0, Number(m[1]))
+  const errors: ParseError[] = []
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false })
+  const first = errors[0]
+  if (!first) return message
+  const before = text.slice(0, first.offset)
   const line = before.split('\n').length
-  const column = Number(m[1]) - before.lastIndexOf('\n')
-  return `${message.replace(/ in JSON at position \d+.*$/, '')} (line ${line}, column ${column})`
+  const column = first.offset - before.lastIndexOf('\n')
+  return `${printParseErrorCode(first.error)} at line ${line}, column ${column}`
 }

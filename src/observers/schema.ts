@@ -6,7 +6,7 @@ export const observerSchema: object = JSON.parse(
   readFileSync(new URL('../../observer.schema.json', import.meta.url), 'utf8'),
 )
 
-const ajv = new Ajv({ allErrors: true, discriminator: true, strict: true, allowUnionTypes: true })
+const ajv = new Ajv({ allErrors: true, discriminator: true, strict: true, strictRequired: false, allowUnionTypes: true })
 const validateFile = ajv.compile(observerSchema)
 
 export interface SchemaProblem {
@@ -18,7 +18,9 @@ export interface SchemaProblem {
 /** Every schema violation of one parsed file, as JSON-pointer paths and readable messages. */
 export function checkSchema(data: unknown): SchemaProblem[] {
   if (validateFile(data)) return []
-  return (validateFile.errors ?? []).filter(notNoise).map(describe)
+  const problems = (validateFile.errors ?? []).filter(notNoise).map(describe)
+  // The action type is checked twice (enum and discriminator); report it once.
+  return problems.filter((p, i) => problems.findIndex((q) => q.path === p.path && q.keyword === p.keyword) === i)
 }
 
 // anyOf/oneOf wrappers repeat what their branches already said.
@@ -29,6 +31,9 @@ function notNoise(e: ErrorObject): boolean {
 function describe(e: ErrorObject): SchemaProblem {
   const path = e.instancePath || '/'
   const p = e.params as Record<string, unknown>
+  if (/^\/actions\/\d+\/type$/.test(path) && e.keyword === 'enum') {
+    return { path, keyword: 'discriminator', message: `unknown action type (expected one of ${(p.allowedValues as string[]).join(', ')})` }
+  }
   switch (e.keyword) {
     case 'additionalProperties':
       return { path, keyword: e.keyword, message: `unknown property "${String(p.additionalProperty)}"` }
@@ -37,7 +42,7 @@ function describe(e: ErrorObject): SchemaProblem {
     case 'enum':
       return { path, keyword: e.keyword, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
     case 'discriminator':
-      return { path: `${path}/type`.replace('//', '/'), keyword: e.keyword, message: 'unknown action type' }
+      return { path: `${path}/type`, keyword: e.keyword, message: 'unknown action type' }
     default:
       return { path, keyword: e.keyword, message: e.message ?? e.keyword }
   }

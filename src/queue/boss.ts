@@ -1,5 +1,6 @@
 import { PgBoss } from 'pg-boss'
 import type { AttemptRecord, Delivery } from '../delivery.ts'
+import { parseExact } from '../json/exact.ts'
 import type { Logger } from '../log.ts'
 
 /** The only module that knows pg-boss. Everything else enqueues and works through it. */
@@ -60,6 +61,8 @@ export async function ensureQueues(boss: Queue, actionTypes: Iterable<string>, d
 }
 
 export interface QueuedDelivery {
+  /** Set on first dispatch, so inserting the same delivery twice is a no-op; random on replay. */
+  jobId: string | undefined
   queue: string
   delivery: Delivery
   /** ordering key for strict-FIFO queues */
@@ -68,15 +71,14 @@ export interface QueuedDelivery {
 }
 
 /** Inserts jobs through `db`, so they commit or roll back with the caller's transaction. */
-export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[], jobId = true): Promise<void> {
+export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[]): Promise<void> {
   const byQueue = Map.groupBy(items, (i) => i.queue)
   for (const [queue, group] of byQueue) {
     await boss.insert(
       queue,
       group.map((i) => ({
-        // The delivery id doubles as job id on first dispatch: inserting the same delivery twice is a no-op.
-        ...(jobId ? { id: i.delivery.delivery_id } : {}),
-        data: i.delivery,
+        ...(i.jobId ? { id: i.jobId } : {}),
+        data: toJobData(i.delivery),
         retryLimit: i.delivery.retry.max_attempts - 1,
         expireInSeconds: i.expireInSeconds,
         ...(i.key === undefined ? {} : { singletonKey: i.key }),
@@ -84,6 +86,20 @@ export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[
       { db: adapter(db) },
     )
   }
+}
+
+/**
+ * The action snapshot is stored as JSON text: jsonb would reorder the keys of JSON templates,
+ * and a webhook body should come out in the order its author wrote.
+ */
+export type JobData = Omit<Delivery, 'action'> & { action: string }
+
+function toJobData(d: Delivery): JobData {
+  return { ...d, action: JSON.stringify(d.action) }
+}
+
+export function fromJobData(data: JobData): Delivery {
+  return { ...data, action: parseExact(data.action) as Delivery['action'] }
 }
 
 export interface ClaimedJob {
@@ -133,12 +149,12 @@ export async function work(
   const batchSize = Math.ceil(concurrency / localConcurrency)
   const db = boss.getDb()
   let workerId = ''
-  const settle = async (job: { id: string; retryCount: number; data: Delivery; signal: AbortSignal }) => {
+  const settle = async (job: { id: string; retryCount: number; data: JobData; signal: AbortSignal }) => {
     const outcome = await handle({
       id: job.id,
       queue,
       attempt: job.retryCount + 1,
-      delivery: job.data,
+      delivery: fromJobData(job.data),
       signal: job.signal,
     })
     if (outcome.kind === 'completed') return { id: job.id, status: 'completed' as const, output: outcome.output }
@@ -151,7 +167,7 @@ export async function work(
     await db.executeSql(failSql, [queue, job.id, job.retryCount, outcome.deadLetter, JSON.stringify(outcome.record)])
     return { id: job.id, status: 'failed' as const, output: outcome.record }
   }
-  workerId = await boss.work<Delivery>(
+  workerId = await boss.work<JobData>(
     queue,
     {
       batchSize,
