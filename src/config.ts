@@ -77,7 +77,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownGraceMs: optInt('OBSERVERS_SHUTDOWN_GRACE_MS', env, defaults.shutdownGraceMs, 0),
     dlqRetentionDays: optInt('OBSERVERS_DLQ_RETENTION_DAYS', env, defaults.dlqRetentionDays, 1),
     retentionDays: optInt('OBSERVERS_RETENTION_DAYS', env, defaults.retentionDays, 1),
-    blockPrivateNetworks: bool('OBSERVERS_BLOCK_PRIVATE_NETWORKS', env.OBSERVERS_BLOCK_PRIVATE_NETWORKS, false),
+    blockPrivateNetworks: bool(
+      'OBSERVERS_BLOCK_PRIVATE_NETWORKS',
+      env.OBSERVERS_BLOCK_PRIVATE_NETWORKS,
+      false,
+    ),
     embeddedDataDir: path.resolve(env.OBSERVERS_EMBEDDED_DATA_DIR || defaults.embeddedDataDir),
     env: Object.freeze({ ...env }),
   })
@@ -87,7 +91,12 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v
 }
 
-function optInt(name: string, env: Readonly<Record<string, string | undefined>>, fallback: number, min: number) {
+function optInt(
+  name: string,
+  env: Readonly<Record<string, string | undefined>>,
+  fallback: number,
+  min: number,
+) {
   const v = env[name]
   return v === undefined || v === '' ? fallback : int(name, v, min)
 }

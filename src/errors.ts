@@ -50,7 +50,10 @@ export class ConditionSyntaxError extends AppError {
   readonly column: number
   readonly source: string
   constructor(source: string, offset: number, message: string) {
-    super(ErrorCode.InvalidCondition, `${message} at column ${offset + 1}\n  ${source}\n  ${' '.repeat(offset)}^`)
+    super(
+      ErrorCode.InvalidCondition,
+      `${message} at column ${offset + 1}\n  ${source}\n  ${' '.repeat(offset)}^`,
+    )
     this.source = source
     this.offset = offset
     this.column = offset + 1

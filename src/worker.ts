@@ -57,11 +57,17 @@ async function prepareObservers(pool: Pool, config: Config, log: Logger): Promis
     o.actions.forEach((action, i) => {
       const missing = actionTypes.get(action.type)?.missingTransport(action, config) ?? []
       for (const variable of missing) {
-        log.warn({ code: 'OB005', observer: o.name, action: i, variable }, `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail`)
+        log.warn(
+          { code: 'OB005', observer: o.name, action: i, variable },
+          `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail`,
+        )
       }
     })
   }
-  log.info({ observers: watched.observers.map((o) => o.name), problems: problems.length }, `loaded ${watched.observers.length} observer(s)`)
+  log.info(
+    { observers: watched.observers.map((o) => o.name), problems: problems.length },
+    `loaded ${watched.observers.length} observer(s)`,
+  )
   return {
     observers: watched.observers,
     problems,
@@ -75,7 +81,10 @@ function oncePerObserver(log: Logger) {
   return (observer: string, err: Error & { code?: string }) => {
     if (seen.has(observer)) return
     seen.add(observer)
-    log.warn({ code: err.code, observer }, `${err.message} (observer "${observer}"; logged once, counted always)`)
+    log.warn(
+      { code: err.code, observer },
+      `${err.message} (observer "${observer}"; logged once, counted always)`,
+    )
   }
 }
 
@@ -83,7 +92,10 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   const { log } = opts
   const db: Database = await openDatabase(config)
   const pool = createPool(db.url, { max: 10 })
-  const totalConcurrency = [...actionTypes.keys()].reduce((n, t) => n + (config.concurrencyByType[t] ?? config.concurrency), 0)
+  const totalConcurrency = [...actionTypes.keys()].reduce(
+    (n, t) => n + (config.concurrencyByType[t] ?? config.concurrency),
+    0,
+  )
   const queue = await startQueue(db.url, { log, poolSize: Math.min(40, 4 + Math.ceil(totalConcurrency / 4)) })
   await migrate(pool)
   if (db.embedded) await createDemoTable(pool)
@@ -122,7 +134,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   const ops = opts.http === false ? undefined : await startOpsServer(worker, config, log)
   Object.assign(worker, { ops })
   if (db.embedded) {
-    log.info({ url: db.url }, `embedded Postgres at ${db.url}`)
+    log.info(`embedded Postgres at ${db.url}`)
     await fireDemo(pool)
   }
   return worker

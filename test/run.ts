@@ -13,7 +13,8 @@ import { createPool } from '../src/db/pool.ts'
 import { createLogger } from '../src/log.ts'
 import { startQueue } from '../src/queue/boss.ts'
 
-const templateDb = 'observers_test_template'
+// Per run, so concurrent runs against one server do not drop each other's template.
+const templateDb = `observers_test_template_${process.pid}`
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url)
@@ -21,10 +22,17 @@ function withDatabase(url: string, name: string): string {
   return u.toString()
 }
 
-async function prepareTemplate(adminUrl: string) {
+async function dropDatabase(adminUrl: string, name: string) {
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
-  await admin.query(`drop database if exists ${templateDb} with (force)`)
+  await admin.query(`drop database if exists ${name} with (force)`)
+  await admin.end()
+}
+
+async function prepareTemplate(adminUrl: string) {
+  await dropDatabase(adminUrl, templateDb)
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
   await admin.query(`create database ${templateDb}`)
   await admin.end()
   const url = withDatabase(adminUrl, templateDb)
@@ -65,6 +73,7 @@ async function main() {
       child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)))
     })
   } finally {
+    if (process.env.TEST_DATABASE_URL) await dropDatabase(adminUrl, templateDb).catch(() => {})
     await stop()
   }
   process.exit(code)

@@ -88,5 +88,8 @@ export function safeUrl(url: string): string {
 }
 
 export function invalidUrl(url: string): ActionError {
-  return new ActionError(`invalid URL "${safeUrl(url)}"`, { retryable: false, code: ErrorCode.InvalidActionConfig })
+  return new ActionError(`invalid URL "${safeUrl(url)}"`, {
+    retryable: false,
+    code: ErrorCode.InvalidActionConfig,
+  })
 }

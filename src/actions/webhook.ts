@@ -37,13 +37,19 @@ export function childTraceparent(parent: string | null | undefined): string | un
 function renderBody(action: WebhookAction, ctx: ActionContext): { body: string; contentType: string } {
   const tpl = action.body_template
   if (tpl === undefined) return { body: stringifyExact(ctx.delivery.event), contentType: 'application/json' }
-  if (typeof tpl === 'string') return { body: renderString(tpl, ctx.scope), contentType: 'text/plain; charset=utf-8' }
+  if (typeof tpl === 'string')
+    return { body: renderString(tpl, ctx.scope), contentType: 'text/plain; charset=utf-8' }
   return { body: stringifyExact(renderJson(tpl, ctx.scope)), contentType: 'application/json' }
 }
 
-function renderHeaders(action: WebhookAction, ctx: ActionContext, contentType: string): Record<string, string> {
+function renderHeaders(
+  action: WebhookAction,
+  ctx: ActionContext,
+  contentType: string,
+): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': contentType, 'user-agent': 'pg-observers' }
-  for (const [name, tpl] of Object.entries(action.headers ?? {})) headers[name.toLowerCase()] = renderString(tpl, ctx.scope)
+  for (const [name, tpl] of Object.entries(action.headers ?? {}))
+    headers[name.toLowerCase()] = renderString(tpl, ctx.scope)
   for (const [name, envName] of Object.entries(action.headers_env ?? {})) {
     headers[name.toLowerCase()] = requireEnv(ctx.config, envName, `header ${name}`)
   }
@@ -53,7 +59,9 @@ function renderHeaders(action: WebhookAction, ctx: ActionContext, contentType: s
 }
 
 export function webhookUrl(action: WebhookAction, ctx: ActionContext): string {
-  const raw = action.url_env ? requireEnv(ctx.config, action.url_env, 'url_env') : renderString(action.url ?? '', ctx.scope)
+  const raw = action.url_env
+    ? requireEnv(ctx.config, action.url_env, 'url_env')
+    : renderString(action.url ?? '', ctx.scope)
   if (!URL.canParse(raw) || !/^https?:$/.test(new URL(raw).protocol)) throw invalidUrl(raw)
   return raw
 }

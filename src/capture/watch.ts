@@ -18,7 +18,12 @@ interface WatchSpec {
 function specs(observers: readonly Observer[]): Map<string, WatchSpec> {
   const byEntity = new Map<string, WatchSpec>()
   for (const o of observers) {
-    const spec = byEntity.get(o.entity) ?? { entity: o.entity, tenantColumn: null, noopUpdates: false, files: [] }
+    const spec = byEntity.get(o.entity) ?? {
+      entity: o.entity,
+      tenantColumn: null,
+      noopUpdates: false,
+      files: [],
+    }
     spec.tenantColumn ??= o.tenantColumn ?? null
     spec.noopUpdates ||= o.noopUpdates
     spec.files.push(o.file)
@@ -44,7 +49,12 @@ export async function watchTable(
 ): Promise<boolean> {
   const oid = await resolveTable(db, entity)
   if (oid === undefined) return false
-  await db.query('select observers.watch($1::oid::regclass, $2, $3, $4)', [oid, opts.tenantColumn, opts.actorSetting, opts.noopUpdates])
+  await db.query('select observers.watch($1::oid::regclass, $2, $3, $4)', [
+    oid,
+    opts.tenantColumn,
+    opts.actorSetting,
+    opts.noopUpdates,
+  ])
   return true
 }
 
@@ -64,7 +74,11 @@ export async function watchObservedTables(
   observers: readonly Observer[],
   actorSetting: string,
 ): Promise<{ observers: Observer[]; problems: ObserverFileError[] }> {
-  const { rows: current } = await db.query<{ entity: string; tenant_column: string | null; noop_updates: boolean }>(
+  const { rows: current } = await db.query<{
+    entity: string
+    tenant_column: string | null
+    noop_updates: boolean
+  }>(
     // A table dropped and re-created since it was watched has lost its trigger: watch it again.
     `select w.entity, w.tenant_column, w.noop_updates from observers.watched w
       where exists (select 1 from pg_trigger t where t.tgrelid = w.relid and t.tgname = 'observers_capture')`,
@@ -84,7 +98,8 @@ export async function watchObservedTables(
     }
     if (message) {
       failed.add(spec.entity)
-      for (const file of spec.files) problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', message))
+      for (const file of spec.files)
+        problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', message))
     }
   }
   return { observers: observers.filter((o) => !failed.has(o.entity)), problems }

@@ -65,8 +65,8 @@ function eventField(c: Cursor, names: Token[], span: { start: number; end: numbe
   if (!(eventFields as readonly string[]).includes(name.value)) {
     c.fail(
       name,
-      `unknown event field '${name.value}'${didYouMean(name.value, eventFields)}; ` +
-        `event fields are ${eventFields.join(', ')} (a column named event is after.event)`,
+      `unknown event field '${name.value}'${didYouMean(name.value, eventFields)} ` +
+        `(event fields: ${eventFields.join(', ')}; a column named event is after.event)`,
     )
   }
   if (extra !== undefined) c.fail(extra, `event.${name.value} has no fields inside it, found '${extra.text}'`)

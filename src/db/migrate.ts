@@ -33,7 +33,9 @@ export async function migrate(pool: Pool): Promise<string[]> {
       await client.query('create schema if not exists observers')
       await client.query(`create table if not exists observers.migrations (
         id int primary key, name text not null, applied_at timestamptz not null default now())`)
-      const { rows } = await client.query<{ max: number | null }>('select max(id) as max from observers.migrations')
+      const { rows } = await client.query<{ max: number | null }>(
+        'select max(id) as max from observers.migrations',
+      )
       const latest = rows[0]?.max ?? 0
       const newest = migrations.at(-1)?.id ?? 0
       if (latest > newest) {

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config.ts'
-import { claimChanges } from '../db/queries/change-log.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
+import { claimChanges } from '../db/queries/change-log.ts'
 import { coerceError, ErrorCode } from '../errors.ts'
 import type { ChangeEvent } from '../event.ts'
 import type { Logger } from '../log.ts'
@@ -78,7 +78,10 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
           errorDelayMs = 100
           if (n >= config.dispatchBatchSize) continue
         } catch (err) {
-          log.error({ code: ErrorCode.DatabaseError, error: coerceError(err).message }, `${ErrorCode.DatabaseError}: dispatch failed; will retry`)
+          log.error(
+            { code: ErrorCode.DatabaseError, error: coerceError(err).message },
+            `${ErrorCode.DatabaseError}: dispatch failed; will retry`,
+          )
           await delay(errorDelayMs, undefined, { signal: stopping.signal }).catch(() => {})
           errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
           continue

@@ -34,14 +34,21 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
     client = undefined
     old?.end().catch(() => {})
     if (closed) return
-    log.warn({ code: ErrorCode.ListenerConnectionFailed, error: coerceError(err).message, retry_in_ms: backoffMs }, `${ErrorCode.ListenerConnectionFailed}: listener connection lost`)
+    log.warn(
+      { code: ErrorCode.ListenerConnectionFailed, error: coerceError(err).message, retry_in_ms: backoffMs },
+      `${ErrorCode.ListenerConnectionFailed}: listener connection lost`,
+    )
     setTimeout(connect, backoffMs).unref()
     backoffMs = Math.min(backoffMs * 2, 30_000)
   }
 
   const connect = async () => {
     if (closed) return
-    const c = new pg.Client({ connectionString: url, application_name: 'pg-observers-listener', keepAlive: true })
+    const c = new pg.Client({
+      connectionString: url,
+      application_name: 'pg-observers-listener',
+      keepAlive: true,
+    })
     client = c
     c.on('error', drop)
     c.on('end', () => drop(new Error('connection ended')))
@@ -69,7 +76,9 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
     async tryLead() {
       if (leader || !connected || !client) return leader
       try {
-        const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [leaderLockKey])
+        const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
+          leaderLockKey,
+        ])
         leader = rows[0]?.ok === true
         if (leader) log.info('this worker is now the dispatcher')
       } catch (err) {

@@ -18,14 +18,19 @@ export function deliveryId(eventId: string, observer: string, actionIndex: numbe
  * seq-first ids keep strict-FIFO keys in commit order. Deterministic, so re-inserting is a no-op.
  */
 export function jobId(seq: number, observer: string, actionIndex: number): string {
-  const hex = seq.toString(16).padStart(16, '0') + createHash('sha1').update(`${observer}\u0000${actionIndex}`).digest('hex').slice(0, 16)
+  const hex =
+    seq.toString(16).padStart(16, '0') +
+    createHash('sha1').update(`${observer}\u0000${actionIndex}`).digest('hex').slice(0, 16)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 export type Matcher = (event: ChangeEvent) => QueuedDelivery[]
 
 /** Indexes observers by (entity, event) so matching a change never scans unrelated observers. */
-export function buildMatcher(observers: readonly Observer[], defaultTimeoutMs: (type: string) => number): Matcher {
+export function buildMatcher(
+  observers: readonly Observer[],
+  defaultTimeoutMs: (type: string) => number,
+): Matcher {
   const index = new Map<string, Map<EventKind, Observer[]>>()
   for (const o of observers) {
     const byEvent = index.get(o.entity) ?? new Map<EventKind, Observer[]>()

@@ -43,13 +43,21 @@ function classify(err: Error): Classified {
     }
   }
   // Template and configuration errors will fail the same way next time.
-  if (err instanceof TemplateError || err instanceof AppError) return { retryable: false, code: err.code, message: err.message }
-  return { retryable: true, code: ErrorCode.ActionFailedTransient, message: `${ErrorCode.ActionFailedTransient}: ${err.message}` }
+  if (err instanceof TemplateError || err instanceof AppError)
+    return { retryable: false, code: err.code, message: err.message }
+  return {
+    retryable: true,
+    code: ErrorCode.ActionFailedTransient,
+    message: `${ErrorCode.ActionFailedTransient}: ${err.message}`,
+  }
 }
 
 function timeoutSignal(ms: number, parent: AbortSignal): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
-  const timedOut = new ActionError(`action timed out after ${ms} ms`, { retryable: true, code: ErrorCode.ActionTimedOut })
+  const timedOut = new ActionError(`action timed out after ${ms} ms`, {
+    retryable: true,
+    code: ErrorCode.ActionTimedOut,
+  })
   const ctl = new AbortController()
   const onTimeout = () => ctl.abort(timedOut)
   timeout.addEventListener('abort', onTimeout, { once: true })
@@ -61,7 +69,14 @@ async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
   const { delivery } = job
   const timeoutMs = delivery.action.timeout_ms ?? type.defaultTimeoutMs
   const signal = timeoutSignal(timeoutMs, job.signal)
-  const ctx = { config: deps.config, log: deps.log, delivery, attempt: job.attempt, signal, scope: templateScope(delivery, job.attempt) }
+  const ctx = {
+    config: deps.config,
+    log: deps.log,
+    delivery,
+    attempt: job.attempt,
+    signal,
+    scope: templateScope(delivery, job.attempt),
+  }
   // An action that ignores its signal still cannot outlive its time limit.
   const aborted = new Promise<never>((_, reject) => {
     signal.addEventListener('abort', () => reject(signal.reason), { once: true })
@@ -73,15 +88,28 @@ async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
 export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promise<Outcome> {
   const { delivery, attempt } = job
   const started = performance.now()
-  const base = { observer: delivery.observer, action: delivery.action_index, type: delivery.action.type, delivery_id: delivery.delivery_id, attempt }
+  const base = {
+    observer: delivery.observer,
+    action: delivery.action_index,
+    type: delivery.action.type,
+    delivery_id: delivery.delivery_id,
+    attempt,
+  }
   const type = actionTypes.get(delivery.action.type)
   try {
-    if (!type) throw new AppError(ErrorCode.UnsupportedActionType, `unsupported action type "${delivery.action.type}"`)
+    if (!type)
+      throw new AppError(ErrorCode.UnsupportedActionType, `unsupported action type "${delivery.action.type}"`)
     const result = await runAction(type, job, deps)
     const durationMs = Math.round(performance.now() - started)
-    deps.log.info({ ...base, duration_ms: durationMs, outcome: 'success', status: result.status }, 'action succeeded')
+    deps.log.info(
+      { ...base, duration_ms: durationMs, outcome: 'success', status: result.status },
+      'action succeeded',
+    )
     deps.onReport?.({ delivery, attempt, durationMs, outcome: 'success' })
-    return { kind: 'completed', output: { status: result.status ?? null, duration_ms: durationMs, ...result.detail } }
+    return {
+      kind: 'completed',
+      output: { status: result.status ?? null, duration_ms: durationMs, ...result.detail },
+    }
   } catch (e) {
     const c = classify(coerceError(e))
     const durationMs = Math.round(performance.now() - started)
@@ -96,16 +124,41 @@ export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promi
     const policy = delivery.retry
     if (c.retryable && attempt < policy.max_attempts && !job.signal.aborted) {
       const delayMs = retryDelayMs(policy, attempt, c.retryAfterMs)
-      deps.log.warn({ ...base, duration_ms: durationMs, outcome: 'retry', code: c.code, status: c.status, retry_in_ms: delayMs, error: c.message }, c.message)
+      deps.log.warn(
+        {
+          ...base,
+          duration_ms: durationMs,
+          outcome: 'retry',
+          code: c.code,
+          status: c.status,
+          retry_in_ms: delayMs,
+          error: c.message,
+        },
+        c.message,
+      )
       deps.onReport?.({ delivery, attempt, durationMs, outcome: 'retry', code: c.code, error: c.message })
       return { kind: 'retry', delayMs, record }
     }
     const code = c.retryable ? ErrorCode.RetriesExhausted : c.code
-    const message = c.retryable ? `${ErrorCode.RetriesExhausted}: gave up after ${attempt} attempts; last error: ${c.message}` : c.message
-    const fields = { ...base, duration_ms: durationMs, outcome: 'failed', code, status: c.status, on_failure: delivery.on_failure, error: message }
+    const message = c.retryable
+      ? `${ErrorCode.RetriesExhausted}: gave up after ${attempt} attempts; last error: ${c.message}`
+      : c.message
+    const fields = {
+      ...base,
+      duration_ms: durationMs,
+      outcome: 'failed',
+      code,
+      status: c.status,
+      on_failure: delivery.on_failure,
+      error: message,
+    }
     if (delivery.on_failure === 'alert') deps.log.error({ ...fields, alert: true }, `ALERT ${message}`)
     else deps.log.error(fields, message)
     deps.onReport?.({ delivery, attempt, durationMs, outcome: 'failed', code, error: message })
-    return { kind: 'failed', record: { ...record, code, error: message }, deadLetter: delivery.on_failure !== 'log' }
+    return {
+      kind: 'failed',
+      record: { ...record, code, error: message },
+      deadLetter: delivery.on_failure !== 'log',
+    }
   }
 }

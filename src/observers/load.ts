@@ -5,9 +5,15 @@ import { actionTypes } from '../actions/registry.ts'
 import { compileCondition } from '../conditions/index.ts'
 import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
 import type { EventKind } from '../event.ts'
-import { checkTemplate, checkJsonTemplate } from '../templates/render.ts'
+import { checkJsonTemplate, checkTemplate } from '../templates/render.ts'
 import { checkSchema } from './schema.ts'
-import { type ActionConfig, defaultRetry, type FailurePolicy, type Observer, type RetryPolicy } from './types.ts'
+import {
+  type ActionConfig,
+  defaultRetry,
+  type FailurePolicy,
+  type Observer,
+  type RetryPolicy,
+} from './types.ts'
 
 export interface LoadResult {
   observers: Observer[]
@@ -42,7 +48,12 @@ export async function loadObservers(dir: string, opts: LoadOptions = {}): Promis
   try {
     files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()
   } catch (err) {
-    const e = new ObserverFileError(ErrorCode.InvalidConfig, dir, '', `cannot read observers directory: ${coerceError(err).message}`)
+    const e = new ObserverFileError(
+      ErrorCode.InvalidConfig,
+      dir,
+      '',
+      `cannot read observers directory: ${coerceError(err).message}`,
+    )
     return { observers: [], problems: [e] }
   }
   const observers: Observer[] = []
@@ -58,7 +69,14 @@ export async function loadObservers(dir: string, opts: LoadOptions = {}): Promis
     if (!result.observer) continue
     const other = names.get(result.observer.name)
     if (other) {
-      problems.push(new ObserverFileError(ErrorCode.InvalidConfig, full, '/name', `duplicate observer name "${result.observer.name}" (also in ${other})`))
+      problems.push(
+        new ObserverFileError(
+          ErrorCode.InvalidConfig,
+          full,
+          '/name',
+          `duplicate observer name "${result.observer.name}" (also in ${other})`,
+        ),
+      )
       continue
     }
     names.set(result.observer.name, full)
@@ -77,12 +95,23 @@ export function parseObserver(
   try {
     data = JSON.parse(text)
   } catch (err) {
-    return { problems: [new ObserverFileError(ErrorCode.InvalidConfig, file, '', `invalid JSON: ${locate(text, coerceError(err).message)}`)] }
+    return {
+      problems: [
+        new ObserverFileError(
+          ErrorCode.InvalidConfig,
+          file,
+          '',
+          `invalid JSON: ${locate(text, coerceError(err).message)}`,
+        ),
+      ],
+    }
   }
   const schemaProblems = checkSchema(data)
   if (schemaProblems.length > 0) {
     return {
-      problems: schemaProblems.map((p) => new ObserverFileError(schemaCode(p.path, p.keyword), file, p.path, p.message)),
+      problems: schemaProblems.map(
+        (p) => new ObserverFileError(schemaCode(p.path, p.keyword), file, p.path, p.message),
+      ),
     }
   }
   const raw = data as RawObserver
@@ -133,7 +162,9 @@ function compile(file: string, raw: RawObserver, problems: ObserverFileError[], 
   } catch (err) {
     const e = coerceError(err)
     const code = err instanceof ConditionSyntaxError ? err.code : ErrorCode.InvalidCondition
-    problems.push(new ObserverFileError(code, file, '/condition', e.message.replace(/^OB\d{3}: /, ''), { cause: err }))
+    problems.push(
+      new ObserverFileError(code, file, '/condition', e.message.replace(/^OB\d{3}: /, ''), { cause: err }),
+    )
     return undefined
   }
 }
@@ -143,7 +174,14 @@ function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[
   actions.forEach((action, i) => {
     const type = actionTypes.get(action.type)
     if (!type) {
-      problems.push(new ObserverFileError(ErrorCode.UnsupportedActionType, file, `/actions/${i}/type`, `action type "${action.type}" is not supported by this build`))
+      problems.push(
+        new ObserverFileError(
+          ErrorCode.UnsupportedActionType,
+          file,
+          `/actions/${i}/type`,
+          `action type "${action.type}" is not supported by this build`,
+        ),
+      )
       return
     }
     for (const tpl of type.templates(action)) {
@@ -151,7 +189,14 @@ function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[
         if (typeof tpl === 'string') checkTemplate(tpl)
         else if (tpl !== undefined) checkJsonTemplate(tpl)
       } catch (err) {
-        problems.push(new ObserverFileError(ErrorCode.TemplateRenderingFailed, file, `/actions/${i}`, coerceError(err).message.replace(/^OB\d{3}: /, '')))
+        problems.push(
+          new ObserverFileError(
+            ErrorCode.TemplateRenderingFailed,
+            file,
+            `/actions/${i}`,
+            coerceError(err).message.replace(/^OB\d{3}: /, ''),
+          ),
+        )
       }
     }
   })

@@ -6,7 +6,13 @@ export const observerSchema: object = JSON.parse(
   readFileSync(new URL('../../observer.schema.json', import.meta.url), 'utf8'),
 )
 
-const ajv = new Ajv({ allErrors: true, discriminator: true, strict: true, strictRequired: false, allowUnionTypes: true })
+const ajv = new Ajv({
+  allErrors: true,
+  discriminator: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+})
 const validateFile = ajv.compile(observerSchema)
 
 export interface SchemaProblem {
@@ -20,7 +26,9 @@ export function checkSchema(data: unknown): SchemaProblem[] {
   if (validateFile(data)) return []
   const problems = (validateFile.errors ?? []).filter(notNoise).map(describe)
   // The action type is checked twice (enum and discriminator); report it once.
-  return problems.filter((p, i) => problems.findIndex((q) => q.path === p.path && q.keyword === p.keyword) === i)
+  return problems.filter(
+    (p, i) => problems.findIndex((q) => q.path === p.path && q.keyword === p.keyword) === i,
+  )
 }
 
 // anyOf/oneOf wrappers repeat what their branches already said.
@@ -32,7 +40,11 @@ function describe(e: ErrorObject): SchemaProblem {
   const path = e.instancePath || '/'
   const p = e.params as Record<string, unknown>
   if (/^\/actions\/\d+\/type$/.test(path) && e.keyword === 'enum') {
-    return { path, keyword: 'discriminator', message: `unknown action type (expected one of ${(p.allowedValues as string[]).join(', ')})` }
+    return {
+      path,
+      keyword: 'discriminator',
+      message: `unknown action type (expected one of ${(p.allowedValues as string[]).join(', ')})`,
+    }
   }
   switch (e.keyword) {
     case 'additionalProperties':
@@ -40,7 +52,11 @@ function describe(e: ErrorObject): SchemaProblem {
     case 'required':
       return { path, keyword: e.keyword, message: `missing required property "${String(p.missingProperty)}"` }
     case 'enum':
-      return { path, keyword: e.keyword, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
+      return {
+        path,
+        keyword: e.keyword,
+        message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      }
     case 'discriminator':
       return { path: `${path}/type`, keyword: e.keyword, message: 'unknown action type' }
     default:

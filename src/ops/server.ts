@@ -23,10 +23,14 @@ export async function readiness(worker: Worker): Promise<Readiness> {
   } catch (err) {
     checks.database = { ok: false, detail: (err as Error).message }
   }
-  checks.listener = worker.dispatcher.listener.connected ? { ok: true } : { ok: false, detail: 'listener connection is down' }
+  checks.listener = worker.dispatcher.listener.connected
+    ? { ok: true }
+    : { ok: false, detail: 'listener connection is down' }
   const problems = worker.current().problems
   checks.observers =
-    problems.length === 0 ? { ok: true } : { ok: false, detail: `${problems.length} observer problem(s): ${problems[0]?.message}` }
+    problems.length === 0
+      ? { ok: true }
+      : { ok: false, detail: `${problems.length} observer problem(s): ${problems[0]?.message}` }
   return { ready: Object.values(checks).every((c) => c.ok), checks }
 }
 

@@ -157,14 +157,27 @@ export async function work(
       delivery: fromJobData(job.data),
       signal: job.signal,
     })
-    if (outcome.kind === 'completed') return { id: job.id, status: 'completed' as const, output: outcome.output }
+    if (outcome.kind === 'completed')
+      return { id: job.id, status: 'completed' as const, output: outcome.output }
     if (outcome.kind === 'retry') {
-      await db.executeSql(retrySql, [queue, job.id, job.retryCount, outcome.delayMs, JSON.stringify(outcome.record)])
+      await db.executeSql(retrySql, [
+        queue,
+        job.id,
+        job.retryCount,
+        outcome.delayMs,
+        JSON.stringify(outcome.record),
+      ])
       // Polling is only a backstop; wake a local worker when the retry falls due.
       setTimeout(() => boss.notifyWorker(workerId), outcome.delayMs).unref()
       return { id: job.id, status: 'completed' as const }
     }
-    await db.executeSql(failSql, [queue, job.id, job.retryCount, outcome.deadLetter, JSON.stringify(outcome.record)])
+    await db.executeSql(failSql, [
+      queue,
+      job.id,
+      job.retryCount,
+      outcome.deadLetter,
+      JSON.stringify(outcome.record),
+    ])
     return { id: job.id, status: 'failed' as const, output: outcome.record }
   }
   workerId = await boss.work<JobData>(

@@ -51,7 +51,7 @@ const cases: readonly (readonly [string, number, string])[] = [
   ['a = 5abc', 5, "invalid number '5abc'"],
   ['a = 1.2.3', 5, "invalid number '1.2.3'"],
   ['a # b', 3, "unexpected character '#'"],
-  ['event.foo = 1', 7, "unknown event field 'foo'; event fields are id, seq, event"],
+  ['event.foo = 1', 7, "unknown event field 'foo' (event fields: id, seq, event, entity"],
   ["event.tenant = 'x'", 7, 'did you mean tenant_id?'],
   ['event.tenant_id.x = 1', 17, "event.tenant_id has no fields inside it, found 'x'"],
   [

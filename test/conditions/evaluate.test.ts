@@ -196,6 +196,8 @@ const cases: Record<string, readonly Case[]> = {
     ['paid OR customer > 5', 'shipped', true],
     ['customer > 5 OR paid', 'shipped', 'error'],
     ['NOT (customer > 5)', 'shipped', 'error'],
+    ["IS_NEW() OR total > 'x'", 'inserted', true],
+    ["IS_NEW() OR total > 'x'", 'shipped', 'error'],
   ],
 }
 

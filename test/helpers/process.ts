@@ -24,11 +24,17 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 /** Resolves when the child has logged a line matching `pattern`. */
-export async function waitForOutput(child: ChildProcess & { output: string[] }, pattern: RegExp, timeoutMs = 30_000) {
+export async function waitForOutput(
+  child: ChildProcess & { output: string[] },
+  pattern: RegExp,
+  timeoutMs = 30_000,
+) {
   const deadline = Date.now() + timeoutMs
   while (!pattern.test(child.output.join(''))) {
-    if (Date.now() > deadline) throw new Error(`no output matching ${pattern} in ${timeoutMs} ms:\n${child.output.join('')}`)
-    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}):\n${child.output.join('')}`)
+    if (Date.now() > deadline)
+      throw new Error(`no output matching ${pattern} in ${timeoutMs} ms:\n${child.output.join('')}`)
+    if (child.exitCode !== null)
+      throw new Error(`process exited (${child.exitCode}):\n${child.output.join('')}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

@@ -40,7 +40,10 @@ export async function startReceiver(): Promise<Receiver> {
         at: Date.now(),
       }
       requests.push(r)
-      const reply = typeof script === 'function' ? script(r) : (script[Math.min(served, script.length - 1)] ?? { status: 200 })
+      const reply =
+        typeof script === 'function'
+          ? script(r)
+          : (script[Math.min(served, script.length - 1)] ?? { status: 200 })
       served++
       for (const w of waiters) w()
       if (reply === 'hang') return
@@ -65,7 +68,8 @@ export async function startReceiver(): Promise<Receiver> {
       const deadline = Date.now() + timeoutMs
       while (requests.length < count) {
         const left = deadline - Date.now()
-        if (left <= 0) throw new Error(`receiver got ${requests.length} of ${count} requests in ${timeoutMs} ms`)
+        if (left <= 0)
+          throw new Error(`receiver got ${requests.length} of ${count} requests in ${timeoutMs} ms`)
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, Math.min(left, 250))
           waiters.push(() => {

@@ -31,7 +31,10 @@ export function logSink(): { sink: LogSink; stream: Writable } {
 export async function observersDir(files: Record<string, unknown>): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'observers-'))
   for (const [name, content] of Object.entries(files)) {
-    await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2))
+    await writeFile(
+      path.join(dir, name),
+      typeof content === 'string' ? content : JSON.stringify(content, null, 2),
+    )
   }
   return dir
 }
@@ -43,7 +46,11 @@ export interface TestWorker {
 }
 
 /** Starts a worker in this process against `url` with the given observers directory and env. */
-export async function runWorker(url: string, dir: string, env: Record<string, string> = {}): Promise<TestWorker> {
+export async function runWorker(
+  url: string,
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TestWorker> {
   const config = loadConfig({
     DATABASE_URL: url,
     OBSERVERS_DIR: dir,
@@ -58,7 +65,11 @@ export async function runWorker(url: string, dir: string, env: Record<string, st
   return { worker, logs: sink, stop: () => worker.stop() }
 }
 
-export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await fn()

@@ -17,7 +17,12 @@ test('a valid observer loads with defaults applied', async () => {
   const o = observers[0]!
   assert.equal(o.entity, 'public.orders')
   assert.deepEqual([...o.events], ['UPDATE'])
-  assert.deepEqual(o.retry, { max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 300000, backoff_strategy: 'exponential' })
+  assert.deepEqual(o.retry, {
+    max_attempts: 5,
+    initial_delay_ms: 1000,
+    max_delay_ms: 300000,
+    backoff_strategy: 'exponential',
+  })
   assert.equal(o.onFailure, 'dlq')
   assert.equal(o.ordering, 'none')
 })
@@ -35,24 +40,43 @@ test('bad files are reported with code, file and JSON path; good files still loa
     'bad-template.json': { ...good, name: 'g', actions: [{ type: 'log', message_template: '{{ status ' }] },
   })
   const { observers, problems } = await loadObservers(dir)
-  assert.deepEqual(observers.map((o) => o.name), ['good'])
+  assert.deepEqual(
+    observers.map((o) => o.name),
+    ['good'],
+  )
   const by = (file: string) => problems.filter((p) => p.file.endsWith(`/${file}`))
-  assert.deepEqual(by('unknown-type.json').map((p) => [p.code, p.path]), [['OB011', '/actions/0/type']])
+  assert.deepEqual(
+    by('unknown-type.json').map((p) => [p.code, p.path]),
+    [['OB011', '/actions/0/type']],
+  )
   assert.ok(by('bad-url.json').every((p) => p.code === 'OB005' && p.path === '/actions/0'))
   assert.match(by('bad-url.json')[0]!.message, /url/)
-  assert.deepEqual(by('missing.json').map((p) => [p.code, p.path]), [['OB001', '/']])
+  assert.deepEqual(
+    by('missing.json').map((p) => [p.code, p.path]),
+    [['OB001', '/']],
+  )
   assert.match(by('missing.json')[0]!.message, /missing required property "events"/)
-  const wrong = by('wrong-types.json').map((p) => p.path).sort()
+  const wrong = by('wrong-types.json')
+    .map((p) => p.path)
+    .sort()
   assert.deepEqual(wrong, ['/events', '/retry/max_attempts'])
   assert.match(by('zz-dup.json')[0]?.message ?? '', /duplicate observer name "good"/)
   assert.match(by('broken.json')[0]!.message, /invalid JSON.*line 2/)
-  assert.deepEqual(by('bad-condition.json').map((p) => [p.code, p.path]), [['OB003', '/condition']])
-  assert.deepEqual(by('bad-template.json').map((p) => [p.code, p.path]), [['OB008', '/actions/0']])
+  assert.deepEqual(
+    by('bad-condition.json').map((p) => [p.code, p.path]),
+    [['OB003', '/condition']],
+  )
+  assert.deepEqual(
+    by('bad-template.json').map((p) => [p.code, p.path]),
+    [['OB008', '/actions/0']],
+  )
   for (const p of problems) assert.match(p.message, /^OB0\d\d: .*\.json/)
 })
 
 test('a disabled observer is skipped without a problem', async () => {
-  const { observers, problems } = await loadObservers(await observersDir({ 'x.json': { ...good, enabled: false } }))
+  const { observers, problems } = await loadObservers(
+    await observersDir({ 'x.json': { ...good, enabled: false } }),
+  )
   assert.equal(observers.length, 0)
   assert.equal(problems.length, 0)
 })

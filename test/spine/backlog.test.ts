@@ -13,7 +13,12 @@ before(async () => {
   receiver = await startReceiver()
   await db.pool.query('create table events (id int primary key, payload text)')
   dir = await observersDir({
-    'all.json': { name: 'all', entity: 'events', events: ['INSERT'], actions: [{ type: 'webhook', url: receiver.url }] },
+    'all.json': {
+      name: 'all',
+      entity: 'events',
+      events: ['INSERT'],
+      actions: [{ type: 'webhook', url: receiver.url }],
+    },
   })
 })
 
@@ -34,7 +39,9 @@ test('changes committed while no worker runs are all delivered once it starts', 
     const ids = receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
     assert.equal(ids.length, 1000, 'each change delivered exactly once')
     assert.equal(new Set(ids).size, 1000)
-    const { rows } = await db.pool.query('select count(*)::int as n from observers.change_log where dispatched_at is null')
+    const { rows } = await db.pool.query(
+      'select count(*)::int as n from observers.change_log where dispatched_at is null',
+    )
     assert.equal(rows[0].n, 0)
   } finally {
     await second.stop()
@@ -47,7 +54,9 @@ test('two workers on one database deliver each change once', async () => {
   const b = await runWorker(db.url, dir)
   try {
     for (let i = 0; i < 20; i++) {
-      await db.pool.query(`insert into events select g, 'x' from generate_series($1::int, $1::int + 24) g`, [2000 + i * 25])
+      await db.pool.query(`insert into events select g, 'x' from generate_series($1::int, $1::int + 24) g`, [
+        2000 + i * 25,
+      ])
     }
     await receiver.waitFor(500, 60_000)
     await new Promise((r) => setTimeout(r, 1000))

@@ -21,7 +21,14 @@ before(async () => {
       entity: 'payments',
       events: ['INSERT'],
       retry: { max_attempts: 10, initial_delay_ms: 100, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, timeout_ms: 1000, headers: { 'x-delivery-id': '{{ delivery_id }}' } }],
+      actions: [
+        {
+          type: 'webhook',
+          url: receiver.url,
+          timeout_ms: 1000,
+          headers: { 'x-delivery-id': '{{ delivery_id }}' },
+        },
+      ],
     },
   })
   env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir, PORT: '0', OBSERVERS_DISPATCH_POLL_MS: '200' }
@@ -39,7 +46,9 @@ test('SIGKILL mid-stream: every committed change is delivered, duplicates share 
   let inserted = 0
   const writer = (async () => {
     while (inserted < total) {
-      await db.pool.query('insert into payments select g, g from generate_series($1::int, $1::int + 19) g', [inserted + 1])
+      await db.pool.query('insert into payments select g, g from generate_series($1::int, $1::int + 19) g', [
+        inserted + 1,
+      ])
       inserted += 20
       await new Promise((r) => setTimeout(r, 10))
     }
@@ -50,7 +59,11 @@ test('SIGKILL mid-stream: every committed change is delivered, duplicates share 
   await writer
   const second = spawnCli(['start'], env)
   try {
-    await eventually(() => new Set(receiver.requests.map((r) => JSON.parse(r.body).after.id)).size >= total, 90_000, 'all deliveries')
+    await eventually(
+      () => new Set(receiver.requests.map((r) => JSON.parse(r.body).after.id)).size >= total,
+      90_000,
+      'all deliveries',
+    )
     const byId = new Map<number, Set<string>>()
     for (const r of receiver.requests) {
       const id = JSON.parse(r.body).after.id as number
@@ -59,7 +72,8 @@ test('SIGKILL mid-stream: every committed change is delivered, duplicates share 
       byId.set(id, ids)
     }
     assert.equal(byId.size, total)
-    for (const [id, deliveries] of byId) assert.equal(deliveries.size, 1, `row ${id}: duplicates carry one event id`)
+    for (const [id, deliveries] of byId)
+      assert.equal(deliveries.size, 1, `row ${id}: duplicates carry one event id`)
   } finally {
     second.kill('SIGTERM')
     const { code } = await exited(second)

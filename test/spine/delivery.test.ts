@@ -83,7 +83,10 @@ test('insert, update and delete each deliver exactly once, signed, with the even
   assert.equal(del.after, null)
   assert.equal(del.before.status, 'new')
   assert.equal(new Set(hooks.map((r) => r.headers['webhook-id'])).size, 3)
-  assert.ok(reqs.every((r) => r.path !== '/status'), 'columns filter: status did not change')
+  assert.ok(
+    reqs.every((r) => r.path !== '/status'),
+    'columns filter: status did not change',
+  )
 })
 
 test('columns filter and typed JSON template leaves', async () => {
@@ -105,6 +108,8 @@ test('an update that changes nothing fires nothing', async () => {
   await eventually(() => receiver.requests.some((r) => r.path === '/hooks/9'), 10_000, 'marker webhook')
   await new Promise((r) => setTimeout(r, 300))
   assert.equal(receiver.requests.length, before + 1)
-  const { rows } = await db.pool.query(`select count(*)::int as n from observers.change_log where entity_id = '8'`)
+  const { rows } = await db.pool.query(
+    `select count(*)::int as n from observers.change_log where entity_id = '8'`,
+  )
   assert.equal(rows[0].n, 1, 'no change-log row for the no-op update')
 })

@@ -19,7 +19,9 @@ before(async () => {
       events: ['INSERT', 'UPDATE'],
       ordering: 'entity',
       retry: { max_attempts: 5, initial_delay_ms: 50, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, body_template: { id: '{{ after.id }}', n: '{{ n }}' } }],
+      actions: [
+        { type: 'webhook', url: receiver.url, body_template: { id: '{{ after.id }}', n: '{{ n }}' } },
+      ],
     },
   })
   // Random latency and an occasional 503 make out-of-order delivery likely if ordering were not enforced.
@@ -43,7 +45,11 @@ test('ordering "entity": each row\'s deliveries arrive in commit order while row
   await db.pool.query('insert into counters select g, 0 from generate_series(1, $1::int) g', [rows])
   for (let n = 1; n <= updates; n++) await db.pool.query('update counters set n = $1', [n])
   const total = rows * (updates + 1)
-  await eventually(() => new Set(receiver.requests.map((r) => r.body)).size >= total, 60_000, 'all deliveries')
+  await eventually(
+    () => new Set(receiver.requests.map((r) => r.body)).size >= total,
+    60_000,
+    'all deliveries',
+  )
   const seen = new Map<number, number[]>()
   for (const r of receiver.requests) {
     const { id, n } = JSON.parse(r.body) as { id: number; n: number }
@@ -53,6 +59,10 @@ test('ordering "entity": each row\'s deliveries arrive in commit order while row
     seen.set(id, list)
   }
   for (const [id, ns] of seen) {
-    assert.deepEqual(ns, Array.from({ length: updates + 1 }, (_, i) => i), `row ${id} in commit order`)
+    assert.deepEqual(
+      ns,
+      Array.from({ length: updates + 1 }, (_, i) => i),
+      `row ${id} in commit order`,
+    )
   }
 })

@@ -41,10 +41,14 @@ after(async () => {
 })
 
 async function dlqRow(observer: string) {
-  return eventually(async () => {
-    const { rows } = await db.pool.query('select * from observers.dlq where observer = $1', [observer])
-    return rows[0]
-  }, 15_000, `DLQ row for ${observer}`)
+  return eventually(
+    async () => {
+      const { rows } = await db.pool.query('select * from observers.dlq where observer = $1', [observer])
+      return rows[0]
+    },
+    15_000,
+    `DLQ row for ${observer}`,
+  )
 }
 
 test('500 then 503 then 200: delivered on attempt 3 after the exponential delays', async () => {
@@ -57,7 +61,9 @@ test('500 then 503 then 200: delivered on attempt 3 after the exponential delays
   assert.equal(new Set(reqs.map((r) => r.headers['user-agent'])).size, 1)
   await new Promise((r) => setTimeout(r, 500))
   assert.equal(receivers.flaky!.requests.length, 3)
-  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq where observer = 'flaky'`)
+  const { rows } = await db.pool.query(
+    `select count(*)::int as n from observers.dlq where observer = 'flaky'`,
+  )
   assert.equal(rows[0].n, 0)
 })
 
@@ -90,17 +96,29 @@ test('a transient error that never clears ends in the DLQ with every attempt rec
   assert.match(row.last_error, /bad gateway/)
   const { rows } = await db.pool.query(`select data from pgboss.job where id = $1`, [row.id])
   const attempts = rows[0].data.attempts as Array<{ attempt: number; status: number; at: string }>
-  assert.deepEqual(attempts.map((a) => a.attempt), [1, 2, 3])
-  assert.deepEqual(attempts.map((a) => a.status), [502, 502, 502])
+  assert.deepEqual(
+    attempts.map((a) => a.attempt),
+    [1, 2, 3],
+  )
+  assert.deepEqual(
+    attempts.map((a) => a.status),
+    [502, 502, 502],
+  )
 })
 
 test('on_failure "log" logs the failure and keeps it out of the DLQ', async () => {
   await db.pool.query(`insert into items values (5, 'quiet')`)
-  await eventually(async () => {
-    const { rows } = await db.pool.query(`select * from observers.retry_exhausted where observer = 'quiet'`)
-    return rows[0]
-  }, 15_000, 'failed job')
-  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq where observer = 'quiet'`)
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query(`select * from observers.retry_exhausted where observer = 'quiet'`)
+      return rows[0]
+    },
+    15_000,
+    'failed job',
+  )
+  const { rows } = await db.pool.query(
+    `select count(*)::int as n from observers.dlq where observer = 'quiet'`,
+  )
   assert.equal(rows[0].n, 0)
   const line = worker.logs.records.find((r) => r.observer === 'quiet' && r.outcome === 'failed')
   assert.ok(line, 'one failure line')

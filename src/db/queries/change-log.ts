@@ -35,7 +35,8 @@ function toEvent(r: ChangeRow): ChangeEvent {
   }
 }
 
-const eventColumns = 'c.seq, c.id, c.event, c.entity, c.entity_id, c.before, c.after, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at'
+const eventColumns =
+  'c.seq, c.id, c.event, c.entity, c.entity_id, c.before, c.after, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at'
 
 /**
  * Claims up to `limit` undispatched changes and marks them dispatched, inside the caller's

@@ -1,0 +1,25 @@
+import { type Config, loadConfig } from '../config.ts'
+import { findDatabaseUrl } from '../db/connect.ts'
+import { createPool, type Pool } from '../db/pool.ts'
+import { AppError, ErrorCode } from '../errors.ts'
+
+/** Exit codes: 0 ok, 1 failure at run time, 2 invalid input or configuration. */
+export const ExitCode = { ok: 0, failure: 1, invalid: 2 } as const
+
+/** Runs `fn` with a pool on DATABASE_URL, or on the embedded database a running worker announced. */
+export async function withPool<T>(fn: (pool: Pool, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig()
+  const url = await findDatabaseUrl(config)
+  if (!url) {
+    throw new AppError(
+      ErrorCode.InvalidConfig,
+      'DATABASE_URL is not set and no embedded database is running (start one with `npm start`)',
+    )
+  }
+  const pool = createPool(url, { max: 2, name: 'pg-observers-cli' })
+  try {
+    return await fn(pool, config)
+  } finally {
+    await pool.end()
+  }
+}
