@@ -6,7 +6,7 @@ import { migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { createDemoTable, fireDemo } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
-import { buildMatcher, type Matcher } from './dispatch/match.ts'
+import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
 import type { ObserverFileError } from './errors.ts'
 import { type ExecutionReport, executeDelivery } from './execute/execute.ts'
 import type { Logger } from './log.ts'
@@ -41,7 +41,10 @@ export interface WorkerOptions {
   onReport?: (report: ExecutionReport) => void
 }
 
-const defaultTimeoutMs = (type: string) => actionTypes.get(type)?.defaultTimeoutMs ?? 10_000
+const actionDefaults: ActionDefaults = {
+  timeoutMs: (type) => actionTypes.get(type)?.defaultTimeoutMs ?? 10_000,
+  destination: (action) => actionTypes.get(action.type)?.destination?.(action) ?? 'default',
+}
 
 /** Loads, watches and indexes the observers; logs every problem with its code and location. */
 async function prepareObservers(pool: Pool, config: Config, log: Logger): Promise<ObserverSet> {
@@ -71,7 +74,7 @@ async function prepareObservers(pool: Pool, config: Config, log: Logger): Promis
   return {
     observers: watched.observers,
     problems,
-    matcher: buildMatcher(watched.observers, defaultTimeoutMs),
+    matcher: buildMatcher(watched.observers, actionDefaults),
     loadedAt: new Date(),
   }
 }

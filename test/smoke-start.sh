@@ -17,8 +17,8 @@ if ! grep -q 'shipped to ada@example.com' "$log"; then
   kill "$pid" 2>/dev/null
   exit 1
 fi
-# npm runs the worker as a child; signal the whole group as a process manager would.
-pkill -TERM -P "$pid" 2>/dev/null || kill -TERM "$pid"
+# As a process manager would: SIGTERM to npm, which passes it on to the worker.
+kill -TERM "$pid"
 wait "$pid"
 code=$?
 grep -q '"msg":"stopped"' "$log" || { echo "worker did not stop cleanly (exit $code)" >&2; cat "$log" >&2; exit 1; }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ChangeEvent, EventKind } from '../event.ts'
-import type { Observer } from '../observers/types.ts'
+import type { ActionConfig, Observer } from '../observers/types.ts'
 import { type QueuedDelivery, queueName } from '../queue/boss.ts'
 
 /** A stable UUID for (event, observer, action): the same change always yields the same delivery id. */
@@ -27,10 +27,13 @@ export function jobId(seq: number, observer: string, actionIndex: number): strin
 export type Matcher = (event: ChangeEvent) => QueuedDelivery[]
 
 /** Indexes observers by (entity, event) so matching a change never scans unrelated observers. */
-export function buildMatcher(
-  observers: readonly Observer[],
-  defaultTimeoutMs: (type: string) => number,
-): Matcher {
+export interface ActionDefaults {
+  timeoutMs(type: string): number
+  /** Names the destination of an action, for max_concurrency. */
+  destination(action: ActionConfig): string
+}
+
+export function buildMatcher(observers: readonly Observer[], defaults: ActionDefaults): Matcher {
   const index = new Map<string, Map<EventKind, Observer[]>>()
   for (const o of observers) {
     const byEvent = index.get(o.entity) ?? new Map<EventKind, Observer[]>()
@@ -45,11 +48,15 @@ export function buildMatcher(
       if (!fires(o, event)) continue
       o.actions.forEach((action, i) => {
         const id = deliveryId(event.id, o.name, i)
-        const timeoutMs = action.timeout_ms ?? defaultTimeoutMs(action.type)
+        const timeoutMs = action.timeout_ms ?? defaults.timeoutMs(action.type)
         out.push({
           jobId: jobId(event.seq, o.name, i),
           queue: queueName(action.type, o.ordering === 'entity'),
           key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
+          group:
+            action.max_concurrency === undefined
+              ? undefined
+              : { id: `${action.type}:${defaults.destination(action)}`, limit: action.max_concurrency },
           // A worker that dies mid-attempt hands the job back once this passes.
           expireInSeconds: Math.ceil(timeoutMs / 1000) + 5,
           delivery: {

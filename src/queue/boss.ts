@@ -67,6 +67,8 @@ export interface QueuedDelivery {
   delivery: Delivery
   /** ordering key for strict-FIFO queues */
   key: string | undefined
+  /** Destination and its max_concurrency, for actions that set one. */
+  group: { id: string; limit: number } | undefined
   expireInSeconds: number
 }
 
@@ -82,6 +84,7 @@ export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[
         retryLimit: i.delivery.retry.max_attempts - 1,
         expireInSeconds: i.expireInSeconds,
         ...(i.key === undefined ? {} : { singletonKey: i.key }),
+        ...(i.group === undefined ? {} : { group: { id: i.group.id, tier: `c${i.group.limit}` } }),
       })),
       { db: adapter(db) },
     )
@@ -101,6 +104,15 @@ function toJobData(d: Delivery): JobData {
 export function fromJobData(data: JobData): Delivery {
   return { ...data, action: parseExact(data.action) as Delivery['action'] }
 }
+
+/** Highest max_concurrency an action may set (observer.schema.json agrees). */
+export const maxConcurrencyLimit = 100
+
+// A job's group tier names its own limit, so any max_concurrency works without re-registering
+// workers when observers change. Enforced by pg-boss across every worker process.
+const groupTiers = Object.fromEntries(
+  Array.from({ length: maxConcurrencyLimit }, (_, i) => [`c${i + 1}`, i + 1]),
+)
 
 export interface ClaimedJob {
   id: string
@@ -189,6 +201,7 @@ export async function work(
       pollingIntervalSeconds: 0.5,
       notifyPollingIntervalSeconds: 2,
       burstWhenBatchFull: true,
+      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
     },
     (jobs) => Promise.all(jobs.map(settle)),
   )
