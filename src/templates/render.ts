@@ -46,13 +46,13 @@ export function checkJsonTemplate(template: unknown): void {
 
 /**
  * What templates see: the event's fields, the row's columns at top level (after, or before for
- * DELETE; event fields win a name clash), and observer, delivery_id, attempt.
+ * DELETE; a column wins a name clash, as in conditions), and observer, delivery_id, attempt.
  */
 export function templateScope(delivery: Delivery, attempt: number): Record<string, unknown> {
   const { event } = delivery
   return {
-    ...(event.after ?? event.before ?? {}),
     ...event,
+    ...(event.after ?? event.before ?? {}),
     observer: delivery.observer,
     delivery_id: delivery.delivery_id,
     attempt,
