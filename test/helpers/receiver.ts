@@ -9,7 +9,10 @@ export interface ReceivedRequest {
   at: number
 }
 
-export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang' | 'drop'
+export type Reply =
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+  | 'hang'
+  | 'drop'
 
 /**
  * A local HTTP receiver that records every request and answers from a script
@@ -51,8 +54,12 @@ export async function startReceiver(): Promise<Receiver> {
         req.socket.destroy()
         return
       }
-      res.writeHead(reply.status, reply.headers ?? {})
-      res.end(reply.body ?? '')
+      const answer = () => {
+        res.writeHead(reply.status, reply.headers ?? {})
+        res.end(reply.body ?? '')
+      }
+      if (reply.delayMs) setTimeout(answer, reply.delayMs)
+      else answer()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

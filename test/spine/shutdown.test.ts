@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { observersDir } from '../helpers/worker.ts'
+
+let db: TestDatabase
+let receiver: Receiver
+let env: Record<string, string>
+
+before(async () => {
+  db = await createTestDatabase()
+  receiver = await startReceiver()
+  await db.pool.query('create table jobs (id int primary key)')
+  const dir = await observersDir({
+    'slow.json': {
+      name: 'slow',
+      entity: 'jobs',
+      events: ['INSERT'],
+      actions: [{ type: 'webhook', url: receiver.url }],
+    },
+  })
+  env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir, PORT: '0', OBSERVERS_SHUTDOWN_GRACE_MS: '10000' }
+})
+
+after(async () => {
+  await receiver?.close()
+  await db?.drop()
+})
+
+test('SIGTERM lets an in-flight action finish, then exits 0', async () => {
+  const worker = spawnCli(['start'], env)
+  await waitForOutput(worker, /loaded 1 observer/)
+  receiver.reply([{ status: 200, delayMs: 1500 }])
+  await db.pool.query('insert into jobs values (1)')
+  await receiver.waitFor(1, 15_000)
+  const stopAt = Date.now()
+  worker.kill('SIGTERM')
+  const { code } = await exited(worker)
+  assert.equal(code, 0)
+  assert.ok(Date.now() - stopAt >= 1000, 'waited for the in-flight action')
+  const { rows } = await db.pool.query(`select state from pgboss.job where name = 'observers.webhook'`)
+  assert.deepEqual(
+    rows.map((r) => r.state),
+    ['completed'],
+  )
+  assert.equal(receiver.requests.length, 1)
+})
