@@ -1,0 +1,10 @@
+import { drainNatsConnections } from './nats-connections.ts'
+import { closeRedisClients } from './redis-clients.ts'
+
+/**
+ * Closes the long-lived connections actions keep open (Redis clients, NATS connections), after
+ * the last in-flight action has finished: the worker calls this on stop.
+ */
+export async function closeConnections(): Promise<void> {
+  await Promise.all([closeRedisClients(), drainNatsConnections()])
+}

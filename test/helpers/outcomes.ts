@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import type { Pool } from '../../src/db/pool.ts'
+import { eventually, type LogSink } from './worker.ts'
+
+export interface DlqRow {
+  id: string
+  observer: string
+  action_type: string
+  delivery_id: string
+  entity_id: string
+  last_error: string
+  last_error_code: string
+  attempts: number
+}
+
+/** The observer's row in `observers.dlq` (for one entity_id, if given), once it is there. */
+export function dlqRow(pool: Pool, observer: string, entityId?: string, timeoutMs = 15_000): Promise<DlqRow> {
+  return eventually(
+    async () => {
+      const { rows } = await pool.query(
+        'select * from observers.dlq where observer = $1 and ($2::text is null or entity_id = $2)',
+        [observer, entityId ?? null],
+      )
+      return rows[0] as DlqRow | undefined
+    },
+    timeoutMs,
+    `DLQ row for ${observer}`,
+  )
+}
+
+/** The output recorded on the observer's completed job (for one entity_id, if given). */
+export function completedOutput(pool: Pool, observer: string, entityId?: string, timeoutMs = 15_000) {
+  return eventually(
+    async () => {
+      const { rows } = await pool.query(
+        `select output from pgboss.job
+          where name like 'observers.%' and state = 'completed' and data ->> 'observer' = $1
+            and ($2::text is null or data -> 'event' ->> 'entity_id' = $2) and output ? 'duration_ms'`,
+        [observer, entityId ?? null],
+      )
+      return rows[0]?.output as Record<string, unknown> | undefined
+    },
+    timeoutMs,
+    `completed job for ${observer}`,
+  )
+}
+
+export async function dlqCount(pool: Pool, observer: string): Promise<number> {
+  const { rows } = await pool.query('select count(*)::int as n from observers.dlq where observer = $1', [
+    observer,
+  ])
+  return rows[0].n as number
+}
+
+/** No secret appears in any log line or anywhere in a job row (data, output, DLQ copies). */
+export async function assertNoSecrets(pool: Pool, logs: LogSink, secrets: string[]): Promise<void> {
+  const { rows } = await pool.query(
+    `select coalesce(string_agg(data::text || coalesce(output::text, ''), ' '), '') as text from pgboss.job`,
+  )
+  const jobs = rows[0].text as string
+  const lines = logs.lines.join('\n')
+  for (const secret of secrets) {
+    assert.ok(!lines.includes(secret), `secret ${secret.slice(0, 4)}… appears in the logs`)
+    assert.ok(!jobs.includes(secret), `secret ${secret.slice(0, 4)}… appears in a job row`)
+  }
+}
+
+/** The startup warning the worker logs for an action whose transport is not configured. */
+export function missingTransportWarnings(logs: LogSink, observer: string): unknown[] {
+  return logs.records.filter((r) => r.code === 'OB005' && r.observer === observer).map((r) => r.variable)
+}

@@ -1,0 +1,51 @@
+import net from 'node:net'
+
+/**
+ * A TCP relay in front of a real server, so a test can cut the network (refuse and drop every
+ * connection) and restore it, as an outage between the worker and Redis or NATS would.
+ */
+export interface TcpProxy {
+  port: number
+  /** Drops every open connection and refuses new ones until `restore()`. */
+  cut(): void
+  restore(): void
+  close(): Promise<void>
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const open = new Set<net.Socket>()
+  let down = false
+  const server = net.createServer((client) => {
+    if (down) {
+      client.destroy()
+      return
+    }
+    const upstream = net.connect(target.port, target.host)
+    for (const s of [client, upstream]) {
+      open.add(s)
+      s.on('close', () => open.delete(s))
+      s.on('error', () => {
+        client.destroy()
+        upstream.destroy()
+      })
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  return {
+    port,
+    cut() {
+      down = true
+      for (const s of open) s.destroy()
+    },
+    restore() {
+      down = false
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
