@@ -1,6 +1,24 @@
 import path from 'node:path'
 import { ConfigError, ErrorCode } from './errors.ts'
 
+/** A change source besides our own change log (docs/sources.md). */
+export interface SourceConfig {
+  /** What observers put in `"source"`. */
+  readonly name: string
+  readonly kind: 'fraiseql' | 'mysql'
+  /**
+   * fraiseql: schema.table of its change log, in DATABASE_URL's database (`core.tb_entity_change_log`);
+   * mysql: the change-log table the triggers write (`observers_change_log`).
+   */
+  readonly table: string
+  /** mysql: connection URL. */
+  readonly url: string | undefined
+  /** @defaultValue 1000 */
+  readonly pollMs: number
+  /** Longest a writing transaction may stay open after its change. @defaultValue 300000 (fraiseql), 120000 (mysql) */
+  readonly commitWindowMs: number
+}
+
 /** Typed, frozen configuration. Nothing outside this file reads process.env. */
 export interface Config {
   /** Postgres URL; undefined starts an embedded Postgres under `.data/`. */
@@ -26,6 +44,8 @@ export interface Config {
   readonly concurrency: number
   /** Per-type overrides of `concurrency`, from OBSERVERS_CONCURRENCY_<TYPE>. */
   readonly concurrencyByType: Readonly<Record<string, number>>
+  /** Connections of the queue's pool; the worker's own pool gets half as many. @defaultValue 10 */
+  readonly dbPoolSize: number
   /** SIGTERM grace period for in-flight actions. @defaultValue 25000 */
   readonly shutdownGraceMs: number
   /** How long a dead-lettered delivery is kept. @defaultValue 30 */
@@ -34,6 +54,22 @@ export interface Config {
   readonly retentionDays: number
   /** Refuse HTTP actions to loopback/private/link-local addresses. @defaultValue false */
   readonly blockPrivateNetworks: boolean
+  /** Undispatched change-log rows above which a backlog warning is logged. @defaultValue 1000 */
+  readonly backlogWarn: number
+  /** Age of the oldest undispatched change above which a lag warning is logged. @defaultValue 60 */
+  readonly lagWarnSeconds: number
+  /** /readyz fails when the oldest undispatched change is older than this. @defaultValue 300 */
+  readonly readyMaxLagSeconds: number
+  /** Reload observers when a file in observersDir changes. @defaultValue true */
+  readonly watchDir: boolean
+  /** How often retention and the backlog check run. @defaultValue 60000 */
+  readonly housekeepingIntervalMs: number
+  /** Comment line sent on idle /api/stream connections so proxies keep them open. @defaultValue 15000 */
+  readonly sseHeartbeatMs: number
+  /** Human-readable logs (pino-pretty). @defaultValue true on a TTY unless NODE_ENV=production */
+  readonly logPretty: boolean
+  /** Sources besides the change log: OBSERVERS_SOURCES, FRAISEQL_CHANGE_LOG_TABLE, MYSQL_SOURCE_URL. */
+  readonly sources: readonly SourceConfig[]
   /** Where the embedded Postgres keeps its data. @defaultValue `.data/postgres` */
   readonly embeddedDataDir: string
   /** The process environment, for `*_env` references resolved at execution time. */
@@ -49,10 +85,22 @@ const defaults = {
   dispatchBatchSize: 500,
   dispatchPollMs: 1000,
   concurrency: 32,
+  dbPoolSize: 10,
   shutdownGraceMs: 25_000,
   dlqRetentionDays: 30,
   retentionDays: 7,
+  backlogWarn: 1000,
+  lagWarnSeconds: 60,
+  readyMaxLagSeconds: 300,
+  watchDir: true,
+  housekeepingIntervalMs: 60_000,
+  sseHeartbeatMs: 15_000,
   embeddedDataDir: '.data/postgres',
+  sourcePollMs: 1000,
+  fraiseqlTable: 'core.tb_entity_change_log',
+  fraiseqlCommitWindowMs: 300_000,
+  mysqlLogTable: 'observers_change_log',
+  mysqlCommitWindowMs: 120_000,
 } as const
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
@@ -74,6 +122,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     dispatchPollMs: optInt('OBSERVERS_DISPATCH_POLL_MS', env, defaults.dispatchPollMs, 10),
     concurrency: optInt('OBSERVERS_CONCURRENCY', env, defaults.concurrency, 1),
     concurrencyByType: Object.freeze(concurrencyByType),
+    dbPoolSize: optInt('OBSERVERS_DB_POOL_SIZE', env, defaults.dbPoolSize, 2),
     shutdownGraceMs: optInt('OBSERVERS_SHUTDOWN_GRACE_MS', env, defaults.shutdownGraceMs, 0),
     dlqRetentionDays: optInt('OBSERVERS_DLQ_RETENTION_DAYS', env, defaults.dlqRetentionDays, 1),
     retentionDays: optInt('OBSERVERS_RETENTION_DAYS', env, defaults.retentionDays, 1),
@@ -82,8 +131,89 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       env.OBSERVERS_BLOCK_PRIVATE_NETWORKS,
       false,
     ),
+    backlogWarn: optInt('OBSERVERS_BACKLOG_WARN', env, defaults.backlogWarn, 1),
+    lagWarnSeconds: optInt('OBSERVERS_LAG_WARN_SECONDS', env, defaults.lagWarnSeconds, 1),
+    readyMaxLagSeconds: optInt('OBSERVERS_READY_MAX_LAG_SECONDS', env, defaults.readyMaxLagSeconds, 1),
+    watchDir: bool('OBSERVERS_WATCH_DIR', env.OBSERVERS_WATCH_DIR, defaults.watchDir),
+    housekeepingIntervalMs: optInt(
+      'OBSERVERS_HOUSEKEEPING_INTERVAL_MS',
+      env,
+      defaults.housekeepingIntervalMs,
+      100,
+    ),
+    sseHeartbeatMs: optInt('OBSERVERS_SSE_HEARTBEAT_MS', env, defaults.sseHeartbeatMs, 100),
+    logPretty: bool(
+      'LOG_PRETTY',
+      env.LOG_PRETTY,
+      env.NODE_ENV !== 'production' && process.stdout.isTTY === true,
+    ),
     embeddedDataDir: path.resolve(env.OBSERVERS_EMBEDDED_DATA_DIR || defaults.embeddedDataDir),
+    sources: Object.freeze(parseSources(env)),
     env: Object.freeze({ ...env }),
+  })
+}
+
+/** Where a source's settings live: FRAISEQL_CHANGE_LOG_*, MYSQL_SOURCE_*, else OBSERVERS_SOURCE_<NAME>_*. */
+export function sourceEnvPrefix(name: string): string {
+  if (name === 'fraiseql') return 'FRAISEQL_CHANGE_LOG_'
+  if (name === 'mysql') return 'MYSQL_SOURCE_'
+  return `OBSERVERS_SOURCE_${name.toUpperCase()}_`
+}
+
+/** OBSERVERS_SOURCES=name[:kind],…; FRAISEQL_CHANGE_LOG_TABLE and MYSQL_SOURCE_URL add `fraiseql` and `mysql`. */
+function parseSources(env: Readonly<Record<string, string | undefined>>): SourceConfig[] {
+  const entries = (env.OBSERVERS_SOURCES ?? '').split(',').map((s) => s.trim())
+  if (env.FRAISEQL_CHANGE_LOG_TABLE) entries.push('fraiseql')
+  if (env.MYSQL_SOURCE_URL) entries.push('mysql')
+  const byName = new Map<string, SourceConfig>()
+  for (const entry of entries.filter(Boolean)) {
+    const [name = '', kind = name] = entry.split(':')
+    if (!/^[a-z][a-z0-9_]{0,62}$/.test(name) || name === 'changelog') {
+      throw new ConfigError(
+        ErrorCode.InvalidConfig,
+        `OBSERVERS_SOURCES: "${name}" is not a usable source name`,
+      )
+    }
+    if (kind !== 'fraiseql' && kind !== 'mysql') {
+      throw new ConfigError(
+        ErrorCode.InvalidConfig,
+        `OBSERVERS_SOURCES: source "${name}" has unknown kind "${kind}" (expected fraiseql or mysql)`,
+      )
+    }
+    if (byName.get(name)?.kind === kind) continue
+    if (byName.has(name))
+      throw new ConfigError(ErrorCode.InvalidConfig, `source "${name}" is configured twice`)
+    byName.set(name, sourceConfig(name, kind, env))
+  }
+  return [...byName.values()]
+}
+
+function sourceConfig(
+  name: string,
+  kind: SourceConfig['kind'],
+  env: Readonly<Record<string, string | undefined>>,
+): SourceConfig {
+  const p = sourceEnvPrefix(name)
+  const url = nonEmpty(env[`${p}URL`])
+  if (kind === 'mysql' && !url) {
+    throw new ConfigError(
+      ErrorCode.InvalidConfig,
+      `source "${name}" needs ${p}URL (mysql://user:password@host:3306/db)`,
+    )
+  }
+  const fraiseql = kind === 'fraiseql'
+  return Object.freeze({
+    name,
+    kind,
+    url,
+    table: env[`${p}TABLE`] || (fraiseql ? defaults.fraiseqlTable : defaults.mysqlLogTable),
+    pollMs: optInt(`${p}POLL_MS`, env, defaults.sourcePollMs, 10),
+    commitWindowMs: optInt(
+      `${p}COMMIT_WINDOW_MS`,
+      env,
+      fraiseql ? defaults.fraiseqlCommitWindowMs : defaults.mysqlCommitWindowMs,
+      1000,
+    ),
   })
 }
 

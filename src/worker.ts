@@ -1,3 +1,5 @@
+import { closeConnections } from './actions/connections.ts'
+import { configureHttp } from './actions/http.ts'
 import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
@@ -7,13 +9,20 @@ import { createPool, type Pool } from './db/pool.ts'
 import { createDemoTable, fireDemo } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
-import type { ObserverFileError } from './errors.ts'
+import { ErrorCode, type ObserverFileError } from './errors.ts'
 import { type ExecutionReport, executeDelivery } from './execute/execute.ts'
-import type { Logger } from './log.ts'
+import { startHousekeeping } from './housekeeping.ts'
+import { type Logger, registerSecretValues } from './log.ts'
 import { loadObservers } from './observers/load.ts'
 import type { Observer } from './observers/types.ts'
+import { watchDir } from './observers/watch-dir.ts'
+import { assertSafeBinding } from './ops/auth.ts'
+import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
+import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
 import { ensureQueues, type Queue, queueName, startQueue, work } from './queue/boss.ts'
+import { createSources, withKnownSources } from './sources/index.ts'
+import type { ChangeSource } from './sources/types.ts'
 
 /** The running set of observers; replaced whole on reload. */
 export interface ObserverSet {
@@ -29,9 +38,20 @@ export interface Worker {
   readonly queue: Queue
   readonly dispatcher: Dispatcher
   readonly ops: OpsServer | undefined
+  readonly telemetry: Telemetry
   current(): ObserverSet
-  reload(): Promise<ObserverSet>
+  /** All or nothing: a new set with any problem is rejected and the running set stays. */
+  reload(): Promise<ReloadResult>
+  /** The problems of the last reload when it was rejected; empty once a reload applies. */
+  reloadProblems(): readonly ObserverFileError[]
   stop(): Promise<void>
+}
+
+export interface ReloadResult {
+  applied: boolean
+  /** The set running after the reload. */
+  set: ObserverSet
+  problems: readonly ObserverFileError[]
 }
 
 export interface WorkerOptions {
@@ -41,21 +61,44 @@ export interface WorkerOptions {
   onReport?: (report: ExecutionReport) => void
 }
 
-const actionDefaults: ActionDefaults = {
+export const actionDefaults: ActionDefaults = {
   timeoutMs: (type) => actionTypes.get(type)?.defaultTimeoutMs ?? 10_000,
   destination: (action) => actionTypes.get(action.type)?.destination?.(action) ?? 'default',
 }
 
+interface PrepareOptions {
+  /** Stop at the first file problem, before watching any table (reload is all or nothing). */
+  strict: boolean
+  countConditionError(observer: string): void
+  /** Observers naming any other source are problems. */
+  sources: readonly ChangeSource[]
+}
+
 /** Loads, watches and indexes the observers; logs every problem with its code and location. */
-async function prepareObservers(pool: Pool, config: Config, log: Logger): Promise<ObserverSet> {
-  const loaded = await loadObservers(config.observersDir, {
-    onConditionError: oncePerObserver(log),
-  })
+async function prepareObservers(
+  pool: Pool,
+  config: Config,
+  log: Logger,
+  opts: PrepareOptions,
+): Promise<ObserverSet> {
+  const loaded = withKnownSources(
+    await loadObservers(config.observersDir, {
+      onConditionError: oncePerObserver(log, opts.countConditionError),
+    }),
+    opts.sources,
+  )
+  const logProblems = (problems: readonly ObserverFileError[]) => {
+    for (const p of problems) log.error({ code: p.code, file: p.file, path: p.path }, p.message)
+  }
+  if (opts.strict && loaded.problems.length > 0) {
+    logProblems(loaded.problems)
+    return { observers: [], problems: loaded.problems, matcher: () => [], loadedAt: new Date() }
+  }
   const watched = config.autoWatch
     ? await watchObservedTables(pool, loaded.observers, config.actorSetting)
     : { observers: loaded.observers, problems: [] }
   const problems = [...loaded.problems, ...watched.problems]
-  for (const p of problems) log.error({ code: p.code, file: p.file, path: p.path }, p.message)
+  logProblems(problems)
   for (const o of watched.observers) {
     o.actions.forEach((action, i) => {
       const missing = actionTypes.get(action.type)?.missingTransport(action, config) ?? []
@@ -79,9 +122,10 @@ async function prepareObservers(pool: Pool, config: Config, log: Logger): Promis
   }
 }
 
-function oncePerObserver(log: Logger) {
+function oncePerObserver(log: Logger, count: (observer: string) => void) {
   const seen = new Set<string>()
   return (observer: string, err: Error & { code?: string }) => {
+    count(observer)
     if (seen.has(observer)) return
     seen.add(observer)
     log.warn(
@@ -91,22 +135,75 @@ function oncePerObserver(log: Logger) {
   }
 }
 
+interface ObserverState {
+  set: ObserverSet
+  rejected: readonly ObserverFileError[]
+}
+
+async function applyReload(
+  state: ObserverState,
+  load: () => Promise<ObserverSet>,
+  config: Config,
+  log: Logger,
+): Promise<ReloadResult> {
+  const next = await load()
+  if (next.problems.length > 0) {
+    state.rejected = next.problems
+    log.error(
+      { code: ErrorCode.InvalidConfig, problems: next.problems.length },
+      `${ErrorCode.InvalidConfig}: reload rejected: ${next.problems.length} problem(s) in ${config.observersDir}; keeping the ${state.set.observers.length} running observer(s)`,
+    )
+    return { applied: false, set: state.set, problems: next.problems }
+  }
+  state.set = next
+  state.rejected = []
+  registerSecretValues(secretValues(config, next.observers))
+  return { applied: true, set: next, problems: [] }
+}
+
+/** Serialises reloads (SIGHUP, API, directory changes) so two never interleave. */
+function serialised<T>(fn: () => Promise<T>): () => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return () => {
+    const run = tail.then(fn)
+    tail = run.catch(() => {})
+    return run
+  }
+}
+
 export async function startWorker(config: Config, opts: WorkerOptions): Promise<Worker> {
   const { log } = opts
+  if (opts.http !== false) assertSafeBinding(config)
+  configureHttp({ blockPrivateNetworks: config.blockPrivateNetworks })
   const db: Database = await openDatabase(config)
-  const pool = createPool(db.url, { max: 10 })
-  const totalConcurrency = [...actionTypes.keys()].reduce(
-    (n, t) => n + (config.concurrencyByType[t] ?? config.concurrency),
-    0,
-  )
-  const queue = await startQueue(db.url, { log, poolSize: Math.min(40, 4 + Math.ceil(totalConcurrency / 4)) })
+  const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
+  const queue = await startQueue(db.url, { log, poolSize: config.dbPoolSize })
   await migrate(pool)
   if (db.embedded) await createDemoTable(pool)
   await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
 
-  let set = await prepareObservers(pool, config, log)
-  const dispatcher = startDispatcher({ url: db.url, pool, queue, config, log, matcher: () => set.matcher })
-  const deps = { config, log, ...(opts.onReport ? { onReport: opts.onReport } : {}) }
+  const telemetry = createTelemetry(pool)
+  const sources = createSources(config)
+  const load = (strict: boolean) =>
+    prepareObservers(pool, config, log, { strict, countConditionError: telemetry.onConditionError, sources })
+  const state: ObserverState = { set: await load(false), rejected: [] }
+  registerSecretValues(secretValues(config, state.set.observers))
+  const reload = serialised(() => applyReload(state, () => load(true), config, log))
+  const dispatcher = startDispatcher({
+    url: db.url,
+    pool,
+    queue,
+    config,
+    log,
+    matcher: () => state.set.matcher,
+    sources,
+    onDispatched: telemetry.onDispatched,
+  })
+  const onReport = (r: ExecutionReport) => {
+    telemetry.onReport(r)
+    opts.onReport?.(r)
+  }
+  const deps = { config, log, onReport }
   for (const type of actionTypes.keys()) {
     const concurrency = config.concurrencyByType[type] ?? config.concurrency
     for (const ordered of [false, true]) {
@@ -119,21 +216,26 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     queue,
     dispatcher,
     ops: undefined,
-    current: () => set,
-    async reload() {
-      set = await prepareObservers(pool, config, log)
-      return set
-    },
+    telemetry,
+    current: () => state.set,
+    reload,
+    reloadProblems: () => state.rejected,
     async stop() {
       log.info('stopping: no new work, finishing in-flight actions')
       await ops?.close()
+      dirWatcher?.close()
+      await housekeeping.stop()
       await dispatcher.stop()
       await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
+      await closeConnections()
       await pool.end()
       await db.close()
       log.info('stopped')
     },
   }
+  const onDirChange = () => void reload().catch((err) => log.error({ err }, 'reload failed'))
+  const dirWatcher = config.watchDir ? watchDir(config.observersDir, onDirChange, log) : undefined
+  const housekeeping = startHousekeeping({ pool, config, log, isLeader: () => dispatcher.listener.leader })
   const ops = opts.http === false ? undefined : await startOpsServer(worker, config, log)
   Object.assign(worker, { ops })
   if (db.embedded) {

@@ -1,9 +1,34 @@
 import { Agent, type Dispatcher, errors, request } from 'undici'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { maskUrlCredentials } from '../log.ts'
+import { BlockedAddressError, guardedConnector } from './ssrf.ts'
 
-/** One keep-alive pool for every HTTP action in the process. */
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 })
+function createAgent(blockPrivateNetworks: boolean): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    connections: 128,
+    pipelining: 1,
+    ...(blockPrivateNetworks ? { connect: guardedConnector({ timeoutMs: 10_000 }) } : {}),
+  })
+}
+
+/**
+ * One keep-alive pool for every HTTP action in the process. Redirects are never followed
+ * (undici's request() does not), so a 3xx cannot lead a delivery to another address.
+ */
+let agent = createAgent(false)
+
+/** Applies process-wide HTTP settings; called once at worker start. */
+export function configureHttp(opts: { blockPrivateNetworks: boolean }): void {
+  const previous = agent
+  agent = createAgent(opts.blockPrivateNetworks)
+  void previous.close().catch(() => {})
+}
+
+/** The process-wide (and, when configured, SSRF-guarded) dispatcher, for actions calling undici themselves. */
+export function httpDispatcher(): Dispatcher {
+  return agent
+}
 
 export interface HttpRequest {
   url: string
@@ -49,6 +74,13 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
     return { status: res.statusCode, headers: res.headers, body }
   } catch (err) {
     if (req.signal.aborted) throw abortError(req.signal, err)
+    if (err instanceof BlockedAddressError) {
+      const why = err.message.replace(/^OB\d{3}: /, '')
+      throw new ActionError(`request to ${safeUrl(req.url)} failed: ${why}`, {
+        retryable: false,
+        cause: err,
+      })
+    }
     const e = coerceError(err)
     const reason = e instanceof errors.UndiciError ? e.message : `${e.name}: ${e.message}`
     throw new ActionError(`request to ${safeUrl(req.url)} failed: ${reason}`, { retryable: true, cause: err })

@@ -5,8 +5,9 @@ import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { renderJson } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
-import { assertOk, type HttpResponse } from './http.ts'
+import { assertOk, type HttpResponse, httpDispatcher } from './http.ts'
 import type { PushAction, PushContent } from './push.ts'
+import { BlockedAddressError } from './ssrf.ts'
 import type { ActionContext, ActionResult } from './types.ts'
 
 export const vapidVariables = ['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT'] as const
@@ -85,10 +86,22 @@ function subscriptionOf(value: unknown): Subscription {
 async function post(details: RequestDetails, host: string, signal: AbortSignal): Promise<HttpResponse> {
   const headers = Object.fromEntries(Object.entries(details.headers).map(([k, v]) => [k, String(v)]))
   try {
-    const res = await request(details.endpoint, { method: 'POST', headers, body: details.body, signal })
+    const dispatcher = httpDispatcher()
+    const res = await request(details.endpoint, {
+      method: 'POST',
+      headers,
+      body: details.body,
+      signal,
+      dispatcher,
+    })
     return { status: res.statusCode, headers: res.headers, body: await res.body.text() }
   } catch (err) {
     if (signal.aborted && signal.reason instanceof ActionError) throw signal.reason
+    if (err instanceof BlockedAddressError) {
+      throw new ActionError(`push service ${host}: ${err.message.replace(/^OB\d{3}: /, '')}`, {
+        retryable: false,
+      })
+    }
     throw new ActionError(`push service ${host} unreachable: ${coerceError(err).message}`, {
       retryable: true,
       cause: err,

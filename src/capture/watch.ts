@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.ts'
 import { coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
-import type { Observer } from '../observers/types.ts'
+import { type Observer, ownSource } from '../observers/types.ts'
 
 /** `schema.table` → the two identifier parts (the table part may itself contain dots). */
 export function splitEntity(entity: string): [string, string] {
@@ -17,7 +17,8 @@ interface WatchSpec {
 
 function specs(observers: readonly Observer[]): Map<string, WatchSpec> {
   const byEntity = new Map<string, WatchSpec>()
-  for (const o of observers) {
+  // Tables of other sources are captured by those sources (docs/sources.md).
+  for (const o of observers.filter((o) => o.source === ownSource)) {
     const spec = byEntity.get(o.entity) ?? {
       entity: o.entity,
       tenantColumn: null,
@@ -66,7 +67,7 @@ export async function unwatchTable(db: Queryable, entity: string): Promise<boole
 }
 
 /**
- * Watches every table the observers name, skipping tables already watched the same way.
+ * Watches every table the observers of our own source name, skipping tables already watched the same way.
  * Observers on a missing (or unwatchable) table are returned as problems and left out.
  */
 export async function watchObservedTables(
@@ -102,5 +103,5 @@ export async function watchObservedTables(
         problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', message))
     }
   }
-  return { observers: observers.filter((o) => !failed.has(o.entity)), problems }
+  return { observers: observers.filter((o) => o.source !== ownSource || !failed.has(o.entity)), problems }
 }

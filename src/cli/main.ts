@@ -1,7 +1,11 @@
 import { Command } from 'commander'
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
+import { register as registerDlq } from './commands/dlq.ts'
 import { register as registerMigrate } from './commands/migrate.ts'
+import { register as registerReplay } from './commands/replay.ts'
 import { register as registerStart } from './commands/start.ts'
+import { register as registerStatus } from './commands/status.ts'
+import { register as registerTest } from './commands/test.ts'
 import { register as registerValidate } from './commands/validate.ts'
 import { register as registerWatch } from './commands/watch.ts'
 import { ExitCode } from './context.ts'
@@ -10,13 +14,27 @@ const program = new Command()
   .name('observers')
   .description('Turn committed Postgres row changes into reliable side effects.')
   .showHelpAfterError()
+  // Usage errors (unknown option, missing argument) are invalid input: exit 2, not commander's 1.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? ExitCode.ok : ExitCode.invalid)
+  })
 
-for (const register of [registerStart, registerMigrate, registerValidate, registerWatch]) register(program)
+for (const register of [
+  registerStart,
+  registerMigrate,
+  registerValidate,
+  registerWatch,
+  registerDlq,
+  registerReplay,
+  registerStatus,
+  registerTest,
+]) {
+  register(program)
+}
 
 program.parseAsync().catch((err: unknown) => {
   const e = coerceError(err)
   console.error(e instanceof AppError ? e.message : `error: ${e.message}`)
-  process.exit(
-    e instanceof AppError && e.code === ErrorCode.InvalidConfig ? ExitCode.invalid : ExitCode.failure,
-  )
+  const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
+  process.exit(invalid ? ExitCode.invalid : ExitCode.failure)
 })

@@ -1,11 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
-import { claimChanges } from '../db/queries/change-log.ts'
 import { coerceError, ErrorCode } from '../errors.ts'
 import type { ChangeEvent } from '../event.ts'
 import type { Logger } from '../log.ts'
-import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
+import { deadLetterMalformed, enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
+import { changeLogSource } from '../sources/changelog.ts'
+import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.ts'
+import { stableUuid } from '../sources/ids.ts'
+import type { ChangeSource, ClaimedBatch, SourceHealth } from '../sources/types.ts'
 import { type Listener, startListener } from './listener.ts'
 import type { Matcher } from './match.ts'
 
@@ -16,91 +19,167 @@ export interface DispatcherDeps {
   config: Config
   log: Logger
   matcher: () => Matcher
-  onDispatched?: (events: ChangeEvent[], jobs: QueuedDelivery[]) => void
+  /** Where changes come from; our own change log when omitted. Closed when the dispatcher stops. */
+  sources?: readonly ChangeSource[]
+  /** Told after each committed pass that dispatched something. */
+  onDispatched?: (events: ChangeEvent[], jobs: QueuedDelivery[], source: string) => void
 }
 
 export interface Dispatcher {
   readonly listener: Listener
-  /** Milliseconds since the last successful dispatch pass, or undefined before the first. */
+  /** Milliseconds since our own change log's last successful pass, or undefined before the first. */
   lastPassAgeMs(): number | undefined
+  /** Backlog, lag and error rate of every source (docs/sources.md). */
+  health(): Promise<SourceHealth[]>
   stop(): Promise<void>
 }
 
+// Pruning (ledger, a source's own log) runs after a successful pass, at most this often.
+const tidyEveryMs = 60_000
+
+/** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
+function dispatchBatch(deps: DispatcherDeps, source: ChangeSource) {
+  return withTransaction(deps.pool, async (client) => {
+    const batch = await source.claim(client, deps.config.dispatchBatchSize)
+    if (!batch) return undefined
+    const match = deps.matcher()
+    const jobs = batch.events.flatMap((e) => match(e, source.name))
+    if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
+    for (const m of batch.malformed) {
+      const id = stableUuid('observers.malformed', source.name, m.key)
+      await deadLetterMalformed(deps.queue, client, {
+        ...m,
+        id,
+        source: source.name,
+        error: `${m.code}: ${m.error}`,
+      })
+    }
+    await batch.record(client)
+    return { batch, jobs }
+  })
+}
+
+/** After a committed pass: report the dead-lettered entries and tell the listener what was dispatched. */
+function afterPass(
+  deps: DispatcherDeps,
+  source: string,
+  counts: SourceStats,
+  batch: ClaimedBatch,
+  jobs: QueuedDelivery[],
+) {
+  for (const m of batch.malformed) {
+    deps.log.error(
+      { code: m.code, source, key: m.key, entity: m.entity },
+      `${m.code}: change-log entry ${m.key} of source "${source}" is malformed and was dead-lettered: ${m.error}`,
+    )
+  }
+  counts.malformed(batch.malformed.length)
+  if (batch.events.length > 0) deps.onDispatched?.(batch.events, jobs, source)
+}
+
+/** Pruning (ledger, a source's own log) at most every tidyEveryMs; a failure only waits for the next turn. */
+function throttledTidy(deps: DispatcherDeps, source: ChangeSource): () => Promise<void> {
+  let tidiedAt = Date.now()
+  return async () => {
+    if (!source.tidy || Date.now() - tidiedAt < tidyEveryMs) return
+    tidiedAt = Date.now()
+    await source.tidy(deps.pool).catch((err: unknown) => {
+      deps.log.warn(
+        { code: ErrorCode.DatabaseError, source: source.name, error: coerceError(err).message },
+        `${ErrorCode.DatabaseError}: pruning source "${source.name}" failed; will try again`,
+      )
+    })
+  }
+}
+
+/** Wake-ups for our own source: NOTIFY nudges, a poll every pollMs is the backstop. */
+function wakeable(signal: AbortSignal, pollMs: number) {
+  let wake: (() => void) | undefined
+  let pending = false
+  signal.addEventListener('abort', () => wake?.(), { once: true })
+  return {
+    nudge() {
+      pending = true
+      wake?.()
+    },
+    begin() {
+      pending = false
+    },
+    async wait() {
+      if (pending) return
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs)
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      wake = undefined
+    },
+  }
+}
+
 /**
- * Moves change-log rows into queue jobs: claims a batch, matches each change against the
- * observers, enqueues one job per (observer, action), marks the rows dispatched, all in one
- * transaction. NOTIFY wakes it; a poll every dispatchPollMs is the backstop.
+ * Moves changes from each source into queue jobs, one loop per source. Our change log is led
+ * through the listener's advisory lock and woken by NOTIFY; other sources are polled, each led
+ * by a transaction-scoped advisory lock taken in its claim.
  */
 export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const { config, log } = deps
+  const sources = deps.sources ?? [changeLogSource(config.dispatchPollMs)]
   const stopping = new AbortController()
-  let wake: (() => void) | undefined
-  let pending = false
+  const { signal } = stopping
+  const own = wakeable(signal, config.dispatchPollMs)
+  const listener = startListener(deps.url, log, own.nudge)
+  const stats = new Map(sources.map((s) => [s.name, sourceStats()]))
   let lastPassAt: number | undefined
-  const nudge = () => {
-    pending = true
-    wake?.()
-  }
-  const listener = startListener(deps.url, log, nudge)
-  stopping.signal.addEventListener('abort', () => wake?.(), { once: true })
 
-  const dispatchBatch = () =>
-    withTransaction(deps.pool, async (client) => {
-      const events = await claimChanges(client, config.dispatchBatchSize)
-      if (events.length === 0) return 0
-      const match = deps.matcher()
-      const jobs = events.flatMap((e) => match(e))
-      if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
-      deps.onDispatched?.(events, jobs)
-      return events.length
-    })
-
-  const waitForWake = async () => {
-    if (pending) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, config.dispatchPollMs)
-      wake = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    wake = undefined
-  }
-
-  const loop = async () => {
+  const runSource = async (source: ChangeSource, counts: SourceStats) => {
+    const notify = source.wake === 'notify'
+    const tidy = throttledTidy(deps, source)
     let errorDelayMs = 100
-    while (!stopping.signal.aborted) {
-      pending = false
-      if (await listener.tryLead()) {
-        try {
-          const n = await dispatchBatch()
-          lastPassAt = Date.now()
-          errorDelayMs = 100
-          if (n >= config.dispatchBatchSize) continue
-        } catch (err) {
-          log.error(
-            { code: ErrorCode.DatabaseError, error: coerceError(err).message },
-            `${ErrorCode.DatabaseError}: dispatch failed; will retry`,
-          )
-          await delay(errorDelayMs, undefined, { signal: stopping.signal }).catch(() => {})
-          errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
-          continue
+    while (!signal.aborted) {
+      if (notify) own.begin()
+      try {
+        const result = notify && !(await listener.tryLead()) ? undefined : await dispatchBatch(deps, source)
+        counts.passed()
+        if (notify) lastPassAt = Date.now()
+        errorDelayMs = 100
+        if (result) {
+          afterPass(deps, source.name, counts, result.batch, result.jobs)
+          await tidy()
+          if (result.batch.more) continue
         }
-      } else {
-        lastPassAt = Date.now()
+      } catch (err) {
+        const message = coerceError(err).message
+        counts.failed(message)
+        log.error(
+          { code: ErrorCode.DatabaseError, source: source.name, error: message },
+          `${ErrorCode.DatabaseError}: dispatch from source "${source.name}" failed; will retry`,
+        )
+        await delay(errorDelayMs, undefined, { signal }).catch(() => {})
+        errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
+        continue
       }
-      await waitForWake()
+      await (notify ? own.wait() : delay(source.pollMs, undefined, { signal }).catch(() => {}))
     }
   }
-  const running = loop()
+  const running = sources.map((s) => runSource(s, stats.get(s.name)!))
 
   return {
     listener,
     lastPassAgeMs: () => (lastPassAt === undefined ? undefined : Date.now() - lastPassAt),
+    health: () =>
+      Promise.all(
+        sources.map((s) =>
+          sourceHealth(s, deps.pool, { backlogWarn: config.backlogWarn, stats: stats.get(s.name) }),
+        ),
+      ),
     async stop() {
       stopping.abort()
-      await running
+      await Promise.all(running)
       await listener.close()
+      await Promise.all(sources.map((s) => s.close()))
     },
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ChangeEvent, EventKind } from '../event.ts'
-import type { ActionConfig, Observer } from '../observers/types.ts'
+import { type ActionConfig, type Observer, ownSource } from '../observers/types.ts'
 import { type QueuedDelivery, queueName } from '../queue/boss.ts'
 
 /** A stable UUID for (event, observer, action): the same change always yields the same delivery id. */
@@ -16,17 +16,20 @@ export function deliveryId(eventId: string, observer: string, actionIndex: numbe
  * The job id of a delivery: the change's seq, then a hash of (observer, action). pg-boss breaks
  * created_on ties by id, and one dispatch transaction gives all its jobs the same created_on, so
  * seq-first ids keep strict-FIFO keys in commit order. Deterministic, so re-inserting is a no-op.
+ * Seqs of different sources overlap, so other sources' names join the hash.
  */
-export function jobId(seq: number, observer: string, actionIndex: number): string {
+export function jobId(seq: number, observer: string, actionIndex: number, source = ownSource): string {
+  const scope = source === ownSource ? '' : `${source}\u0000`
   const hex =
     seq.toString(16).padStart(16, '0') +
-    createHash('sha1').update(`${observer}\u0000${actionIndex}`).digest('hex').slice(0, 16)
+    createHash('sha1').update(`${scope}${observer}\u0000${actionIndex}`).digest('hex').slice(0, 16)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-export type Matcher = (event: ChangeEvent) => QueuedDelivery[]
+/** Matches a change of `source` (our own change log when omitted) against that source's observers. */
+export type Matcher = (event: ChangeEvent, source?: string) => QueuedDelivery[]
 
-/** Indexes observers by (entity, event) so matching a change never scans unrelated observers. */
+/** Indexes observers by (source, entity, event) so matching a change never scans unrelated observers. */
 export interface ActionDefaults {
   timeoutMs(type: string): number
   /** Names the destination of an action, for max_concurrency. */
@@ -35,13 +38,15 @@ export interface ActionDefaults {
 
 export function buildMatcher(observers: readonly Observer[], defaults: ActionDefaults): Matcher {
   const index = new Map<string, Map<EventKind, Observer[]>>()
+  const keyOf = (source: string, entity: string) => `${source}\u0000${entity}`
   for (const o of observers) {
-    const byEvent = index.get(o.entity) ?? new Map<EventKind, Observer[]>()
-    index.set(o.entity, byEvent)
+    const key = keyOf(o.source, o.entity)
+    const byEvent = index.get(key) ?? new Map<EventKind, Observer[]>()
+    index.set(key, byEvent)
     for (const kind of o.events) byEvent.set(kind, [...(byEvent.get(kind) ?? []), o])
   }
-  return (event) => {
-    const candidates = index.get(event.entity)?.get(event.event)
+  return (event, source = ownSource) => {
+    const candidates = index.get(keyOf(source, event.entity))?.get(event.event)
     if (!candidates) return []
     const out: QueuedDelivery[] = []
     for (const o of candidates) {
@@ -50,7 +55,7 @@ export function buildMatcher(observers: readonly Observer[], defaults: ActionDef
         const id = deliveryId(event.id, o.name, i)
         const timeoutMs = action.timeout_ms ?? defaults.timeoutMs(action.type)
         out.push({
-          jobId: jobId(event.seq, o.name, i),
+          jobId: jobId(event.seq, o.name, i, source),
           queue: queueName(action.type, o.ordering === 'entity'),
           key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
           group:

@@ -3,7 +3,7 @@ import type { ActionType } from '../actions/types.ts'
 import type { Config } from '../config.ts'
 import type { AttemptRecord, Delivery } from '../delivery.ts'
 import { ActionError, AppError, coerceError, ErrorCode, TemplateError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { type Logger, scrubSecrets } from '../log.ts'
 import type { ClaimedJob, Outcome } from '../queue/boss.ts'
 import { templateScope } from '../templates/render.ts'
 import { retryDelayMs } from './backoff.ts'
@@ -112,6 +112,8 @@ export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promi
     }
   } catch (e) {
     const c = classify(coerceError(e))
+    // A receiver may echo a secret back in its error body; job and DLQ rows must not keep it.
+    c.message = scrubSecrets(c.message)
     const durationMs = Math.round(performance.now() - started)
     const record: AttemptRecord = {
       attempt,

@@ -12,6 +12,7 @@ import {
   defaultRetry,
   type FailurePolicy,
   type Observer,
+  ownSource,
   type RetryPolicy,
 } from './types.ts'
 
@@ -124,6 +125,7 @@ export function parseObserver(
 
 interface RawObserver {
   name: string
+  source?: string
   entity: string
   events: string[]
   columns?: string[]
@@ -138,10 +140,13 @@ interface RawObserver {
 }
 
 function toObserver(file: string, raw: RawObserver, condition: Observer['condition']): Observer {
+  const source = raw.source ?? ownSource
   return {
     name: raw.name,
     file,
-    entity: normaliseEntity(raw.entity),
+    source,
+    // Other sources name entities their own way (a FraiseQL object_type, a MySQL db.table).
+    entity: source === ownSource ? normaliseEntity(raw.entity) : raw.entity,
     events: new Set(raw.events.map((e) => eventAliases[e.toLowerCase()] as EventKind)),
     columns: raw.columns,
     condition,

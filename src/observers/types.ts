@@ -23,10 +23,15 @@ export interface ActionConfig {
   [option: string]: unknown
 }
 
+/** The source an observer reads when it names none: our own observers.change_log. */
+export const ownSource = 'changelog'
+
 /** A validated observer, ready to match events. */
 export interface Observer {
   name: string
   file: string
+  /** Where its changes come from (docs/sources.md); `entity` is only normalised for ownSource. */
+  source: string
   entity: string
   events: ReadonlySet<EventKind>
   columns: readonly string[] | undefined

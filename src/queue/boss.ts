@@ -91,6 +91,37 @@ export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[
   }
 }
 
+/** A source entry that could not become an event (docs/sources.md), kept in the DLQ for inspection. */
+export interface MalformedDeadLetter {
+  /** Deterministic per entry, so dead-lettering the same entry twice is a no-op. */
+  id: string
+  source: string
+  key: string
+  code: string
+  error: string
+  entity: string | null
+  entityId: string | null
+  entry: Record<string, unknown>
+}
+
+/**
+ * Inserts a dead letter for a malformed source entry through `db`, in the caller's transaction.
+ * It names no observer and no source queue, so a DLQ retry leaves it where it is.
+ */
+export async function deadLetterMalformed(boss: Queue, db: SqlRunner, m: MalformedDeadLetter): Promise<void> {
+  const record = { attempt: 1, at: new Date().toISOString(), code: m.code, error: m.error, duration_ms: 0 }
+  const data = {
+    delivery_id: m.id,
+    observer: null,
+    action_index: null,
+    action: JSON.stringify({ type: 'malformed' }),
+    event: { id: m.id, event: null, entity: m.entity, entity_id: m.entityId, source: m.source },
+    malformed: { source: m.source, key: m.key, entry: m.entry },
+    attempts: [record],
+  }
+  await boss.insert(dlqQueue, [{ id: m.id, data }], { db: adapter(db) })
+}
+
 /**
  * The action snapshot is stored as JSON text: jsonb would reorder the keys of JSON templates,
  * and a webhook body should come out in the order its author wrote.

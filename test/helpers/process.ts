@@ -7,7 +7,13 @@ const root = path.resolve(import.meta.dirname, '../..')
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess & { output: string[] } {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      OBSERVERS_DB_POOL_SIZE: '4',
+      OBSERVERS_CONCURRENCY: '8',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string[] }
   child.output = []

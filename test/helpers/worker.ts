@@ -58,6 +58,9 @@ export async function runWorker(
     LOG_LEVEL: 'debug',
     OBSERVERS_DISPATCH_POLL_MS: '200',
     OBSERVERS_SHUTDOWN_GRACE_MS: '5000',
+    // Test files run two at a time against one server: keep each worker's connections few.
+    OBSERVERS_DB_POOL_SIZE: '4',
+    OBSERVERS_CONCURRENCY: '8',
     ...env,
   })
   const { sink, stream } = logSink()

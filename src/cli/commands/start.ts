@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .description('run the worker: migrate, watch tables, dispatch changes and execute actions')
     .action(async () => {
       const config = loadConfig()
-      const log = createLogger(config.logLevel)
+      const log = createLogger(config.logLevel, undefined, { pretty: config.logPretty })
       const worker = await startWorker(config, { log })
       let stopping = false
       const shutdown = (signal: string) => {

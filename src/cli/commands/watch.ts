@@ -1,8 +1,20 @@
 import type { Command } from 'commander'
 import { unwatchTable, watchTable } from '../../capture/watch.ts'
+import { loadConfig } from '../../config.ts'
 import { AppError, ErrorCode } from '../../errors.ts'
 import { normaliseEntity } from '../../observers/load.ts'
+import { unwatchMysqlTable, watchMysqlTable } from '../../sources/mysql/install.ts'
+import { mysqlTarget, withMysqlPool } from '../../sources/mysql/target.ts'
 import { withPool } from '../context.ts'
+
+const sourceHelp = 'capture in MySQL/MariaDB instead: a mysql:// URL or a configured mysql source name'
+
+// MySQL tables are captured by triggers there, into the change-log table the mysql source polls.
+async function watchInMysql(table: string, source: string, tenantColumn: string | undefined) {
+  const { url, logTable } = mysqlTarget(source, loadConfig())
+  const entity = await withMysqlPool(url, (pool) => watchMysqlTable(pool, { table, tenantColumn, logTable }))
+  console.log(`watching ${entity} (MySQL triggers write ${logTable}); observers use "entity": "${entity}"`)
+}
 
 export function register(program: Command): void {
   program
@@ -10,7 +22,9 @@ export function register(program: Command): void {
     .description('attach the capture trigger to a table')
     .argument('<table>', 'schema.table (public implied)')
     .option('--tenant-column <column>', 'column whose value becomes tenant_id')
-    .action(async (table: string, opts: { tenantColumn?: string }) => {
+    .option('--source <source>', sourceHelp)
+    .action(async (table: string, opts: { tenantColumn?: string; source?: string }) => {
+      if (opts.source) return watchInMysql(table, opts.source, opts.tenantColumn)
       const entity = normaliseEntity(table)
       const found = await withPool((pool, config) =>
         watchTable(pool, entity, {
@@ -27,7 +41,13 @@ export function register(program: Command): void {
     .command('unwatch')
     .description('detach the capture trigger from a table')
     .argument('<table>', 'schema.table (public implied)')
-    .action(async (table: string) => {
+    .option('--source <source>', sourceHelp)
+    .action(async (table: string, opts: { source?: string }) => {
+      if (opts.source) {
+        const { url } = mysqlTarget(opts.source, loadConfig())
+        console.log(`stopped watching ${await withMysqlPool(url, (pool) => unwatchMysqlTable(pool, table))}`)
+        return
+      }
       const entity = normaliseEntity(table)
       const found = await withPool((pool) => unwatchTable(pool, entity))
       if (!found) throw new AppError(ErrorCode.InvalidConfig, `table "${entity}" does not exist`)

@@ -1,4 +1,6 @@
+import { AppError, coerceError, ErrorCode } from '../../errors.ts'
 import type { ChangeEvent, EventKind, Row } from '../../event.ts'
+import { parseExact } from '../../json/exact.ts'
 import type { Queryable } from '../pool.ts'
 
 interface ChangeRow {
@@ -7,8 +9,9 @@ interface ChangeRow {
   event: EventKind
   entity: string
   entity_id: string
-  before: Row | null
-  after: Row | null
+  /** Row images as JSON text, parsed per row so one unreadable change cannot fail a batch. */
+  before: string | null
+  after: string | null
   changed: string[]
   tenant_id: string | null
   actor_id: string | null
@@ -17,15 +20,70 @@ interface ChangeRow {
   created_at: Date
 }
 
+/**
+ * Column values nested deeper than this are refused: the JSON parser and serialiser recurse, and
+ * a stack overflow must not take the dispatcher down with it. Postgres itself accepts somewhat more.
+ */
+export const maxJsonDepth = 2000
+
+/** Deepest nesting of `[`/`{` in JSON text, in one pass (strings skipped). */
+function jsonDepth(text: string): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) max = Math.max(max, ++depth)
+    else if (c === 125 || c === 93) depth--
+  }
+  return max
+}
+
+function readImage(text: string | null): Row | null {
+  if (text === null) return null
+  // Nesting n needs 2n characters, so short images need no scan; the row itself is one level.
+  if (text.length > 2 * maxJsonDepth && jsonDepth(text) > maxJsonDepth + 1) {
+    throw new Error(`a JSON value is nested more than ${maxJsonDepth} levels deep`)
+  }
+  return parseExact(text) as Row
+}
+
+/** A change-log row that cannot become an event; the dispatcher dead-letters it. */
+export interface UnreadableChange {
+  seq: number
+  id: string
+  event: EventKind
+  entity: string
+  entity_id: string
+  txid: string
+  created_at: string
+  error: string
+}
+
 function toEvent(r: ChangeRow): ChangeEvent {
+  let images: { before: Row | null; after: Row | null }
+  try {
+    images = { before: readImage(r.before), after: readImage(r.after) }
+  } catch (err) {
+    throw new AppError(
+      ErrorCode.DatabaseError,
+      `change ${r.seq} cannot be read: ${coerceError(err).message}`,
+      {
+        cause: err,
+      },
+    )
+  }
   return {
     id: r.id,
     seq: Number(r.seq),
     event: r.event,
     entity: r.entity,
     entity_id: r.entity_id,
-    before: r.before,
-    after: r.after,
+    ...images,
     changed: r.changed,
     tenant_id: r.tenant_id,
     actor_id: r.actor_id,
@@ -36,14 +94,23 @@ function toEvent(r: ChangeRow): ChangeEvent {
 }
 
 const eventColumns =
-  'c.seq, c.id, c.event, c.entity, c.entity_id, c.before, c.after, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at'
+  'c.seq, c.id, c.event, c.entity, c.entity_id, c.before::text as before, c.after::text as after, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at'
+
+function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
+  const { seq, id, event, entity, entity_id, txid, created_at } = r
+  const error = coerceError(err).message.replace(/^OB\d{3}: /, '')
+  return { seq: Number(seq), id, event, entity, entity_id, txid, created_at: created_at.toISOString(), error }
+}
 
 /**
  * Claims up to `limit` undispatched changes and marks them dispatched, inside the caller's
  * transaction: if the caller rolls back, the changes are undispatched again. SKIP LOCKED keeps a
  * second claimer (a replay, or a leader hand-over) from waiting on or taking the same rows.
  */
-export async function claimChanges(db: Queryable, limit: number): Promise<ChangeEvent[]> {
+export async function claimChanges(
+  db: Queryable,
+  limit: number,
+): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[] }> {
   const { rows } = await db.query<ChangeRow>(
     `with claimed as (
        select seq from observers.change_log
@@ -57,7 +124,16 @@ export async function claimChanges(db: Queryable, limit: number): Promise<Change
      returning ${eventColumns}`,
     [limit],
   )
-  return rows.map(toEvent).sort((a, b) => a.seq - b.seq)
+  const events: ChangeEvent[] = []
+  const unreadableRows: UnreadableChange[] = []
+  for (const r of rows) {
+    try {
+      events.push(toEvent(r))
+    } catch (err) {
+      unreadableRows.push(unreadable(r, err))
+    }
+  }
+  return { events: events.sort((a, b) => a.seq - b.seq), unreadable: unreadableRows }
 }
 
 /** Changes in a seq range or since a time, for replay. */

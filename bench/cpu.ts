@@ -1,0 +1,47 @@
+import { availableParallelism } from 'node:os'
+import { busyShare, machineCpu, processCpuMs, serverCpuMs } from './proc.ts'
+import { round } from './stats.ts'
+
+/** Where the CPU went during a measured interval, in µs per event, by process. */
+export interface CpuSplit {
+  postgresUsPerEvent: number | null
+  workerUsPerEvent: number | null
+  /** This process: load generator and receiver. */
+  benchUsPerEvent: number
+  /** Share of all CPUs busy (every process on the machine), 0..1. */
+  machineBusy: number | null
+  /**
+   * Share of all CPUs used by processes other than these three, 0..1: a large value means
+   * something else on the machine competed with the measurement, and its rates are noisy.
+   */
+  othersBusy: number | null
+}
+
+/**
+ * Starts measuring. Postgres is measured only when it runs on this machine (its postmaster
+ * is visible in /proc); the worker only when there is one.
+ */
+export function startCpuMeter(postmasterPid: number | undefined, workerPid: number | undefined) {
+  const pg0 = postmasterPid ? serverCpuMs(postmasterPid) : 0
+  const worker0 = workerPid ? processCpuMs(workerPid) : 0
+  const bench0 = process.cpuUsage()
+  const machine0 = machineCpu()
+  const started = performance.now()
+  return (events: number): CpuSplit => {
+    const per = (ms: number) => round((ms * 1000) / events, 0)
+    const capacityMs = (performance.now() - started) * availableParallelism()
+    const bench = process.cpuUsage(bench0)
+    const busy = busyShare(machine0, machineCpu())
+    const pgMs = postmasterPid ? serverCpuMs(postmasterPid) - pg0 : 0
+    const workerMs = workerPid ? processCpuMs(workerPid) - worker0 : 0
+    const benchMs = (bench.user + bench.system) / 1000
+    const others = busy === undefined ? undefined : busy - (pgMs + workerMs + benchMs) / capacityMs
+    return {
+      postgresUsPerEvent: postmasterPid ? per(pgMs) : null,
+      workerUsPerEvent: workerPid ? per(workerMs) : null,
+      benchUsPerEvent: per(benchMs),
+      machineBusy: busy === undefined ? null : round(busy, 3),
+      othersBusy: others === undefined || !postmasterPid ? null : round(Math.max(0, others), 3),
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { benchTable, clearJobs, resetTables, unwatchBenchTable, watchBenchTable } from '../database.ts'
+import {
+  awaitDeliveries,
+  type BenchContext,
+  fmt,
+  type ScenarioResult,
+  startWorker,
+  statementFigures,
+} from '../harness.ts'
+import { round } from '../stats.ts'
+
+const goalSeconds = 30
+
+/** Changes every measured row in one statement; the rows are [1, maxId], warm-up rows come later. */
+async function timedUpdate(ctx: BenchContext, maxId: number): Promise<number> {
+  await ctx.db.pool.query(`vacuum ${benchTable}`)
+  const started = performance.now()
+  await ctx.db.pool.query(`update ${benchTable} set amount = amount + 1 where id <= $1`, [maxId])
+  return performance.now() - started
+}
+
+async function fillTable(ctx: BenchContext, rows: number): Promise<number> {
+  const { pool } = ctx.db
+  await resetTables(pool)
+  await clearJobs(pool)
+  await unwatchBenchTable(pool)
+  await pool.query(
+    `insert into ${benchTable} (account_id, status, amount, note)
+     select g % 1000, 'new', (g % 100000) / 100.0, 'order ' || g from generate_series(1, $1::int) g`,
+    [rows],
+  )
+  const { rows: max } = await pool.query<{ id: string }>(`select max(id) as id from ${benchTable}`)
+  return Number(max[0]?.id)
+}
+
+/**
+ * One UPDATE of `bulkRows` rows: its cost without the trigger, with the trigger (capture only,
+ * no worker), and end to end (statement start → last of its events received).
+ */
+export async function runBulk(ctx: BenchContext): Promise<ScenarioResult> {
+  const rows = ctx.options.bulkRows
+  const maxId = await fillTable(ctx, rows)
+  ctx.note(`bulk: one UPDATE of ${rows} rows, without and with the capture trigger`)
+  const plainMs = await timedUpdate(ctx, maxId)
+  await watchBenchTable(ctx.db.pool)
+  const capturedMs = await timedUpdate(ctx, maxId)
+  await ctx.db.pool.query('truncate observers.change_log')
+
+  const worker = await startWorker(ctx)
+  try {
+    ctx.note(`bulk: one UPDATE of ${rows} rows, end to end`)
+    const started = performance.now()
+    const statementMs = await timedUpdate(ctx, maxId)
+    const lastDelivery = await awaitDeliveries(ctx, worker, rows)
+    const totalMs = lastDelivery - started
+    const probe = await worker.probe()
+    const totalS = round(totalMs / 1000, 2)
+    return {
+      figures: {
+        rows,
+        statementWithoutTriggerMs: round(plainMs, 1),
+        statementWithTriggerMs: round(capturedMs, 1),
+        captureCostPerRowUs: round(((capturedMs - plainMs) * 1000) / rows, 2),
+        statementWithWorkerMs: round(statementMs, 1),
+        endToEndSeconds: totalS,
+        deliveriesPerSecond: round((rows * 1000) / totalMs, 1),
+        duplicates: ctx.receiver.duplicates,
+        ...statementFigures(probe, rows),
+      },
+      rows: [
+        { metric: `UPDATE ${rows} rows, no trigger`, value: fmt(plainMs, 'ms', 0) },
+        { metric: `UPDATE ${rows} rows, with trigger`, value: fmt(capturedMs, 'ms', 0) },
+        { metric: 'capture cost per row', value: fmt(((capturedMs - plainMs) * 1000) / rows, 'µs', 1) },
+        {
+          metric: 'statement → last delivery',
+          value: fmt(totalS, 's', 2),
+          goal: `< ${goalSeconds} s`,
+          met: totalS < goalSeconds,
+        },
+        { metric: 'bulk deliveries/s', value: fmt((rows * 1000) / totalMs, '/s') },
+      ],
+    }
+  } finally {
+    await worker.stop()
+  }
+}

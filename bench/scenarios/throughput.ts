@@ -1,0 +1,131 @@
+import { type CpuSplit, startCpuMeter } from '../cpu.ts'
+import { clearJobs, resetTables, watchBenchTable } from '../database.ts'
+import {
+  awaitDeliveries,
+  type BenchContext,
+  fmt,
+  type Row,
+  type ScenarioResult,
+  startWorker,
+  statementFigures,
+} from '../harness.ts'
+import { connectClients, insertAsFastAsPossible, type LoadClients } from '../load.ts'
+import { resetStatementStats, statementCosts } from '../pg-stats.ts'
+import { perSecond, round } from '../stats.ts'
+
+const ratioGoal = 0.9
+
+async function baseline(ctx: BenchContext, load: LoadClients) {
+  const n = ctx.options.events
+  ctx.note(`throughput: capture-only baseline, ${n} transactions from ${ctx.options.clients} clients`)
+  const cpu = startCpuMeter(ctx.postmasterPid, undefined)
+  const run = await insertAsFastAsPossible(load, n)
+  return { rate: perSecond(n, run.lastCommitAt - run.firstCommitAt), cpu: cpu(n) }
+}
+
+async function endToEnd(ctx: BenchContext, load: LoadClients) {
+  const n = ctx.options.events
+  const worker = await startWorker(ctx)
+  try {
+    ctx.note(`throughput: end to end, ${n} transactions from ${ctx.options.clients} clients`)
+    await resetStatementStats(ctx.db.pool, ctx.statementStats)
+    const cpu = startCpuMeter(ctx.postmasterPid, worker.pid)
+    const run = await insertAsFastAsPossible(load, n)
+    const lastDelivery = await awaitDeliveries(ctx, worker, n)
+    const split = cpu(n)
+    const probe = await worker.probe()
+    const statements = await statementCosts(ctx.db.pool, ctx.statementStats, n)
+    return {
+      rate: perSecond(n, lastDelivery - run.firstCommitAt),
+      commitRate: perSecond(n, run.lastCommitAt - run.firstCommitAt),
+      cpu: split,
+      ...statementFigures(probe, n),
+      serverStatements: statements,
+    }
+  } finally {
+    await worker.stop()
+  }
+}
+
+const cpuText = (c: CpuSplit) =>
+  [
+    c.postgresUsPerEvent === null ? undefined : `pg ${c.postgresUsPerEvent}`,
+    c.workerUsPerEvent === null ? undefined : `worker ${c.workerUsPerEvent}`,
+    `bench ${c.benchUsPerEvent}`,
+  ]
+    .filter(Boolean)
+    .join(' / ')
+
+type Pair = { baseline: Awaited<ReturnType<typeof baseline>>; endToEnd: Awaited<ReturnType<typeof endToEnd>> }
+
+const ratioOf = (p: Pair) => round(p.endToEnd.rate / p.baseline.rate, 3)
+
+/** The pair whose ratio is the median one, so the figures shown come from one consistent pair. */
+function medianPair(pairs: Pair[]): Pair {
+  const sorted = [...pairs].sort((a, b) => ratioOf(a) - ratioOf(b))
+  return sorted[Math.floor((sorted.length - 1) / 2)] as Pair
+}
+
+function rowsFor(pair: Pair, count: number): Row[] {
+  const ratio = ratioOf(pair)
+  const of = count > 1 ? ` (median of ${count})` : ''
+  return [
+    { metric: 'capture-only commits/s (baseline)', value: fmt(pair.baseline.rate, '/s') },
+    { metric: 'end-to-end events/s', value: fmt(pair.endToEnd.rate, '/s') },
+    {
+      metric: `end-to-end / baseline${of}`,
+      value: fmt(ratio, '', 3),
+      goal: `≥ ${ratioGoal}`,
+      met: ratio >= ratioGoal,
+    },
+    { metric: 'CPU µs/event, baseline', value: cpuText(pair.baseline.cpu) },
+    { metric: 'CPU µs/event, end to end', value: cpuText(pair.endToEnd.cpu) },
+    {
+      metric: 'worker SQL statements/event',
+      value: fmt(pair.endToEnd.statementsPerEvent ?? Number.NaN, '', 2),
+    },
+  ]
+}
+
+/**
+ * N single-row transactions from K clients, in pairs: first with the capture trigger and no
+ * worker (how fast this database commits these transactions at all), then with the worker
+ * delivering every change to the receiver. The ratio within a pair is the figure to quote; with
+ * several pairs, the median one is shown (machines are noisy, and pairs are close in time).
+ */
+export async function runThroughput(ctx: BenchContext): Promise<ScenarioResult> {
+  const { pool } = ctx.db
+  await watchBenchTable(pool)
+  const load = await connectClients(ctx.db.url, ctx.options.clients)
+  try {
+    const pairs: Pair[] = []
+    for (let i = 0; i < ctx.options.repeat; i++) {
+      await clearJobs(pool)
+      await resetTables(pool)
+      const base = await baseline(ctx, load)
+      await resetTables(pool)
+      pairs.push({ baseline: base, endToEnd: await endToEnd(ctx, load) })
+    }
+    const median = medianPair(pairs)
+    return {
+      figures: {
+        events: ctx.options.events,
+        clients: ctx.options.clients,
+        baselineCommitsPerSecond: median.baseline.rate,
+        endToEndEventsPerSecond: median.endToEnd.rate,
+        ratio: ratioOf(median),
+        ratios: pairs.map(ratioOf),
+        median,
+        pairs: pairs.map((p) => ({
+          baseline: p.baseline.rate,
+          endToEnd: p.endToEnd.rate,
+          ratio: ratioOf(p),
+        })),
+        duplicates: ctx.receiver.duplicates,
+      },
+      rows: rowsFor(median, pairs.length),
+    }
+  } finally {
+    await load.close()
+  }
+}

@@ -1,0 +1,134 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { benchTable } from './database.ts'
+import type { ProbeReport } from './probe.ts'
+
+const root = path.resolve(import.meta.dirname, '..')
+const probePath = path.join(root, 'bench/probe.ts')
+export const profileDir = path.join(root, 'bench/results/profiles')
+
+/** The one observer every end-to-end scenario runs: a plain webhook to the local receiver. */
+export async function writeBenchObserver(receiverUrl: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'observers-bench-'))
+  const observer = {
+    name: 'bench-webhook',
+    entity: benchTable,
+    events: ['INSERT', 'UPDATE'],
+    actions: [{ type: 'webhook', url: receiverUrl }],
+  }
+  await writeFile(path.join(dir, 'bench-webhook.json'), JSON.stringify(observer, null, 2))
+  return dir
+}
+
+/**
+ * Creates pg-boss's schema and applies the migrations with the same checkout that will run the
+ * worker (`observers migrate`), so a worker from another checkout finds the schema it expects.
+ */
+export async function migrateWith(workerRoot: string | undefined, databaseUrl: string): Promise<void> {
+  const cwd = workerRoot ?? root
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(cwd, 'src/cli/main.ts'), 'migrate'], {
+    cwd,
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output = collectOutput(child)
+  const code = await exitOf(child)
+  if (code !== 0) throw new Error(`observers migrate failed (exit ${code}):\n${output()}`)
+}
+
+export interface WorkerSpec {
+  databaseUrl: string
+  observersDir: string
+  env: Record<string, string>
+  profile: boolean
+  /** The checkout whose src/cli/main.ts runs; this one by default. */
+  root: string | undefined
+}
+
+/** The worker as a child process, so its CPU and memory are its own. */
+export interface WorkerProcess {
+  readonly pid: number
+  /** Rejects if the worker exits before stop() was called. */
+  readonly crashed: Promise<never>
+  probe(): Promise<ProbeReport>
+  /** SIGTERM, as a process manager would; resolves with the exit code. */
+  stop(): Promise<number | null>
+  output(): string
+}
+
+function collectOutput(child: ChildProcess): () => string {
+  const lines: string[] = []
+  const keep = (d: Buffer) => {
+    lines.push(...d.toString('utf8').split('\n').filter(Boolean))
+    if (lines.length > 200) lines.splice(0, lines.length - 200)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return () => lines.join('\n')
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode)
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+}
+
+export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
+  if (spec.profile) await mkdir(profileDir, { recursive: true })
+  const flags = ['--import', 'tsx', '--import', probePath]
+  if (spec.profile) flags.push('--cpu-prof', '--cpu-prof-dir', profileDir)
+  const cwd = spec.root ?? root
+  const child = spawn(process.execPath, [...flags, path.join(cwd, 'src/cli/main.ts'), 'start'], {
+    cwd,
+    env: {
+      ...process.env,
+      DATABASE_URL: spec.databaseUrl,
+      OBSERVERS_DIR: spec.observersDir,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      ...spec.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  })
+  const output = collectOutput(child)
+  let stopping = false
+  const exit = exitOf(child)
+  const crashed = exit.then((code) => {
+    if (!stopping) throw new Error(`worker exited unexpectedly (code ${code}):\n${output()}`)
+    return new Promise<never>(() => {})
+  })
+  crashed.catch(() => {})
+  return {
+    pid: child.pid ?? 0,
+    crashed,
+    output,
+    probe: () => askProbe(child),
+    async stop() {
+      stopping = true
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+      const code = await exit
+      clearTimeout(timer)
+      return code
+    },
+  }
+}
+
+function askProbe(child: ChildProcess): Promise<ProbeReport> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage)
+      reject(new Error('worker probe did not answer within 5 s'))
+    }, 5000)
+    const onMessage = (msg: unknown) => {
+      const probe = (msg as { probe?: ProbeReport } | null)?.probe
+      if (!probe) return
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      resolve(probe)
+    }
+    child.on('message', onMessage)
+    child.send('probe:report')
+  })
+}

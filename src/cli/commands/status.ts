@@ -1,0 +1,69 @@
+import type { Command } from 'commander'
+import type { Config } from '../../config.ts'
+import type { Pool } from '../../db/pool.ts'
+import { backlog } from '../../db/queries/change-log.ts'
+import { connections, countDeadLetters, queueSizes } from '../../queue/stats.ts'
+import { withPool } from '../context.ts'
+import { newTable, printJson } from './dlq.ts'
+
+async function gather(pool: Pool, config: Config) {
+  const [log, dlq, queues, conns] = await Promise.all([
+    backlog(pool),
+    countDeadLetters(pool),
+    queueSizes(pool),
+    connections(pool),
+  ])
+  const age = log.oldestAgeSeconds === null ? null : Math.round(log.oldestAgeSeconds * 10) / 10
+  return {
+    backlog: {
+      undispatched: log.undispatched,
+      oldest_age_seconds: age,
+      keeping_up: log.undispatched <= config.backlogWarn && (age ?? 0) <= config.lagWarnSeconds,
+    },
+    dlq_size: dlq,
+    workers: conns.workers,
+    queue_connections: conns.queueConnections,
+    dispatcher_leader: conns.dispatcherLeader,
+    queues,
+  }
+}
+
+type Status = Awaited<ReturnType<typeof gather>>
+
+function print(s: Status, config: Config): void {
+  const summary = newTable()
+  const lag =
+    s.backlog.oldest_age_seconds === null ? 'none waiting' : `oldest ${s.backlog.oldest_age_seconds} s`
+  summary.push(
+    { 'change log': `${s.backlog.undispatched} undispatched, ${lag}` },
+    {
+      'keeping up': s.backlog.keeping_up
+        ? 'yes'
+        : `NO (warn above ${config.backlogWarn} rows or ${config.lagWarnSeconds} s)`,
+    },
+    { 'dead letters': s.dlq_size },
+    {
+      workers: `${s.workers} running, dispatcher ${s.dispatcher_leader ? 'active' : 'NOT RUNNING'}, ${s.queue_connections} queue connection(s)`,
+    },
+  )
+  console.log(summary.toString())
+  const busy = s.queues.filter((q) => q.created + q.retry + q.active + q.failed > 0)
+  const queues = newTable({ head: ['queue', 'waiting', 'retrying', 'active', 'failed (retained)'] })
+  for (const q of busy) queues.push([q.queue, q.created, q.retry, q.active, q.failed])
+  if (busy.length > 0) console.log(queues.toString())
+  console.log(`${s.queues.length - busy.length} of ${s.queues.length} queue(s) empty`)
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('is it keeping up: change-log backlog and lag, queue sizes, dead letters, workers')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      await withPool(async (pool, config) => {
+        const status = await gather(pool, config)
+        if (opts.json) printJson(status)
+        else print(status, config)
+      })
+    })
+}

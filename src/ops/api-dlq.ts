@@ -1,0 +1,94 @@
+import { actionTypes } from '../actions/registry.ts'
+import type { Delivery } from '../delivery.ts'
+import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import {
+  getDeadLetter,
+  isValidCursor,
+  listDeadLetters,
+  purgeDeadLetters,
+  type RetryOptions,
+  retryDeadLetters,
+} from '../queue/dlq.ts'
+import { type DlqFilterInput, parseDlqFilter, parsePositiveInt } from './filters.ts'
+import { HttpError, notFound, readJson, sendJson } from './http.ts'
+import type { RouteContext } from './routes.ts'
+
+/** A re-created job gets the same time limit the dispatcher gives a fresh one (src/dispatch/match.ts). */
+export const retryOptions: RetryOptions = {
+  expireInSeconds: (d: Delivery) =>
+    Math.ceil((d.action.timeout_ms ?? actionTypes.get(d.action.type)?.defaultTimeoutMs ?? 10_000) / 1000) + 5,
+}
+
+const defaultLimit = 50
+const maxLimit = 500
+
+function filterFrom(source: Record<string, unknown>): DlqFilterInput {
+  const text = (k: string) => {
+    const v = source[k]
+    if (v === undefined || v === null || v === '') return undefined
+    if (typeof v !== 'string') throw new HttpError(400, ErrorCode.InvalidConfig, `${k} must be a string`)
+    return v
+  }
+  return {
+    observer: text('observer'),
+    type: text('type'),
+    entity: text('entity'),
+    since: text('since'),
+    until: text('until'),
+  }
+}
+
+/** DLQ operations touch pg-boss's tables; their failures carry OB012. */
+async function dlqOperation<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    const e = coerceError(err)
+    if (e instanceof AppError || e instanceof HttpError) throw e
+    throw new AppError(ErrorCode.DeadLetterQueueError, `dead-letter queue operation failed: ${e.message}`, {
+      cause: err,
+    })
+  }
+}
+
+export async function listDlq({ url, res, worker }: RouteContext) {
+  const q = Object.fromEntries(url.searchParams)
+  const filter = parseDlqFilter(filterFrom(q))
+  const limit = q.limit ? parsePositiveInt(q.limit, 'limit', maxLimit) : defaultLimit
+  if (q.cursor && !isValidCursor(q.cursor))
+    throw new HttpError(400, ErrorCode.InvalidConfig, 'invalid cursor')
+  const page = await dlqOperation(() => listDeadLetters(worker.pool, filter, { limit, cursor: q.cursor }))
+  sendJson(res, 200, { items: page.items, next_cursor: page.nextCursor })
+}
+
+export async function showDlq({ res, worker, params }: RouteContext) {
+  const item = await dlqOperation(() => getDeadLetter(worker.pool, params[0] ?? ''))
+  if (!item) throw notFound('dead letter')
+  sendJson(res, 200, item)
+}
+
+export async function retryOneDlq({ res, worker, params, log }: RouteContext) {
+  const id = params[0] ?? ''
+  const jobIds = await dlqOperation(() =>
+    retryDeadLetters(worker.queue, worker.pool, { ids: [id] }, retryOptions),
+  )
+  if (jobIds.length === 0) throw notFound('dead letter')
+  log.info({ dlq_id: id, job_id: jobIds[0] }, 'dead letter retried')
+  sendJson(res, 200, { retried: 1, job_ids: jobIds })
+}
+
+export async function retryManyDlq({ req, url, res, worker, log }: RouteContext) {
+  const body = await readJson(req)
+  const filter = parseDlqFilter(filterFrom({ ...Object.fromEntries(url.searchParams), ...body }))
+  const jobIds = await dlqOperation(() => retryDeadLetters(worker.queue, worker.pool, filter, retryOptions))
+  log.info({ retried: jobIds.length, filter }, `retried ${jobIds.length} dead letter(s)`)
+  sendJson(res, 200, { retried: jobIds.length })
+}
+
+export async function deleteDlq({ res, worker, params, log }: RouteContext) {
+  const id = params[0] ?? ''
+  const deleted = await dlqOperation(() => purgeDeadLetters(worker.pool, { ids: [id] }))
+  if (deleted === 0) throw notFound('dead letter')
+  log.info({ dlq_id: id }, 'dead letter deleted')
+  sendJson(res, 200, { deleted })
+}

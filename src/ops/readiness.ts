@@ -1,0 +1,66 @@
+import type { Config } from '../config.ts'
+import { backlog } from '../db/queries/change-log.ts'
+import { coerceError, type ObserverFileError } from '../errors.ts'
+import { maskUrlCredentials } from '../log.ts'
+import type { Worker } from '../worker.ts'
+
+export interface Check {
+  ok: boolean
+  detail?: string
+  problems?: Array<{ code: string; file: string; path: string; message: string }>
+}
+
+export interface Readiness {
+  ready: boolean
+  checks: { database: Check; listener: Check; observers: Check; dispatch_lag: Check }
+}
+
+export function describeProblems(problems: readonly ObserverFileError[]) {
+  return problems.map((p) => ({ code: p.code, file: p.file, path: p.path, message: p.message }))
+}
+
+function observersCheck(worker: Worker): Check {
+  const rejected = worker.reloadProblems()
+  if (rejected.length > 0) {
+    return {
+      ok: false,
+      detail: `reload rejected with ${rejected.length} problem(s); the previous set of ${worker.current().observers.length} observer(s) keeps running`,
+      problems: describeProblems(rejected),
+    }
+  }
+  const { problems, observers } = worker.current()
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      detail: `${problems.length} observer problem(s); ${observers.length} observer(s) running`,
+      problems: describeProblems(problems),
+    }
+  }
+  return { ok: true, detail: `${observers.length} observer(s) loaded` }
+}
+
+/**
+ * Ready when the database answers, the listener is connected, the observers loaded without
+ * problems, and the oldest undispatched change is younger than OBSERVERS_READY_MAX_LAG_SECONDS.
+ */
+export async function readiness(worker: Worker, config: Config): Promise<Readiness> {
+  let database: Check
+  let dispatchLag: Check
+  try {
+    const b = await backlog(worker.pool)
+    database = { ok: true }
+    const lag = b.oldestAgeSeconds ?? 0
+    dispatchLag = {
+      ok: lag <= config.readyMaxLagSeconds,
+      detail: `oldest undispatched change ${Math.round(lag)} s old (limit ${config.readyMaxLagSeconds} s), ${b.undispatched} waiting`,
+    }
+  } catch (err) {
+    database = { ok: false, detail: maskUrlCredentials(coerceError(err).message) }
+    dispatchLag = { ok: false, detail: 'unknown: database unreachable' }
+  }
+  const listener: Check = worker.dispatcher.listener.connected
+    ? { ok: true }
+    : { ok: false, detail: 'listener connection is down' }
+  const checks = { database, listener, observers: observersCheck(worker), dispatch_lag: dispatchLag }
+  return { ready: Object.values(checks).every((c) => c.ok), checks }
+}

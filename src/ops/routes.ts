@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Config } from '../config.ts'
+import type { Logger } from '../log.ts'
+import type { Worker } from '../worker.ts'
+import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
+import { listObservers, reloadObservers } from './api-observers.ts'
+import { authorized } from './auth.ts'
+import { HttpError, sendError, sendJson, statusOf } from './http.ts'
+import { readiness } from './readiness.ts'
+import { serveStream } from './stream.ts'
+
+export interface RouteContext {
+  req: IncomingMessage
+  res: ServerResponse
+  url: URL
+  /** the path's captured segments, in order */
+  params: string[]
+  worker: Worker
+  config: Config
+  log: Logger
+}
+
+interface Route {
+  method: string
+  path: RegExp
+  handle(ctx: RouteContext): Promise<void> | void
+}
+
+const id = '([^/]+)'
+
+const routes: Route[] = [
+  { method: 'GET', path: /^\/healthz$/, handle: ({ res }) => sendJson(res, 200, { status: 'ok' }) },
+  {
+    method: 'GET',
+    path: /^\/readyz$/,
+    async handle({ res, worker, config }) {
+      const r = await readiness(worker, config)
+      sendJson(res, r.ready ? 200 : 503, r)
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/metrics$/,
+    async handle({ res, worker }) {
+      const text = await worker.telemetry.metrics.scrape()
+      res.writeHead(200, { 'content-type': worker.telemetry.metrics.registry.contentType })
+      res.end(text)
+    },
+  },
+  { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
+  { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
+  { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
+  { method: 'GET', path: new RegExp(`^/api/dlq/${id}$`), handle: showDlq },
+  { method: 'POST', path: new RegExp(`^/api/dlq/${id}/retry$`), handle: retryOneDlq },
+  { method: 'DELETE', path: new RegExp(`^/api/dlq/${id}$`), handle: deleteDlq },
+  {
+    method: 'GET',
+    path: /^\/api\/stream$/,
+    handle: ({ req, res, url, worker, config }) =>
+      serveStream(req, res, url, worker.telemetry.feed, config.sseHeartbeatMs),
+  },
+]
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
+function find(method: string, pathname: string): { route: Route; params: string[] } | HttpError {
+  let pathMatched = false
+  for (const route of routes) {
+    const m = route.path.exec(pathname)
+    if (!m) continue
+    pathMatched = true
+    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
+      return { route, params: m.slice(1).map(safeDecode) }
+    }
+  }
+  return pathMatched
+    ? new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${pathname}`)
+    : new HttpError(404, 'not_found', `no route ${method} ${pathname}`)
+}
+
+/** Routes one request; every /api route needs the bearer token when one is configured. */
+export async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: { worker: Worker; config: Config; log: Logger },
+): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname.startsWith('/api/') && !authorized(req, deps.config.apiToken)) {
+      res.setHeader('www-authenticate', 'Bearer realm="pg-observers"')
+      throw new HttpError(401, 'unauthorized', 'missing or invalid bearer token (OBSERVERS_API_TOKEN)')
+    }
+    const found = find(req.method ?? 'GET', url.pathname)
+    if (found instanceof HttpError) throw found
+    await found.route.handle({ req, res, url, params: found.params, ...deps })
+  } catch (err) {
+    if (statusOf(err) >= 500) {
+      deps.log.error({ err, method: req.method, path: req.url?.split('?')[0] }, 'ops request failed')
+    }
+    sendError(res, err)
+  }
+}

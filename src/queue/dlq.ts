@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto'
+import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts'
+import type { AttemptRecord, Delivery } from '../delivery.ts'
+import { bossSchema, dlqQueue, fromJobData, type JobData, type Queue } from './boss.ts'
+
+/** Selects dead letters; every field narrows, and none set selects them all. */
+export interface DlqFilter {
+  observer?: string | undefined
+  /** action type */
+  type?: string | undefined
+  /** schema-qualified table */
+  entity?: string | undefined
+  /** dead-lettered at or after */
+  since?: Date | undefined
+  /** dead-lettered before */
+  until?: Date | undefined
+  ids?: readonly string[] | undefined
+}
+
+/** One row of `observers dlq list` and GET /api/dlq, the columns of the observers.dlq view. */
+export interface DeadLetter {
+  id: string
+  observer: string
+  action_type: string
+  action_index: number
+  delivery_id: string
+  event_id: string
+  event: string
+  entity: string
+  entity_id: string
+  last_error: string | null
+  last_error_code: string | null
+  attempts: number
+  failed_at: Date
+  source_queue: string | null
+}
+
+/** A dead letter with the delivery it carries: action snapshot, event and every attempt. */
+export interface DeadLetterDetail extends DeadLetter {
+  delivery: Delivery
+  attempt_history: AttemptRecord[]
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function isJobId(id: string): boolean {
+  return uuidPattern.test(id)
+}
+
+const job = `${bossSchema}.job`
+const columns = `j.id, j.data ->> 'observer' as observer,
+  (j.data ->> 'action')::jsonb ->> 'type' as action_type,
+  (j.data ->> 'action_index')::int as action_index,
+  j.data ->> 'delivery_id' as delivery_id,
+  j.data -> 'event' ->> 'id' as event_id,
+  j.data -> 'event' ->> 'event' as event,
+  j.data -> 'event' ->> 'entity' as entity,
+  j.data -> 'event' ->> 'entity_id' as entity_id,
+  j.data -> 'attempts' -> -1 ->> 'error' as last_error,
+  j.data -> 'attempts' -> -1 ->> 'code' as last_error_code,
+  jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
+  j.created_on as failed_at, j.source_name as source_queue`
+
+// Parameters $1..$7 are the filter; callers append their own from $8.
+const where = `j.name = $1 and j.state = 'created'
+  and ($2::text is null or j.data ->> 'observer' = $2)
+  and ($3::text is null or (j.data ->> 'action')::jsonb ->> 'type' = $3)
+  and ($4::text is null or j.data -> 'event' ->> 'entity' = $4)
+  and ($5::timestamptz is null or j.created_on >= $5)
+  and ($6::timestamptz is null or j.created_on < $6)
+  and ($7::uuid[] is null or j.id = any($7::uuid[]))`
+
+function filterParams(f: DlqFilter): unknown[] {
+  const ids = f.ids?.filter(isJobId)
+  return [
+    dlqQueue,
+    f.observer ?? null,
+    f.type ?? null,
+    f.entity ?? null,
+    f.since ?? null,
+    f.until ?? null,
+    ids ?? null,
+  ]
+}
+
+export interface DlqPage {
+  items: DeadLetter[]
+  /** Pass back as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null
+}
+
+/** Newest first, keyset-paginated on (failed_at, id) so pages stay stable while rows arrive. */
+export async function listDeadLetters(
+  db: Pool,
+  filter: DlqFilter,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<DlqPage> {
+  const after = page.cursor ? decodeCursor(page.cursor) : undefined
+  const { rows } = await db.query<DeadLetter & { cursor_us: string }>(
+    `select ${columns}, (extract(epoch from j.created_on) * 1000000)::bigint::text as cursor_us
+       from ${job} j
+      where ${where}
+        and ($8::bigint is null or (j.created_on, j.id) <
+             (timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::uuid))
+      order by j.created_on desc, j.id desc
+      limit $10`,
+    [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit],
+  )
+  const last = rows.length === page.limit ? rows.at(-1) : undefined
+  return {
+    items: rows.map(({ cursor_us: _, ...item }) => item),
+    nextCursor: last ? Buffer.from(`${last.cursor_us}:${last.id}`).toString('base64url') : null,
+  }
+}
+
+/** Undefined when the cursor was not made by listDeadLetters. */
+function decodeCursor(cursor: string): { us: string; id: string } | undefined {
+  const m = /^(\d+):(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  return m?.[1] && m[2] && isJobId(m[2]) ? { us: m[1], id: m[2] } : undefined
+}
+
+export function isValidCursor(cursor: string): boolean {
+  return decodeCursor(cursor) !== undefined
+}
+
+export async function getDeadLetter(db: Pool, id: string): Promise<DeadLetterDetail | undefined> {
+  if (!isJobId(id)) return undefined
+  const { rows } = await db.query<DeadLetter & { data: JobData }>(
+    `select ${columns}, j.data from ${job} j where ${where}`,
+    filterParams({ ids: [id] }),
+  )
+  const row = rows[0]
+  if (!row) return undefined
+  const { data, ...item } = row
+  const { attempts, ...delivery } = fromJobData(data)
+  return { ...item, delivery, attempt_history: attempts ?? [] }
+}
+
+interface DeadRow {
+  id: string
+  data: JobData
+  source_name: string
+  source_id: string | null
+  singleton_key: string | null
+  group_id: string | null
+  group_tier: string | null
+}
+
+/**
+ * A failed job of a strict-FIFO queue holds its key until it is gone; deleting it lets the
+ * key's later deliveries (and the retried one) run.
+ */
+async function unblockKeys(client: PoolClient, rows: ReadonlyArray<Omit<DeadRow, 'data'>>) {
+  const held = rows.filter((r) => r.source_name.endsWith('.ordered') && r.source_id)
+  if (held.length === 0) return
+  await client.query(
+    `delete from ${job} j using unnest($1::text[], $2::uuid[]) as s(name, id)
+      where j.name = s.name and j.id = s.id and j.state = 'failed'`,
+    [held.map((r) => r.source_name), held.map((r) => r.source_id)],
+  )
+}
+
+export interface RetryOptions {
+  /** How long a worker may hold the re-created job before pg-boss hands it to another. */
+  expireInSeconds(delivery: Delivery): number
+  batchSize?: number
+}
+
+async function retryBatch(boss: Queue, pool: Pool, filter: DlqFilter, opts: RetryOptions, limit: number) {
+  return withTransaction(pool, async (client) => {
+    // Only rows whose source queue still exists can go back; the others stay in the DLQ.
+    const { rows } = await client.query<DeadRow>(
+      `select j.id, j.data, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier
+         from ${job} j join ${bossSchema}.queue q on q.name = j.source_name
+        where ${where}
+        order by j.created_on, j.id limit $8
+        for update of j skip locked`,
+      [...filterParams(filter), limit],
+    )
+    if (rows.length === 0) return []
+    await unblockKeys(client, rows)
+    const ids: string[] = []
+    const db = { executeSql: (text: string, values?: unknown[]) => client.query(text, values) }
+    for (const [queue, group] of Map.groupBy(rows, (r) => r.source_name)) {
+      const jobs = group.map((r) => {
+        const { attempts: _, ...data } = r.data
+        const id = randomUUID()
+        ids.push(id)
+        return {
+          id,
+          data,
+          retryLimit: data.retry.max_attempts - 1,
+          expireInSeconds: opts.expireInSeconds(fromJobData(r.data)),
+          ...(r.singleton_key ? { singletonKey: r.singleton_key } : {}),
+          ...(r.group_id && r.group_tier ? { group: { id: r.group_id, tier: r.group_tier } } : {}),
+        }
+      })
+      await boss.insert(queue, jobs, { db })
+    }
+    await client.query(`delete from ${job} where name = $1 and id = any($2::uuid[])`, [
+      dlqQueue,
+      rows.map((r) => r.id),
+    ])
+    return ids
+  })
+}
+
+/**
+ * Puts dead letters back on their source queues as fresh jobs (attempts cleared, same delivery
+ * id), removing each from the DLQ in the same transaction. Rows dead-lettered after the call
+ * began are left alone, so a delivery that fails again at once is not retried in a loop.
+ * Returns the new job ids.
+ */
+export async function retryDeadLetters(
+  boss: Queue,
+  pool: Pool,
+  filter: DlqFilter,
+  opts: RetryOptions,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ now: Date }>('select clock_timestamp() as now')
+  const startedAt = rows[0]!.now
+  const bounded = { ...filter, until: filter.until && filter.until < startedAt ? filter.until : startedAt }
+  const batchSize = opts.batchSize ?? 200
+  const all: string[] = []
+  for (;;) {
+    const ids = await retryBatch(boss, pool, bounded, opts, batchSize)
+    all.push(...ids)
+    if (ids.length < batchSize) return all
+  }
+}
+
+/** Deletes dead letters for good (and the failed strict-FIFO jobs holding their keys). */
+export async function purgeDeadLetters(pool: Pool, filter: DlqFilter): Promise<number> {
+  return withTransaction(pool, async (client) => {
+    const { rows } = await client.query<Omit<DeadRow, 'data'>>(
+      `delete from ${job} j where ${where}
+       returning j.id, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier`,
+      filterParams(filter),
+    )
+    await unblockKeys(
+      client,
+      rows.filter((r) => r.source_name),
+    )
+    return rows.length
+  })
+}

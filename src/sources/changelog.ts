@@ -1,0 +1,33 @@
+import { backlog, claimChanges, type UnreadableChange } from '../db/queries/change-log.ts'
+import { ErrorCode } from '../errors.ts'
+import { ownSource } from '../observers/types.ts'
+import type { ChangeSource, MalformedEntry } from './types.ts'
+
+function malformed(u: UnreadableChange): MalformedEntry {
+  const { error, ...entry } = u
+  const key = String(u.seq)
+  return { key, code: ErrorCode.DatabaseError, error, entity: u.entity, entityId: u.entity_id, entry }
+}
+
+/**
+ * Our own observers.change_log: claiming marks the rows dispatched in the caller's transaction,
+ * NOTIFY wakes the dispatcher, and the listener's advisory lock decides who dispatches.
+ */
+export function changeLogSource(pollMs: number): ChangeSource {
+  return {
+    name: ownSource,
+    kind: 'changelog',
+    wake: 'notify',
+    pollMs,
+    async claim(client, limit) {
+      const { events, unreadable } = await claimChanges(client, limit)
+      const more = events.length + unreadable.length >= limit
+      return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
+    },
+    async backlog(db) {
+      const b = await backlog(db)
+      return { backlog: b.undispatched, oldestAgeSeconds: b.oldestAgeSeconds }
+    },
+    async close() {},
+  }
+}

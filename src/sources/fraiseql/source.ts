@@ -1,0 +1,76 @@
+import type { Queryable } from '../../db/pool.ts'
+import { ledgerBatch } from '../batch.ts'
+import { isoFormat, pruneLedger, readFloor, tryLockSource } from '../ledger.ts'
+import type { ChangeSource } from '../types.ts'
+import { type Layout, readLayout } from './layout.ts'
+import { type FraiseqlRow, toFraiseqlEntry } from './map.ts'
+
+export interface FraiseqlSourceOptions {
+  name: string
+  /** schema.table of the change log, in the worker's own database */
+  table: string
+  pollMs: number
+  /** Longest a writing transaction may take from created_at to COMMIT. */
+  commitWindowMs: number
+}
+
+// Entries created after the floor and not yet in our ledger; the table itself is only read.
+const pendingSql = (l: Layout) =>
+  `from ${l.table} c
+   where ${l.createdAt} > $2::timestamptz
+     and not exists (select 1 from observers.source_ledger g where g.source = $1 and g.entry_key = ${l.key}::text)`
+
+async function readNow(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ now: string }>(
+    `select to_char(now() at time zone 'UTC', ${isoFormat}) as now`,
+  )
+  return rows[0]!.now
+}
+
+/**
+ * Reads an existing FraiseQL `core.tb_entity_change_log` (docs/sources.md) without writing to it.
+ * Progress lives in observers.source_ledger, written in the dispatch transaction.
+ */
+export function fraiseqlSource(opts: FraiseqlSourceOptions): ChangeSource {
+  const { name, commitWindowMs: windowMs } = opts
+  let layout: Layout | undefined
+  const read = async (db: Queryable) => {
+    layout ??= await readLayout(db, opts.table)
+    const readAt = await readNow(db)
+    return { layout, readAt, floor: await readFloor(db, name, readAt, windowMs) }
+  }
+  return {
+    name,
+    kind: 'fraiseql',
+    wake: 'poll',
+    pollMs: opts.pollMs,
+    async claim(client, limit) {
+      if (!(await tryLockSource(client, name))) return undefined
+      const { layout: l, readAt, floor } = await read(client)
+      const { rows } = await client
+        .query<FraiseqlRow>(
+          `select ${l.select} ${pendingSql(l)} order by ${l.createdAt}, ${l.key} limit $3`,
+          [name, floor, limit],
+        )
+        .catch((err: unknown) => {
+          // The table may have been altered since its columns were read: read them again next time.
+          layout = undefined
+          throw err
+        })
+      const entries = rows.map((r) => toFraiseqlEntry(r, name))
+      return ledgerBatch(name, entries, { readAt, windowMs, limit })
+    },
+    async backlog(db) {
+      const { layout: l, floor } = await read(db)
+      const { rows } = await db.query<{ n: string; age: number | null }>(
+        `select count(*) as n, extract(epoch from now() - min(${l.createdAt}))::float8 as age ${pendingSql(l)}`,
+        [name, floor],
+      )
+      return { backlog: Number(rows[0]?.n ?? 0), oldestAgeSeconds: rows[0]?.age ?? null }
+    },
+    async tidy(db) {
+      await pruneLedger(db, name, windowMs)
+    },
+    async close() {},
+  }
+}

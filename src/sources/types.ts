@@ -1,0 +1,91 @@
+import type { PoolClient, Queryable } from '../db/pool.ts'
+import type { ErrorCode } from '../errors.ts'
+import type { ChangeEvent } from '../event.ts'
+
+export const SourceKinds = ['changelog', 'fraiseql', 'mysql'] as const
+export type SourceKind = (typeof SourceKinds)[number]
+
+/**
+ * An event read from a source other than our own change log: the event of SPEC §5 plus where
+ * it came from. `snapshot` marks a Debezium snapshot read (`op: "r"`), delivered as an INSERT.
+ */
+export interface SourceEvent extends ChangeEvent {
+  source?: string
+  metadata?: unknown
+  snapshot?: true
+}
+
+/** An entry that cannot become an event; it is dead-lettered instead of stalling the rest. */
+export interface MalformedEntry {
+  /** The entry's key in its source (the change-log row's primary key). */
+  key: string
+  code: typeof ErrorCode.InvalidConfig | typeof ErrorCode.DatabaseError
+  error: string
+  entity: string | null
+  entityId: string | null
+  /** The entry as read, for whoever inspects the dead letter. */
+  entry: Record<string, unknown>
+}
+
+/** One entry read from a source, turned into an event or found malformed. */
+export type SourceEntry = {
+  /** The entry's key in its source: what the ledger records. */
+  key: string
+  /** Source clock, UTC ISO-8601 with microseconds. */
+  createdAt: string
+} & ({ event: SourceEvent } | { malformed: MalformedEntry })
+
+/** What one claim produced; `record` stores the progress in the dispatch transaction. */
+export interface ClaimedBatch {
+  events: SourceEvent[]
+  malformed: MalformedEntry[]
+  /** More entries may be ready now: dispatch again without waiting. */
+  more: boolean
+  record(client: PoolClient): Promise<void>
+}
+
+/** How far behind a source is, measured at the source. */
+export interface SourceBacklog {
+  /** Entries not yet dispatched. */
+  backlog: number
+  /** Age of the oldest of them; null when there are none. */
+  oldestAgeSeconds: number | null
+}
+
+/**
+ * Where the dispatcher takes changes from. `claim` runs inside the dispatcher's Postgres
+ * transaction, together with the job inserts and `record`: if any of them fails, none of it
+ * happened, so a crash never loses or doubles a change.
+ */
+export interface ChangeSource {
+  readonly name: string
+  readonly kind: SourceKind
+  /** `notify`: woken by LISTEN/NOTIFY and led through the listener; `poll`: polled every pollMs. */
+  readonly wake: 'notify' | 'poll'
+  readonly pollMs: number
+  /** Undefined when another worker holds this source's dispatch lock. */
+  claim(client: PoolClient, limit: number): Promise<ClaimedBatch | undefined>
+  backlog(db: Queryable): Promise<SourceBacklog>
+  /** Periodic cleanup after a successful pass (pruning); errors are logged, never fatal. */
+  tidy?(db: Queryable): Promise<void>
+  close(): Promise<void>
+}
+
+/** Per-source health, for /metrics, /readyz and `observers status`. */
+export interface SourceHealth {
+  name: string
+  kind: SourceKind
+  /** Entries not yet dispatched; null when the source could not be measured (see lastError). */
+  backlog: number | null
+  /** Age in seconds of the oldest entry not yet dispatched; null when there is none. */
+  lagSeconds: number | null
+  /** backlog above the configured threshold (OBSERVERS_BACKLOG_WARN) */
+  backlogWarning: boolean
+  /** Failed dispatch passes / all passes over the last five minutes; null when unknown. */
+  errorRate: number | null
+  /** Failed passes and malformed entries since this process started. */
+  errors: number
+  malformed: number
+  lastPassAt: string | null
+  lastError: string | null
+}

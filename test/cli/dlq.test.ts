@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { deadLetters, hookObserver } from '../ops/helpers.ts'
+import { runCli } from './helpers.ts'
+
+let db: TestDatabase
+let worker: TestWorker
+let receiver: Receiver
+let env: Record<string, string>
+
+before(async () => {
+  db = await createTestDatabase()
+  receiver = await startReceiver()
+  receiver.reply([{ status: 503, body: 'receiver is down' }])
+  await db.pool.query('create table orders (id int primary key, kind text)')
+  const dir = await observersDir({
+    'alpha.json': hookObserver('alpha', 'orders', `${receiver.url}/alpha`, { condition: `kind = 'a'` }),
+    'beta.json': hookObserver('beta', 'orders', `${receiver.url}/beta`, { condition: `kind = 'b'` }),
+  })
+  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
+  env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir }
+  await db.pool.query(`insert into orders values (1, 'a'), (2, 'a'), (3, 'b')`)
+  await deadLetters(db.pool, 'alpha', 2)
+  await deadLetters(db.pool, 'beta', 1)
+})
+
+after(async () => {
+  await worker?.stop()
+  await receiver?.close()
+  await db?.drop()
+})
+
+test('dlq list shows what failed and why, as a table or as JSON', async () => {
+  const json = await runCli(['dlq', 'list', '--since', '1h', '--json'], env)
+  assert.equal(json.code, 0, json.output)
+  const { items, next_cursor } = JSON.parse(json.stdout)
+  assert.equal(items.length, 3)
+  assert.equal(next_cursor, null)
+  assert.ok(items.every((i: { last_error: string }) => /503: receiver is down/.test(i.last_error)))
+  const table = await runCli(['dlq', 'list', '--observer', 'alpha'], env)
+  assert.equal(table.code, 0, table.output)
+  assert.match(table.stdout, /last error/)
+  assert.match(table.stdout, /receiver is down/)
+  assert.doesNotMatch(table.stdout, /beta/)
+  assert.match(table.stdout, /2 dead letter\(s\)/)
+})
+
+test('dlq show prints one dead letter with its attempts', async () => {
+  const [id] = await deadLetters(db.pool, 'beta')
+  const res = await runCli(['dlq', 'show', id!, '--json'], env)
+  assert.equal(res.code, 0, res.output)
+  const item = JSON.parse(res.stdout)
+  assert.equal(item.observer, 'beta')
+  assert.equal(item.delivery.event.after.id, 3)
+  assert.equal(item.attempt_history[0].status, 503)
+  const missing = await runCli(['dlq', 'show', randomUUID()], env)
+  assert.equal(missing.code, 1)
+  assert.match(missing.output, /OB012: dead letter .* not found/)
+  assert.equal((await runCli(['dlq', 'show', 'nope'], env)).code, 2)
+})
+
+test('dlq retry by id and by filter delivers to the receiver that came back', async () => {
+  receiver.reply([{ status: 200 }])
+  const [first] = await deadLetters(db.pool, 'alpha', 2)
+  const one = await runCli(['dlq', 'retry', first!], env)
+  assert.equal(one.code, 0, one.output)
+  assert.match(one.stdout, /retried 1 dead letter/)
+  await receiver.waitFor(4)
+  const rest = await runCli(['dlq', 'retry', '--observer', 'alpha', '--json'], env)
+  assert.equal(JSON.parse(rest.stdout).retried, 1)
+  const reqs = await receiver.waitFor(5)
+  assert.deepEqual(
+    reqs
+      .slice(3)
+      .map((r) => r.path)
+      .sort(),
+    ['/alpha', '/alpha'],
+  )
+  const { rows } = await db.pool.query(`select observer from observers.dlq`)
+  assert.deepEqual(
+    rows.map((r) => r.observer),
+    ['beta'],
+  )
+})
+
+test('bulk operations without a selection need explicit consent (exit 2)', async () => {
+  const retry = await runCli(['dlq', 'retry'], env)
+  assert.equal(retry.code, 2)
+  assert.match(retry.output, /needs ids, a filter, or --all/)
+  const purge = await runCli(['dlq', 'purge'], env)
+  assert.equal(purge.code, 2)
+  assert.match(purge.output, /--yes/)
+  assert.equal((await runCli(['dlq', 'list', '--since', 'last tuesday'], env)).code, 2)
+  assert.equal((await runCli(['dlq', 'list', '--bogus'], env)).code, 2)
+})
+
+test('dlq purge with a filter deletes for good', async () => {
+  const res = await runCli(['dlq', 'purge', '--observer', 'beta', '--json'], env)
+  assert.equal(res.code, 0, res.output)
+  assert.deepEqual(JSON.parse(res.stdout), { deleted: 1 })
+  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq`)
+  assert.equal(rows[0].n, 0)
+})

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
+import { freePort } from '../../src/db/embedded.ts'
+import { createPool, type Pool } from '../../src/db/pool.ts'
+import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
+import { exited, spawnCli } from '../helpers/process.ts'
+import { eventually, observersDir } from '../helpers/worker.ts'
+import { audit, duplicateLine, full, readyz, startWriter } from './support.ts'
+
+const downMs = full ? 20_000 : 3_000
+const total = full ? 3000 : 600
+
+let pg: OwnedPostgres
+let pool: Pool
+let receiver: DurableReceiver
+let env: Record<string, string>
+let opsPort: number
+
+before(async () => {
+  pg = await ownPostgres()
+  pool = createPool(pg.url, { max: 2, name: 'faults-writer' })
+  receiver = await startDurableReceiver()
+  await pool.query('create table tickets (id int primary key, note text)')
+  opsPort = await freePort()
+  const dir = await observersDir({
+    'tickets.json': {
+      name: 'tickets',
+      entity: 'tickets',
+      events: ['INSERT'],
+      retry: { max_attempts: 30, initial_delay_ms: 200, max_delay_ms: 2000, backoff_strategy: 'exponential' },
+      actions: [
+        {
+          type: 'webhook',
+          url: `${receiver.url}/tickets`,
+          timeout_ms: 1000,
+          headers: { 'x-delivery-id': '{{ delivery_id }}' },
+        },
+      ],
+    },
+  })
+  env = {
+    DATABASE_URL: pg.url,
+    OBSERVERS_DIR: dir,
+    PORT: String(opsPort),
+    LOG_LEVEL: 'info',
+    OBSERVERS_DISPATCH_POLL_MS: '200',
+  }
+})
+
+after(async () => {
+  await pool?.end()
+  await receiver?.close()
+  await pg?.destroy()
+})
+
+const terminateSql = `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+  where application_name like 'pg-observers%' and pid <> pg_backend_pid()`
+
+async function untilReady(want: boolean, timeoutMs: number, what: string) {
+  await eventually(async () => ((await readyz(opsPort)) === 200) === want, timeoutMs, what)
+}
+
+test('database restarts and killed connections mid-stream: the worker reconnects and loses nothing', async (t) => {
+  const worker = spawnCli(['start'], env)
+  t.after(() => void worker.kill('SIGKILL'))
+  await untilReady(true, 60_000, '/readyz 200 after start')
+  const writer = startWriter(pool, 'tickets', total, 6000 + downMs)
+  await eventually(() => receiver.distinct > 50, 30_000, 'deliveries under way')
+
+  const { rows } = await pool.query<{ n: number }>(terminateSql)
+  assert.ok(rows[0]!.n >= 2, `killed the worker's connections (${rows[0]!.n}), listener included`)
+  await delay(500)
+  await untilReady(true, 30_000, '/readyz 200 after connections were killed')
+
+  await pg.stop()
+  await untilReady(false, 15_000, '/readyz not ready while the database is down')
+  await delay(downMs)
+  assert.equal(worker.exitCode, null, `worker survives the outage:\n${worker.output.join('').slice(-4000)}`)
+  assert.equal(await readyz(opsPort), 503, 'still not ready while the database is down')
+  await pg.start()
+  await untilReady(true, 60_000, '/readyz 200 after the database came back')
+
+  await writer.done
+  const { rows: counts } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from observers.change_log where entity = 'public.tickets'`,
+  )
+  const committed = counts[0]!.n
+  await eventually(() => receiver.distinct >= committed, 90_000, `all ${committed} deliveries`)
+  const result = await audit(pool, 'public.tickets', 'tickets', receiver.delivered())
+  console.log(`database restarts survived: 1 (down ${downMs} ms), changes: ${committed}`)
+  console.log(duplicateLine(result))
+  assert.deepEqual(result.missing, [], 'no committed change is lost')
+  assert.deepEqual(result.unexpected, [], 'nothing is delivered that did not commit')
+  const { rows: dead } = await pool.query('select count(*)::int as n from observers.dlq')
+  assert.equal(dead[0].n, 0, 'nothing was dead-lettered')
+  const log = worker.output.join('')
+  assert.match(log, /OB010/, 'the listener reported its lost connection')
+  worker.kill('SIGTERM')
+  assert.equal((await exited(worker)).code, 0, `SIGTERM exits 0:\n${log.slice(-3000)}`)
+})

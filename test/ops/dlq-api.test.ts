@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { api, deadLetters, hookObserver } from './helpers.ts'
+
+let db: TestDatabase
+let worker: TestWorker
+const r: Record<'single' | 'bulkA' | 'bulkB' | 'ordered', Receiver> = {} as never
+
+before(async () => {
+  db = await createTestDatabase()
+  await db.pool.query('create table items (id int primary key, kind text not null, n int default 0)')
+  for (const name of ['single', 'bulkA', 'bulkB', 'ordered'] as const) r[name] = await startReceiver()
+  const only = (kind: string) => ({ condition: `kind = '${kind}'` })
+  const dir = await observersDir({
+    'single.json': hookObserver('single', 'items', r.single.url, only('single')),
+    'bulk-a.json': hookObserver('bulk-a', 'items', r.bulkA.url, only('bulk')),
+    'bulk-b.json': hookObserver('bulk-b', 'items', r.bulkB.url, only('bulk')),
+    'ordered.json': hookObserver('ordered', 'items', r.ordered.url, {
+      ...only('ordered'),
+      ordering: 'entity',
+    }),
+  })
+  for (const rec of Object.values(r)) rec.reply([{ status: 503, body: 'down for maintenance' }])
+  worker = await runWorker(db.url, dir)
+})
+
+after(async () => {
+  await worker?.stop()
+  for (const rec of Object.values(r)) await rec?.close()
+  await db?.drop()
+})
+
+test('a dead letter is listed, shown with its attempts, and retried to a receiver that came back', async () => {
+  await db.pool.query(`insert into items values (1, 'single')`)
+  const [id] = await deadLetters(db.pool, 'single')
+  const list = await api(worker.worker, '/api/dlq?observer=single')
+  assert.equal(list.status, 200)
+  assert.equal(list.body.items.length, 1)
+  const item = list.body.items[0]
+  assert.equal(item.id, id)
+  assert.equal(item.entity, 'public.items')
+  assert.equal(item.entity_id, '1')
+  assert.equal(item.last_error_code, 'OB013')
+  assert.match(item.last_error, /503.*down for maintenance/)
+  const shown = await api(worker.worker, `/api/dlq/${id}`)
+  assert.equal(shown.status, 200)
+  assert.equal(shown.body.attempt_history.length, 1)
+  assert.equal(shown.body.attempt_history[0].status, 503)
+  assert.equal(shown.body.delivery.action.url, r.single.url)
+
+  r.single.reply([{ status: 200 }])
+  const retried = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
+  assert.equal(retried.status, 200)
+  assert.equal(retried.body.retried, 1)
+  const reqs = await r.single.waitFor(2)
+  assert.equal(reqs[1]!.headers['user-agent'], 'pg-observers')
+  assert.equal(JSON.parse(reqs[1]!.body).after.id, 1)
+  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq`)
+  assert.equal(rows[0].n, 0, 'the dead letter is gone')
+  const again = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
+  assert.equal(again.status, 404)
+  assert.equal((await api(worker.worker, `/api/dlq/${id}`)).status, 404)
+})
+
+test('bulk retry by filter retries only what the filter selects', async () => {
+  await db.pool.query(`insert into items select g, 'bulk' from generate_series(10, 14) g`)
+  await deadLetters(db.pool, 'bulk-a', 5)
+  await deadLetters(db.pool, 'bulk-b', 5)
+  r.bulkA.reply([{ status: 204 }])
+  const res = await api(worker.worker, '/api/dlq/retry', { method: 'POST', body: { observer: 'bulk-a' } })
+  assert.equal(res.status, 200)
+  assert.deepEqual(res.body, { retried: 5 })
+  await r.bulkA.waitFor(10)
+  const left = await api(worker.worker, '/api/dlq?entity=items')
+  assert.deepEqual(
+    left.body.items.map((i: { observer: string }) => i.observer),
+    ['bulk-b', 'bulk-b', 'bulk-b', 'bulk-b', 'bulk-b'],
+  )
+  const none = await api(worker.worker, '/api/dlq/retry?observer=bulk-b&until=2000-01-01T00:00:00Z', {
+    method: 'POST',
+  })
+  assert.deepEqual(none.body, { retried: 0 }, 'until before every failure selects nothing')
+})
+
+test('pages follow the cursor without repeats, newest first', async () => {
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const page = await api(
+      worker.worker,
+      `/api/dlq?observer=bulk-b&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+    )
+    assert.ok(page.body.items.length <= 2)
+    seen.push(...page.body.items.map((i: { id: string }) => i.id))
+    cursor = page.body.next_cursor
+  } while (cursor)
+  assert.equal(seen.length, 5)
+  assert.equal(new Set(seen).size, 5)
+  const all = await api(worker.worker, '/api/dlq?observer=bulk-b&type=webhook&since=1h')
+  assert.deepEqual(
+    all.body.items.map((i: { id: string }) => i.id),
+    seen,
+  )
+  const times = all.body.items.map((i: { failed_at: string }) => Date.parse(i.failed_at))
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => b - a),
+  )
+  assert.equal((await api(worker.worker, '/api/dlq?type=email')).body.items.length, 0)
+})
+
+test('DELETE removes one dead letter for good', async () => {
+  const [id] = await deadLetters(db.pool, 'bulk-b', 5)
+  const res = await api(worker.worker, `/api/dlq/${id}`, { method: 'DELETE' })
+  assert.deepEqual(res.body, { deleted: 1 })
+  assert.equal((await api(worker.worker, `/api/dlq/${id}`, { method: 'DELETE' })).status, 404)
+  const left = await api(worker.worker, '/api/dlq?observer=bulk-b')
+  assert.equal(left.body.items.length, 4)
+})
+
+test('retrying a strict-FIFO dead letter unblocks the rows that queued behind it', async () => {
+  await db.pool.query(`insert into items values (30, 'ordered')`)
+  const [id] = await deadLetters(db.pool, 'ordered')
+  await db.pool.query(`update items set n = 1 where id = 30`)
+  await db.pool.query(`update items set n = 2 where id = 30`)
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  assert.equal(r.ordered.requests.length, 1, 'later changes of the row wait behind the failed one')
+  r.ordered.reply([{ status: 200 }])
+  const res = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
+  assert.equal(res.body.retried, 1)
+  const reqs = await r.ordered.waitFor(4)
+  const delivered = reqs.slice(1).map((q) => JSON.parse(q.body))
+  assert.deepEqual(delivered.map((e) => e.event).sort(), ['INSERT', 'UPDATE', 'UPDATE'])
+  await eventually(async () => {
+    const { rows } = await db.pool.query(
+      `select count(*)::int as n from pgboss.job where name = 'observers.webhook.ordered' and state <> 'completed'`,
+    )
+    return rows[0].n === 0
+  })
+})
+
+test('bad input answers 400 with a code, unknown routes 404, wrong methods 405', async () => {
+  const bad = await api(worker.worker, '/api/dlq?since=yesterday-ish')
+  assert.equal(bad.status, 400)
+  assert.equal(bad.body.code, 'OB001')
+  assert.match(bad.body.error, /since/)
+  assert.equal((await api(worker.worker, '/api/dlq?limit=0')).status, 400)
+  assert.equal((await api(worker.worker, '/api/dlq?cursor=nonsense')).status, 400)
+  assert.equal((await api(worker.worker, '/api/dlq/not-a-uuid')).status, 404)
+  assert.equal((await api(worker.worker, '/api/nothing')).status, 404)
+  assert.equal((await api(worker.worker, '/api/dlq', { method: 'PUT' })).status, 405)
+})

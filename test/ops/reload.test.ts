@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { api } from './helpers.ts'
+
+let db: TestDatabase
+let worker: TestWorker
+let receiver: Receiver
+let dir: string
+let nextId = 1
+
+const hook = (name: string, pathname: string) => ({
+  name,
+  entity: 'items',
+  events: ['INSERT'],
+  actions: [{ type: 'webhook', url: `${receiver.url}${pathname}` }],
+})
+
+async function write(file: string, content: unknown) {
+  await writeFile(path.join(dir, file), typeof content === 'string' ? content : JSON.stringify(content))
+}
+
+/** Inserts a row and returns the paths the receiver got for it. */
+async function deliveredPaths(expected: number): Promise<string[]> {
+  const id = nextId++
+  await db.pool.query('insert into items values ($1)', [id])
+  const got = () => receiver.requests.filter((r) => JSON.parse(r.body).after.id === id)
+  await eventually(() => got().length >= expected, 10_000, `${expected} deliveries of row ${id}`)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  return got()
+    .map((r) => r.path)
+    .sort()
+}
+
+before(async () => {
+  db = await createTestDatabase()
+  receiver = await startReceiver()
+  await db.pool.query('create table items (id int primary key)')
+  dir = await observersDir({ 'a.json': hook('a', '/a') })
+  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
+})
+
+after(async () => {
+  await worker?.stop()
+  await receiver?.close()
+  await db?.drop()
+})
+
+test('GET /api/observers lists each observer with its stats', async () => {
+  assert.deepEqual(await deliveredPaths(1), ['/a'])
+  const res = await api(worker.worker, '/api/observers')
+  assert.equal(res.status, 200)
+  const [a] = res.body.observers
+  assert.equal(a.name, 'a')
+  assert.equal(a.entity, 'public.items')
+  assert.deepEqual(a.events, ['INSERT'])
+  assert.deepEqual(a.actions, [{ index: 0, type: 'webhook' }])
+  assert.equal(a.stats.matched, 1)
+  assert.equal(a.stats.succeeded, 1)
+  assert.equal(a.stats.failed, 0)
+  assert.equal(a.stats.in_dlq, 0)
+  assert.equal(typeof a.stats.p50_ms, 'number')
+  assert.ok(a.stats.p95_ms >= a.stats.p50_ms)
+})
+
+test('a reload with a broken file is rejected whole and the old set keeps running', async () => {
+  await write('a.json', hook('a', '/a-changed'))
+  await write('b.json', '{ "name": "b", ')
+  const res = await api(worker.worker, '/api/observers/reload', { method: 'POST' })
+  assert.equal(res.status, 422)
+  assert.equal(res.body.applied, false)
+  assert.deepEqual(res.body.observers, ['a'])
+  assert.equal(res.body.problems.length, 1)
+  assert.match(res.body.problems[0].file, /b\.json$/)
+  assert.equal(res.body.problems[0].code, 'OB001')
+
+  const ready = await api(worker.worker, '/readyz')
+  assert.equal(ready.status, 503)
+  assert.equal(ready.body.checks.observers.ok, false)
+  assert.match(ready.body.checks.observers.problems[0].message, /invalid JSON/)
+  assert.equal(ready.body.checks.database.ok, true)
+  assert.deepEqual(await deliveredPaths(1), ['/a'], 'the unchanged old observer delivered')
+  assert.ok(
+    worker.logs.records.some((r) => r.level === 'error' && /reload rejected/.test(String(r.msg))),
+    'the rejection is logged',
+  )
+})
+
+test('a fixed directory reloads through the API and readiness recovers', async () => {
+  await write('b.json', hook('b', '/b'))
+  const res = await api(worker.worker, '/api/observers/reload', { method: 'POST' })
+  assert.equal(res.status, 200)
+  assert.deepEqual(res.body, { applied: true, observers: ['a', 'b'], problems: [] })
+  const ready = await api(worker.worker, '/readyz')
+  assert.equal(ready.status, 200, JSON.stringify(ready.body))
+  assert.deepEqual(Object.keys(ready.body.checks).sort(), [
+    'database',
+    'dispatch_lag',
+    'listener',
+    'observers',
+  ])
+  assert.deepEqual(await deliveredPaths(2), ['/a-changed', '/b'])
+})
+
+test('a change in OBSERVERS_DIR reloads by itself', async () => {
+  await write('c.json', hook('c', '/c'))
+  await eventually(() => worker.worker.current().observers.some((o) => o.name === 'c'), 10_000, 'c loaded')
+  await rm(path.join(dir, 'b.json'))
+  await eventually(() => worker.worker.current().observers.every((o) => o.name !== 'b'), 10_000, 'b gone')
+  assert.deepEqual(await deliveredPaths(2), ['/a-changed', '/c'])
+})
+
+test('SIGHUP reloads a running worker, rejecting a broken set', async () => {
+  const own = await createTestDatabase()
+  await own.pool.query('create table items (id int primary key)')
+  const hupDir = await observersDir({ 'a.json': hook('a', '/a') })
+  const env = {
+    DATABASE_URL: own.url,
+    OBSERVERS_DIR: hupDir,
+    PORT: '0',
+    OBSERVERS_WATCH_DIR: 'false',
+    OBSERVERS_CONCURRENCY: '2',
+  }
+  const child = spawnCli(['start'], env)
+  let exit: Awaited<ReturnType<typeof exited>> | undefined
+  try {
+    await waitForOutput(child, /loaded 1 observer/)
+    await writeFile(path.join(hupDir, 'b.json'), '[]')
+    child.kill('SIGHUP')
+    await waitForOutput(child, /reload rejected: 1 problem/)
+    await writeFile(path.join(hupDir, 'b.json'), JSON.stringify(hook('b', '/b')))
+    child.kill('SIGHUP')
+    await waitForOutput(child, /loaded 2 observer/)
+    child.kill('SIGTERM')
+    exit = await exited(child)
+  } finally {
+    child.kill('SIGKILL')
+    await exited(child)
+    await own.drop()
+  }
+  assert.equal(exit?.code, 0, 'SIGTERM still exits 0')
+})
