@@ -175,72 +175,91 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   const { log } = opts
   if (opts.http !== false) assertSafeBinding(config)
   configureHttp({ blockPrivateNetworks: config.blockPrivateNetworks })
-  const db: Database = await openDatabase(config)
-  const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
-  const queue = await startQueue(db.url, { log, poolSize: config.dbPoolSize })
-  await migrate(pool)
-  if (db.embedded) await createDemoTable(pool)
-  await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
+  // What start-up has opened so far, closed again (last first) if a later step fails.
+  const undo: Array<() => Promise<unknown>> = []
+  try {
+    const db: Database = await openDatabase(config)
+    undo.push(() => db.close())
+    const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
+    undo.push(() => pool.end())
+    const queue = await startQueue(db.url, { log, poolSize: config.dbPoolSize })
+    undo.push(() => queue.stop({ graceful: false, close: true }))
+    await migrate(pool)
+    if (db.embedded) await createDemoTable(pool)
+    await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
 
-  const telemetry = createTelemetry(pool)
-  const sources = createSources(config)
-  const load = (strict: boolean) =>
-    prepareObservers(pool, config, log, { strict, countConditionError: telemetry.onConditionError, sources })
-  const state: ObserverState = { set: await load(false), rejected: [] }
-  registerSecretValues(secretValues(config, state.set.observers))
-  const reload = serialised(() => applyReload(state, () => load(true), config, log))
-  const dispatcher = startDispatcher({
-    url: db.url,
-    pool,
-    queue,
-    config,
-    log,
-    matcher: () => state.set.matcher,
-    sources,
-    onDispatched: telemetry.onDispatched,
-  })
-  const onReport = (r: ExecutionReport) => {
-    telemetry.onReport(r)
-    opts.onReport?.(r)
-  }
-  const deps = { config, log, onReport }
-  for (const type of actionTypes.keys()) {
-    const concurrency = config.concurrencyByType[type] ?? config.concurrency
-    for (const ordered of [false, true]) {
-      await work(queue, queueName(type, ordered), concurrency, (job) => executeDelivery(job, deps))
+    const telemetry = createTelemetry(pool)
+    const sources = createSources(config)
+    const load = (strict: boolean) =>
+      prepareObservers(pool, config, log, {
+        strict,
+        countConditionError: telemetry.onConditionError,
+        sources,
+      })
+    const state: ObserverState = { set: await load(false), rejected: [] }
+    registerSecretValues(secretValues(config, state.set.observers))
+    const reload = serialised(() => applyReload(state, () => load(true), config, log))
+    const dispatcher = startDispatcher({
+      url: db.url,
+      pool,
+      queue,
+      config,
+      log,
+      matcher: () => state.set.matcher,
+      sources,
+      onDispatched: telemetry.onDispatched,
+    })
+    undo.push(() => dispatcher.stop())
+    const onReport = (r: ExecutionReport) => {
+      telemetry.onReport(r)
+      opts.onReport?.(r)
     }
-  }
-  const worker: Worker = {
-    url: db.url,
-    pool,
-    queue,
-    dispatcher,
-    ops: undefined,
-    telemetry,
-    current: () => state.set,
-    reload,
-    reloadProblems: () => state.rejected,
-    async stop() {
-      log.info('stopping: no new work, finishing in-flight actions')
-      await ops?.close()
+    const deps = { config, log, onReport }
+    for (const type of actionTypes.keys()) {
+      const concurrency = config.concurrencyByType[type] ?? config.concurrency
+      for (const ordered of [false, true]) {
+        await work(queue, queueName(type, ordered), concurrency, (job) => executeDelivery(job, deps))
+      }
+    }
+    const worker: Worker = {
+      url: db.url,
+      pool,
+      queue,
+      dispatcher,
+      ops: undefined,
+      telemetry,
+      current: () => state.set,
+      reload,
+      reloadProblems: () => state.rejected,
+      async stop() {
+        log.info('stopping: no new work, finishing in-flight actions')
+        await ops?.close()
+        dirWatcher?.close()
+        await housekeeping.stop()
+        await dispatcher.stop()
+        await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
+        await closeConnections()
+        await pool.end()
+        await db.close()
+        log.info('stopped')
+      },
+    }
+    const onDirChange = () => void reload().catch((err) => log.error({ err }, 'reload failed'))
+    const dirWatcher = config.watchDir ? watchDir(config.observersDir, onDirChange, log) : undefined
+    const housekeeping = startHousekeeping({ pool, config, log, isLeader: () => dispatcher.listener.leader })
+    undo.push(async () => {
       dirWatcher?.close()
       await housekeeping.stop()
-      await dispatcher.stop()
-      await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
-      await closeConnections()
-      await pool.end()
-      await db.close()
-      log.info('stopped')
-    },
+    })
+    const ops = opts.http === false ? undefined : await startOpsServer(worker, config, log)
+    Object.assign(worker, { ops })
+    if (db.embedded) {
+      log.info(`embedded Postgres at ${db.url}`)
+      await fireDemo(pool)
+    }
+    return worker
+  } catch (err) {
+    for (const close of undo.reverse()) await close().catch(() => {})
+    throw err
   }
-  const onDirChange = () => void reload().catch((err) => log.error({ err }, 'reload failed'))
-  const dirWatcher = config.watchDir ? watchDir(config.observersDir, onDirChange, log) : undefined
-  const housekeeping = startHousekeeping({ pool, config, log, isLeader: () => dispatcher.listener.leader })
-  const ops = opts.http === false ? undefined : await startOpsServer(worker, config, log)
-  Object.assign(worker, { ops })
-  if (db.embedded) {
-    log.info(`embedded Postgres at ${db.url}`)
-    await fireDemo(pool)
-  }
-  return worker
 }

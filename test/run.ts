@@ -50,7 +50,7 @@ async function main() {
   if (!adminUrl) {
     const dataDir = path.resolve('.data/test-postgres')
     await rm(dataDir, { recursive: true, force: true })
-    const embedded = await startEmbedded(dataDir)
+    const embedded = await startEmbedded(dataDir, { trust: true })
     adminUrl = embedded.url
     stop = () => embedded.stop()
     console.log(`# embedded Postgres for tests at ${adminUrl}`)

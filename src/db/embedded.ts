@@ -63,7 +63,7 @@ async function stopOrphan(dataDir: string): Promise<void> {
  */
 export async function startEmbedded(
   dataDir: string,
-  opts: { port?: number; onLog?: (msg: unknown) => void } = {},
+  opts: { port?: number; onLog?: (msg: unknown) => void; trust?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const port = opts.port ?? (await freePort())
   await mkdir(path.dirname(dataDir), { recursive: true })
@@ -80,6 +80,8 @@ export async function startEmbedded(
     onLog: quiet,
     onError: quiet,
     postgresFlags: ['-c', 'max_connections=200', '-c', 'fsync=on'],
+    // The test suite's server accepts any password, like the machine Postgres it stands in for.
+    initdbFlags: opts.trust ? ['--auth=trust'] : [],
   })
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise()
   await pg.start()

@@ -9,6 +9,7 @@ import { changeLogSource } from '../sources/changelog.ts'
 import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.ts'
 import { stableUuid } from '../sources/ids.ts'
 import type { ChangeSource, ClaimedBatch, SourceHealth } from '../sources/types.ts'
+import { enqueueEach, isDataError } from './isolate.ts'
 import { type Listener, startListener } from './listener.ts'
 import type { Matcher } from './match.ts'
 
@@ -38,13 +39,20 @@ export interface Dispatcher {
 const tidyEveryMs = 60_000
 
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
-function dispatchBatch(deps: DispatcherDeps, source: ChangeSource) {
+function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
   return withTransaction(deps.pool, async (client) => {
     const batch = await source.claim(client, deps.config.dispatchBatchSize)
     if (!batch) return undefined
-    const match = deps.matcher()
-    const jobs = batch.events.flatMap((e) => match(e, source.name))
-    if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
+    let jobs: QueuedDelivery[]
+    if (oneByOne) {
+      const each = await enqueueEach(deps, client, batch.events, source.name)
+      jobs = each.jobs
+      batch.malformed.push(...each.malformed)
+    } else {
+      const match = deps.matcher()
+      jobs = batch.events.flatMap((e) => match(e, source.name))
+      if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
+    }
     for (const m of batch.malformed) {
       const id = stableUuid('observers.malformed', source.name, m.key)
       await deadLetterMalformed(deps.queue, client, {
@@ -59,7 +67,7 @@ function dispatchBatch(deps: DispatcherDeps, source: ChangeSource) {
   })
 }
 
-/** After a committed pass: report the dead-lettered entries and tell the listener what was dispatched. */
+/** After a committed pass: report the dead-lettered entries and what was dispatched. */
 function afterPass(
   deps: DispatcherDeps,
   source: string,
@@ -138,10 +146,14 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
     const notify = source.wake === 'notify'
     const tidy = throttledTidy(deps, source)
     let errorDelayMs = 100
+    // Set when a batch failed on one change's data: the next pass goes change by change.
+    let oneByOne = false
     while (!signal.aborted) {
       if (notify) own.begin()
       try {
-        const result = notify && !(await listener.tryLead()) ? undefined : await dispatchBatch(deps, source)
+        const lead = !notify || (await listener.tryLead())
+        const result = lead ? await dispatchBatch(deps, source, oneByOne) : undefined
+        oneByOne = false
         counts.passed()
         if (notify) lastPassAt = Date.now()
         errorDelayMs = 100
@@ -157,6 +169,10 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
           { code: ErrorCode.DatabaseError, source: source.name, error: message },
           `${ErrorCode.DatabaseError}: dispatch from source "${source.name}" failed; will retry`,
         )
+        if (!oneByOne && isDataError(err)) {
+          oneByOne = true
+          continue
+        }
         await delay(errorDelayMs, undefined, { signal }).catch(() => {})
         errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
         continue

@@ -182,14 +182,30 @@ const failSql = `
  * here to the millisecond (pg-boss's own backoff counts whole seconds), on the same job row,
  * so a strict-FIFO key stays blocked while it waits.
  */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  return results
+}
+
 export async function work(
   boss: Queue,
   queue: string,
   concurrency: number,
   handle: (job: ClaimedJob) => Promise<Outcome>,
 ): Promise<string> {
-  const localConcurrency = Math.min(concurrency, 4)
-  const batchSize = Math.ceil(concurrency / localConcurrency)
+  // pg-boss polls again at once only after a full batch, so batches hold at least two jobs;
+  // each loop then runs at most `perLoop` of its batch at a time, keeping `concurrency` exact.
+  const localConcurrency = Math.max(1, Math.min(4, Math.floor(concurrency / 2)))
+  const perLoop = Math.ceil(concurrency / localConcurrency)
+  const batchSize = Math.max(2, perLoop)
   const db = boss.getDb()
   let workerId = ''
   const settle = async (job: { id: string; retryCount: number; data: JobData; signal: AbortSignal }) => {
@@ -230,11 +246,11 @@ export async function work(
       localConcurrency,
       perJobResults: true,
       pollingIntervalSeconds: 0.5,
-      notifyPollingIntervalSeconds: 2,
+      notifyPollingIntervalSeconds: 5,
       burstWhenBatchFull: true,
       groupConcurrency: { default: 1_000_000, tiers: groupTiers },
     },
-    (jobs) => Promise.all(jobs.map(settle)),
+    (jobs) => mapLimit(jobs, perLoop, settle),
   )
   return workerId
 }

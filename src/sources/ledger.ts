@@ -54,7 +54,8 @@ export async function missingKeys(
   const { rows } = await db.query<{ k: string; total: string }>(
     `select u.k, count(*) over () as total
        from unnest($2::text[]) with ordinality as u(k, o)
-      where not exists (select 1 from observers.source_ledger l where l.source = $1 and l.entry_key = u.k)
+      -- A per-key lookup whatever the ledger's statistics say (see fraiseql/source.ts).
+      where not exists (select 1 from observers.source_ledger l where l.source = $1 and l.entry_key = u.k offset 0)
       order by u.o limit $3`,
     [source, keys, limit],
   )

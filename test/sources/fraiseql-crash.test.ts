@@ -21,7 +21,15 @@ before(async () => {
       entity: 'Payment',
       events: ['INSERT'],
       retry: { max_attempts: 10, initial_delay_ms: 100, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, headers: { 'x-delivery-id': '{{ delivery_id }}' } }],
+      actions: [
+        // A short limit hands the killed worker's in-flight jobs back soon.
+        {
+          type: 'webhook',
+          url: receiver.url,
+          timeout_ms: 1000,
+          headers: { 'x-delivery-id': '{{ delivery_id }}' },
+        },
+      ],
     },
   })
   env = {
@@ -40,8 +48,10 @@ after(async () => {
   await db?.drop()
 })
 
-test('SIGKILL mid-stream on a FraiseQL source: every entry delivered, dispatched once, duplicates share a delivery id', async () => {
+test('SIGKILL mid-stream on a FraiseQL source: every entry delivered, dispatched once, duplicates share a delivery id', async (t) => {
   const first = spawnCli(['start'], env)
+  // A failed assertion must not leave a worker running.
+  t.after(() => first.kill('SIGKILL'))
   await waitForOutput(first, /loaded 1 observer/)
   const total = 600
   let inserted = 0
@@ -62,6 +72,7 @@ test('SIGKILL mid-stream on a FraiseQL source: every entry delivered, dispatched
   assert.equal((await exited(first)).signal, 'SIGKILL')
   await writer
   const second = spawnCli(['start'], env)
+  t.after(() => second.kill('SIGKILL'))
   try {
     const n = (body: string) => JSON.parse(body).after.n as number
     await eventually(

@@ -33,7 +33,15 @@ describe('MySQL/MariaDB source under SIGKILL', { skip }, () => {
         entity: `test.${table}`,
         events: ['INSERT'],
         retry: { max_attempts: 10, initial_delay_ms: 100, backoff_strategy: 'fixed' },
-        actions: [{ type: 'webhook', url: receiver.url, headers: { 'x-delivery-id': '{{ delivery_id }}' } }],
+        actions: [
+          // A short limit hands the killed worker's in-flight jobs back soon.
+          {
+            type: 'webhook',
+            url: receiver.url,
+            timeout_ms: 1000,
+            headers: { 'x-delivery-id': '{{ delivery_id }}' },
+          },
+        ],
       },
     })
     env = {
@@ -58,8 +66,10 @@ describe('MySQL/MariaDB source under SIGKILL', { skip }, () => {
     await db?.drop()
   })
 
-  test('every MariaDB change is delivered and dispatched once across a SIGKILL', async () => {
+  test('every MariaDB change is delivered and dispatched once across a SIGKILL', async (t) => {
     const first = spawnCli(['start'], env)
+    // A failed assertion must not leave a worker running.
+    t.after(() => first.kill('SIGKILL'))
     await waitForOutput(first, /loaded 1 observer/)
     const total = 300
     let inserted = 0
@@ -76,6 +86,7 @@ describe('MySQL/MariaDB source under SIGKILL', { skip }, () => {
     assert.equal((await exited(first)).signal, 'SIGKILL')
     await writer
     const second = spawnCli(['start'], env)
+    t.after(() => second.kill('SIGKILL'))
     try {
       const id = (body: string) => JSON.parse(body).after.id as number
       await eventually(() => new Set(receiver.requests.map((r) => id(r.body))).size >= total, 60_000, 'all')

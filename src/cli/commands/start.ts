@@ -1,9 +1,49 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../../config.ts'
 import { coerceError } from '../../errors.ts'
-import { createLogger } from '../../log.ts'
-import { startWorker } from '../../worker.ts'
+import { createLogger, type Logger } from '../../log.ts'
+import { startWorker, type Worker } from '../../worker.ts'
 import { ExitCode } from '../context.ts'
+
+/**
+ * Signal handling for the worker process, installed before start-up begins: a signal that
+ * arrives while the worker is still starting is held and acted on once it runs, instead of
+ * killing the process (SIGHUP's default) or cutting start-up short.
+ */
+function handleSignals(log: Logger) {
+  let worker: Worker | undefined
+  let stopSignal: string | undefined
+  let reloadPending = false
+  const stop = (w: Worker, signal: string) => {
+    log.info({ signal }, `received ${signal}`)
+    w.stop().then(
+      () => process.exit(ExitCode.ok),
+      (err: unknown) => {
+        log.error({ err: coerceError(err) }, 'shutdown failed')
+        process.exit(ExitCode.failure)
+      },
+    )
+  }
+  const reload = (w: Worker) => {
+    w.reload().catch((err: unknown) => log.error({ err: coerceError(err) }, 'reload failed'))
+  }
+  const onStop = (signal: string) => {
+    if (stopSignal) return
+    stopSignal = signal
+    if (worker) stop(worker, signal)
+  }
+  process.on('SIGTERM', () => onStop('SIGTERM'))
+  process.on('SIGINT', () => onStop('SIGINT'))
+  process.on('SIGHUP', () => {
+    if (worker) reload(worker)
+    else reloadPending = true
+  })
+  return (started: Worker) => {
+    worker = started
+    if (stopSignal) stop(started, stopSignal)
+    else if (reloadPending) reload(started)
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -12,24 +52,7 @@ export function register(program: Command): void {
     .action(async () => {
       const config = loadConfig()
       const log = createLogger(config.logLevel, undefined, { pretty: config.logPretty })
-      const worker = await startWorker(config, { log })
-      let stopping = false
-      const shutdown = (signal: string) => {
-        if (stopping) return
-        stopping = true
-        log.info({ signal }, `received ${signal}`)
-        worker.stop().then(
-          () => process.exit(ExitCode.ok),
-          (err: unknown) => {
-            log.error({ err: coerceError(err) }, 'shutdown failed')
-            process.exit(ExitCode.failure)
-          },
-        )
-      }
-      process.on('SIGTERM', () => shutdown('SIGTERM'))
-      process.on('SIGINT', () => shutdown('SIGINT'))
-      process.on('SIGHUP', () => {
-        worker.reload().catch((err: unknown) => log.error({ err: coerceError(err) }, 'reload failed'))
-      })
+      const started = handleSignals(log)
+      started(await startWorker(config, { log }))
     })
 }

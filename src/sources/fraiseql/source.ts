@@ -15,10 +15,13 @@ export interface FraiseqlSourceOptions {
 }
 
 // Entries created after the floor and not yet in our ledger; the table itself is only read.
+// `offset 0` keeps the probe a per-row primary-key lookup: as an anti-join, a ledger without
+// statistics yet can get a nested loop over all of it for every entry.
 const pendingSql = (l: Layout) =>
   `from ${l.table} c
    where ${l.createdAt} > $2::timestamptz
-     and not exists (select 1 from observers.source_ledger g where g.source = $1 and g.entry_key = ${l.key}::text)`
+     and not exists (select 1 from observers.source_ledger g
+                      where g.source = $1 and g.entry_key = ${l.key}::text offset 0)`
 
 async function readNow(db: Queryable): Promise<string> {
   const { rows } = await db.query<{ now: string }>(
