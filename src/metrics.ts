@@ -2,6 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { ChangeEvent } from './event.ts'
 import type { ExecutionReport } from './execute/execute.ts'
 import type { QueuedDelivery } from './queue/boss.ts'
+import type { SourceHealth } from './sources/types.ts'
 
 /** Database-backed gauges, read when Prometheus scrapes. */
 export interface GaugeSample {
@@ -103,8 +104,50 @@ function gauges(registry: Registry, sample: () => Promise<GaugeSample>) {
   )
 }
 
+/** Per-source gauges (docs/sources.md), read from the dispatcher's health at scrape time. */
+function sourceGauges(registry: Registry, health: () => Promise<SourceHealth[]>) {
+  const gauge = (name: string, help: string, read: (h: SourceHealth) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['source', 'kind'],
+      registers: [registry],
+      async collect() {
+        try {
+          const all = await health()
+          this.reset()
+          for (const h of all) {
+            const value = read(h)
+            if (value !== null) this.set({ source: h.name, kind: h.kind }, value)
+          }
+        } catch {
+          // Keeps the last values: a scrape must not fail while a source is briefly unreachable.
+        }
+      },
+    })
+  gauge('observers_source_backlog', 'Entries of a change source not yet dispatched', (h) => h.backlog)
+  gauge(
+    'observers_source_lag_seconds',
+    'Age of the oldest undispatched entry of a source (0 when none)',
+    (h) => (h.backlog === null ? null : (h.lagSeconds ?? 0)),
+  )
+  gauge(
+    'observers_source_error_rate',
+    'Failed dispatch passes over all passes of the last five minutes',
+    (h) => h.errorRate,
+  )
+  gauge(
+    'observers_source_malformed_entries',
+    'Malformed source entries dead-lettered since start',
+    (h) => h.malformed,
+  )
+}
+
 /** A registry per worker, so several workers in one process (tests) keep separate counts. */
-export function createMetrics(opts: { sample: () => Promise<GaugeSample> }): Metrics {
+export function createMetrics(opts: {
+  sample: () => Promise<GaugeSample>
+  sourceHealth?: () => Promise<SourceHealth[]>
+}): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const c = { ...changeCounters([registry]), ...actionCounters([registry]) }
@@ -113,6 +156,7 @@ export function createMetrics(opts: { sample: () => Promise<GaugeSample> }): Met
     if (!last || Date.now() - last.at > sampleReuseMs) last = { at: Date.now(), value: opts.sample() }
     return last.value
   })
+  if (opts.sourceHealth) sourceGauges(registry, opts.sourceHealth)
   return {
     registry,
     recordDispatch(events, jobs) {

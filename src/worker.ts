@@ -177,6 +177,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   configureHttp({ blockPrivateNetworks: config.blockPrivateNetworks })
   // What start-up has opened so far, closed again (last first) if a later step fails.
   const undo: Array<() => Promise<unknown>> = []
+  let dispatcherRef: Dispatcher | undefined
   try {
     const db: Database = await openDatabase(config)
     undo.push(() => db.close())
@@ -188,7 +189,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     if (db.embedded) await createDemoTable(pool)
     await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
 
-    const telemetry = createTelemetry(pool)
+    const telemetry = createTelemetry(pool, async () => (dispatcherRef ? dispatcherRef.health() : []))
     const sources = createSources(config)
     const load = (strict: boolean) =>
       prepareObservers(pool, config, log, {
@@ -209,6 +210,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       sources,
       onDispatched: telemetry.onDispatched,
     })
+    dispatcherRef = dispatcher
     undo.push(() => dispatcher.stop())
     const onReport = (r: ExecutionReport) => {
       telemetry.onReport(r)

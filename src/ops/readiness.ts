@@ -12,7 +12,7 @@ export interface Check {
 
 export interface Readiness {
   ready: boolean
-  checks: { database: Check; listener: Check; observers: Check; dispatch_lag: Check }
+  checks: { database: Check; listener: Check; observers: Check; dispatch_lag: Check; sources?: Check }
 }
 
 export function describeProblems(problems: readonly ObserverFileError[]) {
@@ -39,6 +39,19 @@ function observersCheck(worker: Worker): Check {
   return { ok: true, detail: `${observers.length} observer(s) loaded` }
 }
 
+/** Other sources (docs/sources.md), when configured: reachable, and lag under the limit. */
+async function sourcesCheck(worker: Worker, config: Config): Promise<Check | undefined> {
+  const others = (await worker.dispatcher.health()).filter((h) => h.kind !== 'changelog')
+  if (others.length === 0) return undefined
+  const bad = others.filter((h) => h.backlog === null || (h.lagSeconds ?? 0) > config.readyMaxLagSeconds)
+  if (bad.length === 0) return { ok: true, detail: `${others.length} source(s) keeping up` }
+  const describe = (h: (typeof others)[number]) =>
+    h.backlog === null
+      ? `${h.name}: unreachable (${maskUrlCredentials(h.lastError ?? 'no answer')})`
+      : `${h.name}: oldest entry ${Math.round(h.lagSeconds ?? 0)} s old (limit ${config.readyMaxLagSeconds} s)`
+  return { ok: false, detail: bad.map(describe).join('; ') }
+}
+
 /**
  * Ready when the database answers, the listener is connected, the observers loaded without
  * problems, and the oldest undispatched change is younger than OBSERVERS_READY_MAX_LAG_SECONDS.
@@ -61,6 +74,13 @@ export async function readiness(worker: Worker, config: Config): Promise<Readine
   const listener: Check = worker.dispatcher.listener.connected
     ? { ok: true }
     : { ok: false, detail: 'listener connection is down' }
-  const checks = { database, listener, observers: observersCheck(worker), dispatch_lag: dispatchLag }
+  const sources = await sourcesCheck(worker, config)
+  const checks = {
+    database,
+    listener,
+    observers: observersCheck(worker),
+    dispatch_lag: dispatchLag,
+    ...(sources ? { sources } : {}),
+  }
   return { ready: Object.values(checks).every((c) => c.ok), checks }
 }

@@ -5,6 +5,7 @@ import type { ExecutionReport } from '../execute/execute.ts'
 import { createMetrics, type GaugeSample, type Metrics } from '../metrics.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import { countDeadLetters } from '../queue/stats.ts'
+import type { SourceHealth } from '../sources/types.ts'
 import { createObserverStats, type ObserverStats } from './stats.ts'
 import { createExecutionFeed, type ExecutionFeed } from './stream.ts'
 
@@ -23,8 +24,12 @@ export async function sampleGauges(pool: Pool): Promise<GaugeSample> {
   return { dlqSize, backlog: log.undispatched, oldestUndispatchedSeconds: log.oldestAgeSeconds ?? 0 }
 }
 
-export function createTelemetry(pool: Pool): Telemetry {
-  const metrics = createMetrics({ sample: () => sampleGauges(pool) })
+/** `sourceHealth` is read lazily: telemetry exists before the dispatcher that measures sources. */
+export function createTelemetry(pool: Pool, sourceHealth?: () => Promise<SourceHealth[]>): Telemetry {
+  const metrics = createMetrics({
+    sample: () => sampleGauges(pool),
+    ...(sourceHealth ? { sourceHealth } : {}),
+  })
   const stats = createObserverStats()
   const feed = createExecutionFeed()
   return {

@@ -3,15 +3,17 @@ import type { Config } from '../../config.ts'
 import type { Pool } from '../../db/pool.ts'
 import { backlog } from '../../db/queries/change-log.ts'
 import { connections, countDeadLetters, queueSizes } from '../../queue/stats.ts'
+import { configuredSourceHealth } from '../../sources/index.ts'
 import { withPool } from '../context.ts'
 import { newTable, printJson } from './dlq.ts'
 
 async function gather(pool: Pool, config: Config) {
-  const [log, dlq, queues, conns] = await Promise.all([
+  const [log, dlq, queues, conns, sources] = await Promise.all([
     backlog(pool),
     countDeadLetters(pool),
     queueSizes(pool),
     connections(pool),
+    configuredSourceHealth(pool, config),
   ])
   const age = log.oldestAgeSeconds === null ? null : Math.round(log.oldestAgeSeconds * 10) / 10
   return {
@@ -25,6 +27,8 @@ async function gather(pool: Pool, config: Config) {
     queue_connections: conns.queueConnections,
     dispatcher_leader: conns.dispatcherLeader,
     queues,
+    // Other change sources (docs/sources.md); our own change log is the backlog above.
+    sources: sources.filter((h) => h.kind !== 'changelog'),
   }
 }
 
@@ -52,6 +56,19 @@ function print(s: Status, config: Config): void {
   for (const q of busy) queues.push([q.queue, q.created, q.retry, q.active, q.failed])
   if (busy.length > 0) console.log(queues.toString())
   console.log(`${s.queues.length - busy.length} of ${s.queues.length} queue(s) empty`)
+  if (s.sources.length === 0) return
+  const sources = newTable({ head: ['source', 'kind', 'backlog', 'oldest (s)', 'warning', 'last error'] })
+  for (const h of s.sources) {
+    sources.push([
+      h.name,
+      h.kind,
+      h.backlog ?? 'unreachable',
+      h.lagSeconds === null ? '-' : Math.round(h.lagSeconds),
+      h.backlogWarning ? `above ${config.backlogWarn}` : '',
+      h.lastError ?? '',
+    ])
+  }
+  console.log(sources.toString())
 }
 
 export function register(program: Command): void {
