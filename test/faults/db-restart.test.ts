@@ -7,7 +7,7 @@ import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-r
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
-import { audit, duplicateLine, full, readyz, startWriter } from './support.ts'
+import { audit, duplicateLine, full, readyz, reaped, writeChanges } from './support.ts'
 
 const downMs = full ? 20_000 : 3_000
 const total = full ? 3000 : 600
@@ -63,10 +63,10 @@ async function untilReady(want: boolean, timeoutMs: number, what: string) {
 }
 
 test('database restarts and killed connections mid-stream: the worker reconnects and loses nothing', async (t) => {
-  const worker = spawnCli(['start'], env)
+  const worker = reaped(spawnCli(['start'], env))
   t.after(() => void worker.kill('SIGKILL'))
   await untilReady(true, 60_000, '/readyz 200 after start')
-  const writer = startWriter(pool, 'tickets', total, 6000 + downMs)
+  const writer = writeChanges(pool, 'tickets', total, 6000 + downMs)
   await eventually(() => receiver.distinct > 50, 30_000, 'deliveries under way')
 
   const { rows } = await pool.query<{ n: number }>(terminateSql)
@@ -82,7 +82,7 @@ test('database restarts and killed connections mid-stream: the worker reconnects
   await pg.start()
   await untilReady(true, 60_000, '/readyz 200 after the database came back')
 
-  await writer.done
+  await writer
   const { rows: counts } = await pool.query<{ n: number }>(
     `select count(*)::int as n from observers.change_log where entity = 'public.tickets'`,
   )

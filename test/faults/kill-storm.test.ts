@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
-import { audit, doomedIdBase, duplicateLine, full, randomBetween, startWriter } from './support.ts'
+import { audit, doomedIdBase, duplicateLine, full, randomBetween, reaped, writeChanges } from './support.ts'
 
 const kills = full ? 24 : 6
 const total = full ? 5000 : 1000
@@ -64,7 +64,7 @@ async function deliveringFor(ms: number) {
 /** Starts and SIGKILLs `kills` workers in turn; every third dies during startup. */
 async function storm() {
   for (let k = 0; k < kills; k++) {
-    const worker = spawnCli(['start'], env)
+    const worker = reaped(spawnCli(['start'], env))
     if (k % 3 === 2) await delay(randomBetween(300, 1500))
     else await deliveringFor(randomBetween(100, 1500))
     assert.equal(worker.exitCode, null, `worker ${k} ran until its kill:\n${worker.output.join('')}`)
@@ -96,12 +96,12 @@ async function assertNothingLost(committed: number) {
 
 test(`kill -9 storm: ${kills} SIGKILLs while ${total} changes flow lose nothing and deliver no rollback`, async (t) => {
   // Paced to outlast the storm, so most kills land while deliveries are in flight.
-  const writer = startWriter(db.pool, 'ledger', total, kills * 2500)
+  const writer = writeChanges(db.pool, 'ledger', total, kills * 2500)
   await storm()
-  const survivor = spawnCli(['start'], { ...env, LOG_LEVEL: 'info' })
+  const survivor = reaped(spawnCli(['start'], { ...env, LOG_LEVEL: 'info' }))
   t.after(() => void survivor.kill('SIGKILL'))
   await waitForOutput(survivor, /loaded 1 observer/, 60_000)
-  await writer.done
+  await writer
   const { rows } = await db.pool.query<{ changes: number; rows: number }>(
     `select count(*)::int as changes, (select count(*)::int from ledger) as rows
        from observers.change_log where entity = 'public.ledger'`,

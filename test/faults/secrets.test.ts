@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
+import { reaped } from './support.ts'
 
 const token = (prefix: string) => `${prefix}${randomBytes(12).toString('hex')}`
 
@@ -138,7 +139,7 @@ function collectStream() {
 }
 
 test('secrets never reach logs, job rows, the DLQ, the change log or the ops API', async (t) => {
-  const worker = spawnCli(['start'], env)
+  const worker = reaped(spawnCli(['start'], env))
   t.after(() => void worker.kill('SIGKILL'))
   await waitForOutput(worker, /loaded 3 observer/)
   const stream = collectStream()

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Pool } from '../../src/db/pool.ts'
@@ -7,59 +8,66 @@ import type { Recorded } from '../helpers/durable-receiver.ts'
 /** FAULTS_FULL=1 runs the heavy variants (more kills, more changes, longer outages). */
 export const full = process.env.FAULTS_FULL === '1'
 
+const children = new Set<ChildProcess>()
+const reapAll = () => {
+  for (const c of children) c.kill('SIGKILL')
+}
+process.once('exit', reapAll)
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    reapAll()
+    process.exit(1)
+  })
+}
+
+/** Spawned workers die with this test process, even when the runner kills it for a timeout. */
+export function reaped<T extends ChildProcess>(child: T): T {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
 /** Ids of rows written in transactions that roll back start here; none may ever be delivered. */
 export const doomedIdBase = 10_000_000
 
-export interface Writer {
-  /** Resolves when `total` committed-intent rows are written (or stop() was called). */
-  done: Promise<void>
-  written(): number
-  stop(): void
+/** One transaction of the writer: insert rows `from`..`from + size - 1`, then commit or roll back. */
+async function writeBatch(pool: Pool, table: string, from: number, size: number, commit: boolean) {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    await client.query('begin')
+    await client.query(`insert into ${table} (id) select generate_series($1::int, $2::int)`, [
+      from,
+      from + size - 1,
+    ])
+    await client.query(commit ? 'commit' : 'rollback')
+  } catch (err) {
+    broken = err as Error
+    throw err
+  } finally {
+    client.release(broken)
+  }
 }
 
 /**
  * Inserts `total` rows into `table` (id int primary key) in small transactions, paced to last
  * about `durationMs`; every fifth transaction inserts rows with doomed ids and rolls back.
- * Errors (a database going away) are waited out and the batch tried again with new ids;
- * the database itself is the record of what committed.
+ * Errors (a database going away) are waited out and the next batch gets new ids; the database
+ * itself is the record of what committed. Resolves when all `total` ids have been tried.
  */
-export function startWriter(pool: Pool, table: string, total: number, durationMs: number): Writer {
+export async function writeChanges(pool: Pool, table: string, total: number, durationMs: number) {
   let next = 1
   let doomed = doomedIdBase
-  let stopped = false
-  const batches = Math.ceil(total / 10)
-  const pauseMs = Math.max(1, Math.floor(durationMs / batches))
-  const run = async () => {
-    for (let tx = 0; next <= total && !stopped; tx++) {
-      const rollback = tx % 5 === 4
-      const size = rollback ? 5 : Math.min(1 + (tx % 19), total - next + 1)
-      const from = rollback ? doomed : next
-      try {
-        const client = await pool.connect()
-        try {
-          await client.query('begin')
-          await client.query(`insert into ${table} (id) select generate_series($1::int, $2::int)`, [
-            from,
-            from + size - 1,
-          ])
-          await client.query(rollback ? 'rollback' : 'commit')
-        } finally {
-          client.release()
-        }
-      } catch {
-        await delay(100)
-      }
-      // A failed commit may still have committed: never reuse its ids.
-      if (rollback) doomed += size
-      else next += size
-      await delay(pauseMs)
-    }
+  const pauseMs = Math.max(1, Math.floor(durationMs / Math.ceil(total / 10)))
+  for (let tx = 0; next <= total; tx++) {
+    const commit = tx % 5 !== 4
+    const size = commit ? Math.min(1 + (tx % 19), total - next + 1) : 5
+    await writeBatch(pool, table, commit ? next : doomed, size, commit).catch(() => delay(100))
+    // A failed commit may still have committed: never reuse its ids.
+    if (commit) next += size
+    else doomed += size
+    await delay(pauseMs)
   }
-  const done = run()
-  const stop = () => {
-    stopped = true
-  }
-  return { done, written: () => next - 1, stop }
 }
 
 export interface Audit {

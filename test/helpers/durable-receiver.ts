@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -47,11 +47,13 @@ export interface DurableReceiver {
   down(): Promise<void>
   /** Listens again on the same port. */
   up(): Promise<void>
+  /** Stops for good and removes the record file. */
   close(): Promise<void>
 }
 
 export async function startDurableReceiver(opts: DurableReceiverOptions = {}): Promise<DurableReceiver> {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'receiver-')), 'deliveries.jsonl')
+  const dir = mkdtempSync(path.join(tmpdir(), 'receiver-'))
+  const file = path.join(dir, 'deliveries.jsonl')
   appendFileSync(file, '')
   let open = 0
   let maxOpen = 0
@@ -134,6 +136,9 @@ export async function startDurableReceiver(opts: DurableReceiverOptions = {}): P
     delivered: () => records().filter((r) => typeof r.status === 'number' && r.status < 300),
     down: stop,
     up: listen,
-    close: () => (server.listening ? stop() : Promise.resolve()),
+    async close() {
+      if (server.listening) await stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
   }
 }
