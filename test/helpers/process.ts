@@ -17,6 +17,10 @@ export function spawnCli(args: string[], env: Record<string, string>): ChildProc
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string[] }
   child.output = []
+  // A test file that times out or crashes must not leave a worker running.
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.once('exit', () => process.off('exit', reap))
   child.stdout?.on('data', (d: Buffer) => child.output.push(d.toString('utf8')))
   child.stderr?.on('data', (d: Buffer) => child.output.push(d.toString('utf8')))
   return child
