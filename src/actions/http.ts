@@ -61,11 +61,29 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 }
 
 /** Sends a request; network errors and timeouts become retryable ActionErrors. */
+/**
+ * `https://user:pass@host/…` means Basic auth, as curl reads it; undici would drop the
+ * credentials silently, so they move into the Authorization header (unless one is set).
+ */
+export function moveUrlCredentials(url: string, headers: Record<string, string>): string {
+  if (!URL.canParse(url)) return url
+  const u = new URL(url)
+  if (!u.username && !u.password) return url
+  const user = decodeURIComponent(u.username)
+  const password = decodeURIComponent(u.password)
+  const hasAuth = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')
+  if (!hasAuth) headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+  u.username = ''
+  u.password = ''
+  return u.toString()
+}
+
 export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
   try {
-    const res = await request(req.url, {
+    const headers = { ...req.headers }
+    const res = await request(moveUrlCredentials(req.url, headers), {
       method: req.method,
-      headers: req.headers,
+      headers,
       body: req.body ?? null,
       signal: req.signal,
       dispatcher: agent,

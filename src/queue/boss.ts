@@ -182,6 +182,11 @@ const failSql = `
  * here to the millisecond (pg-boss's own backoff counts whole seconds), on the same job row,
  * so a strict-FIFO key stays blocked while it waits.
  */
+/** Every local worker loop of `queue` fetches now (pg-boss's notifyWorker wakes only one). */
+function wakeQueue(boss: Queue, queue: string): void {
+  for (const w of boss.getWipData()) if (w.name === queue) boss.notifyWorker(w.id)
+}
+
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length)
   let next = 0
@@ -207,7 +212,6 @@ export async function work(
   const perLoop = Math.ceil(concurrency / localConcurrency)
   const batchSize = Math.max(2, perLoop)
   const db = boss.getDb()
-  let workerId = ''
   const settle = async (job: { id: string; retryCount: number; data: JobData; signal: AbortSignal }) => {
     const outcome = await handle({
       id: job.id,
@@ -226,8 +230,8 @@ export async function work(
         outcome.delayMs,
         JSON.stringify(outcome.record),
       ])
-      // Polling is only a backstop; wake a local worker when the retry falls due.
-      setTimeout(() => boss.notifyWorker(workerId), outcome.delayMs).unref()
+      // Polling is only a backstop; wake this queue's local workers when the retry falls due.
+      setTimeout(() => wakeQueue(boss, queue), outcome.delayMs).unref()
       return { id: job.id, status: 'completed' as const }
     }
     await db.executeSql(failSql, [
@@ -239,7 +243,7 @@ export async function work(
     ])
     return { id: job.id, status: 'failed' as const, output: outcome.record }
   }
-  workerId = await boss.work<JobData>(
+  return boss.work<JobData>(
     queue,
     {
       batchSize,
@@ -252,5 +256,4 @@ export async function work(
     },
     (jobs) => mapLimit(jobs, perLoop, settle),
   )
-  return workerId
 }

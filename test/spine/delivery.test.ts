@@ -113,3 +113,14 @@ test('an update that changes nothing fires nothing', async () => {
   )
   assert.equal(rows[0].n, 1, 'no change-log row for the no-op update')
 })
+
+test('credentials in a webhook URL are sent as Basic auth, never in the URL', async () => {
+  const { moveUrlCredentials } = await import('../../src/actions/http.ts')
+  const headers: Record<string, string> = {}
+  const url = moveUrlCredentials('https://ann:p%40ss@hooks.example.com/x?y=1', headers)
+  assert.equal(url, 'https://hooks.example.com/x?y=1')
+  assert.equal(headers.authorization, `Basic ${Buffer.from('ann:p@ss').toString('base64')}`)
+  const kept = { Authorization: 'Bearer t' }
+  moveUrlCredentials('https://ann:pw@hooks.example.com/', kept)
+  assert.deepEqual(kept, { Authorization: 'Bearer t' })
+})
