@@ -13,6 +13,7 @@ import { ErrorCode, type ObserverFileError } from './errors.ts'
 import { type ExecutionReport, executeDelivery } from './execute/execute.ts'
 import { startHousekeeping } from './housekeeping.ts'
 import { type Logger, registerSecretValues } from './log.ts'
+import { warnUnknownFields } from './observers/check-fields.ts'
 import { loadObservers } from './observers/load.ts'
 import type { Observer } from './observers/types.ts'
 import { watchDir } from './observers/watch-dir.ts'
@@ -99,6 +100,7 @@ async function prepareObservers(
     : { observers: loaded.observers, problems: [] }
   const problems = [...loaded.problems, ...watched.problems]
   logProblems(problems)
+  await warnUnknownFields(pool, watched.observers, log)
   for (const o of watched.observers) {
     o.actions.forEach((action, i) => {
       const missing = actionTypes.get(action.type)?.missingTransport(action, config) ?? []

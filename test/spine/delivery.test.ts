@@ -124,3 +124,22 @@ test('credentials in a webhook URL are sent as Basic auth, never in the URL', as
   moveUrlCredentials('https://ann:pw@hooks.example.com/', kept)
   assert.deepEqual(kept, { Authorization: 'Bearer t' })
 })
+
+test('a condition field no column has is warned about once, with its observer and file', async () => {
+  const dir = await observersDir({
+    'typo.json': {
+      name: 'typo',
+      entity: 'orders',
+      events: ['UPDATE'],
+      condition: "stauts = 'shipped' AND total > 1",
+      actions: [{ type: 'log' }],
+    },
+  })
+  const other = await runWorker(db.url, dir, { PORT: '0' })
+  await other.stop()
+  const warnings = other.logs.records.filter((r) => r.observer === 'typo' && r.field !== undefined)
+  assert.deepEqual(
+    warnings.map((r) => [r.code, r.field]),
+    [['OB003', 'stauts']],
+  )
+})
