@@ -109,11 +109,15 @@ export function parseObserver(
   }
   const schemaProblems = checkSchema(data)
   if (schemaProblems.length > 0) {
-    return {
-      problems: schemaProblems.map(
-        (p) => new ObserverFileError(schemaCode(p.path, p.keyword), file, p.path, p.message),
-      ),
+    const problems = schemaProblems.map(
+      (p) => new ObserverFileError(schemaCode(p.path, p.keyword), file, p.path, p.message),
+    )
+    // The condition is checked too, so one run lists every problem of the file.
+    const partial: Partial<RawObserver> = data && typeof data === 'object' && !Array.isArray(data) ? data : {}
+    if (typeof partial.condition === 'string' && !schemaProblems.some((p) => p.path === '/condition')) {
+      compile(file, { ...partial, name: String(partial.name) } as RawObserver, problems, opts)
     }
+    return { problems }
   }
   const raw = data as RawObserver
   const problems = [...checkActions(file, raw.actions)]
