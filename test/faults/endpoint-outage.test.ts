@@ -72,7 +72,7 @@ test(`receiver down for ${outageMs / 1000} s: retried per policy, all delivered 
   )
   const { rows } = await db.pool.query<{ attempts: Array<{ at: string; attempt: number }> }>(
     `select data -> 'attempts' as attempts from pgboss.job
-      where name = 'observers.webhook' and jsonb_array_length(data -> 'attempts') >= 4 limit 20`,
+      where name = 'observers.webhook' and jsonb_array_length(data -> 'attempts') >= 3 limit 20`,
   )
   assert.ok(rows.length > 0, 'some deliveries needed several attempts')
   for (const { attempts } of rows) {
