@@ -21,7 +21,7 @@ import { assertSafeBinding } from './ops/auth.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
-import { ensureQueues, type Queue, queueName, startQueue, work } from './queue/boss.ts'
+import { ensureQueues, type Queue, QueueVariants, queueName, startQueue, work } from './queue/boss.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
 
@@ -221,8 +221,8 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     const deps = { config, log, onReport }
     for (const type of actionTypes.keys()) {
       const concurrency = config.concurrencyByType[type] ?? config.concurrency
-      for (const ordered of [false, true]) {
-        await work(queue, queueName(type, ordered), concurrency, (job) => executeDelivery(job, deps))
+      for (const variant of QueueVariants) {
+        await work(queue, queueName(type, variant), concurrency, (job) => executeDelivery(job, deps))
       }
     }
     const worker: Worker = {

@@ -56,7 +56,10 @@ export function buildMatcher(observers: readonly Observer[], defaults: ActionDef
         const timeoutMs = action.timeout_ms ?? defaults.timeoutMs(action.type)
         out.push({
           jobId: jobId(event.seq, o.name, i, source),
-          queue: queueName(action.type, o.ordering === 'entity'),
+          queue: queueName(
+            action.type,
+            o.ordering === 'entity' ? 'ordered' : action.max_concurrency === undefined ? 'plain' : 'limited',
+          ),
           key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
           group:
             action.max_concurrency === undefined

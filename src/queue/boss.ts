@@ -9,8 +9,16 @@ export type Queue = PgBoss
 export const bossSchema = 'pgboss'
 export const dlqQueue = 'observers.dlq'
 
-export function queueName(actionType: string, ordered: boolean): string {
-  return ordered ? `observers.${actionType}.ordered` : `observers.${actionType}`
+/**
+ * Each action type has three queues: plain; `.ordered` (strict FIFO per row, for `ordering:
+ * entity`); and `.limited` (for actions with max_concurrency). Only the last two pay for
+ * pg-boss's group-concurrency fetch, which counts active jobs per destination on every poll.
+ */
+export const QueueVariants = ['plain', 'ordered', 'limited'] as const
+export type QueueVariant = (typeof QueueVariants)[number]
+
+export function queueName(actionType: string, variant: QueueVariant): string {
+  return variant === 'plain' ? `observers.${actionType}` : `observers.${actionType}.${variant}`
 }
 
 /** Anything with pg's `query`: a pool or a client inside our own transaction. */
@@ -42,19 +50,19 @@ export async function startQueue(
   return boss
 }
 
-/** Creates the DLQ and, per action type, a plain queue and a strict-FIFO queue for ordered observers. */
+/** Creates the DLQ and the three queues of every action type. */
 export async function ensureQueues(boss: Queue, actionTypes: Iterable<string>, dlqRetentionDays: number) {
   if (!(await boss.getQueue(dlqQueue))) {
     await boss.createQueue(dlqQueue, { retentionSeconds: dlqRetentionDays * 86_400 })
   }
   for (const type of actionTypes) {
-    for (const ordered of [false, true]) {
-      const name = queueName(type, ordered)
+    for (const variant of QueueVariants) {
+      const name = queueName(type, variant)
       if (await boss.getQueue(name)) continue
       await boss.createQueue(name, {
         notify: true,
         deadLetter: dlqQueue,
-        ...(ordered ? { policy: 'key_strict_fifo' as const } : {}),
+        ...(variant === 'ordered' ? { policy: 'key_strict_fifo' as const } : {}),
       })
     }
   }
@@ -177,6 +185,9 @@ const failSql = `
          data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))
    where name = $1 and id = $2 and retry_count = $3 and state = 'active'`
 
+/** Jobs one worker loop fetches at a time, when the queue's concurrency allows that many. */
+const jobsPerLoop = 16
+
 /**
  * Works `queue` with `concurrency` jobs in flight in this process. Retries are scheduled
  * here to the millisecond (pg-boss's own backoff counts whole seconds), on the same job row,
@@ -208,7 +219,12 @@ export async function work(
 ): Promise<string> {
   // pg-boss polls again at once only after a full batch, so batches hold at least two jobs;
   // each loop then runs at most `perLoop` of its batch at a time, keeping `concurrency` exact.
-  const localConcurrency = Math.max(1, Math.min(4, Math.floor(concurrency / 2)))
+  // Every fetch and completion is one statement and a NOTIFY wakes all idle loops, so fewer,
+  // fuller loops cost Postgres less per job (docs/performance.md).
+  // A limited queue has one fetch loop per process: pg-boss ranks a destination's jobs within one
+  // fetch, but two loops fetching at the same instant could both take the last free slots.
+  const limited = queue.endsWith('.limited')
+  const localConcurrency = limited ? 1 : Math.max(1, Math.min(4, Math.ceil(concurrency / jobsPerLoop)))
   const perLoop = Math.ceil(concurrency / localConcurrency)
   const batchSize = Math.max(2, perLoop)
   const db = boss.getDb()
@@ -252,7 +268,9 @@ export async function work(
       pollingIntervalSeconds: 0.5,
       notifyPollingIntervalSeconds: 5,
       burstWhenBatchFull: true,
-      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
+      ...(queue.endsWith('.limited') || queue.endsWith('.ordered')
+        ? { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }
+        : {}),
     },
     (jobs) => mapLimit(jobs, perLoop, settle),
   )
