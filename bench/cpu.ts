@@ -45,3 +45,41 @@ export function startCpuMeter(postmasterPid: number | undefined, workerPid: numb
     }
   }
 }
+
+/** CPU of one core used while nothing happens, in percent, by process. */
+export interface IdleCost {
+  postgresPercent: number | null
+  workerPercent: number
+  workerStatementsPerSecond: number
+  /** The statements the idle worker sent most often, per second. */
+  topStatements: Array<{ sql: string; perSecond: number }>
+}
+
+/**
+ * Watches an idle worker for `seconds`: polling, maintenance and listeners cost this much even
+ * with no changes to deliver. Grows with the number of queues and local workers per queue.
+ */
+export async function measureIdle(
+  postmasterPid: number | undefined,
+  worker: {
+    pid: number
+    probe(): Promise<{ statements: number; byStatement: Array<{ sql: string; calls: number }> }>
+  },
+  seconds: number,
+): Promise<IdleCost> {
+  await worker.probe()
+  const meter = startCpuMeter(postmasterPid, worker.pid)
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+  // µs per "event" with one event per second is µs per second: 10 000 µs/s is 1 % of a core.
+  const split = meter(seconds)
+  const probe = await worker.probe()
+  const percent = (usPerSecond: number) => round(usPerSecond / 10_000, 2)
+  return {
+    postgresPercent: split.postgresUsPerEvent === null ? null : percent(split.postgresUsPerEvent),
+    workerPercent: percent(split.workerUsPerEvent ?? 0),
+    workerStatementsPerSecond: round(probe.statements / seconds, 1),
+    topStatements: probe.byStatement
+      .slice(0, 5)
+      .map((s) => ({ sql: s.sql, perSecond: round(s.calls / seconds, 1) })),
+  }
+}

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { type BenchDatabase, benchTable } from './database.ts'
-import type { BenchOptions } from './options.ts'
+import type { BenchOptions, WorkerVariant } from './options.ts'
 import type { ProbeReport } from './probe.ts'
 import { renice } from './proc.ts'
 import { type Receiver, warmUpNote } from './receiver.ts'
@@ -33,6 +33,12 @@ export interface ScenarioResult {
   rows: Row[]
 }
 
+export function firstWorker(ctx: BenchContext): WorkerVariant {
+  const first = ctx.options.workers[0]
+  if (!first) throw new Error('no worker to run')
+  return first
+}
+
 /** No delivery for this long means the pipeline is broken, however slow it is allowed to be. */
 export const stallMs = 60_000
 
@@ -41,13 +47,17 @@ export const stallMs = 60_000
  * (startup, watch, listener, queue workers, HTTP connection), then clears the receiver and
  * the probe's counters so the scenario measures only itself.
  */
-export async function startWorker(ctx: BenchContext, warmUp = true): Promise<WorkerProcess> {
+export async function startWorker(
+  ctx: BenchContext,
+  warmUp = true,
+  variant: WorkerVariant = firstWorker(ctx),
+): Promise<WorkerProcess> {
   const worker = await spawnWorker({
     databaseUrl: ctx.db.url,
     observersDir: ctx.observersDir,
-    env: ctx.options.workerEnv,
+    env: variant.env,
     profile: ctx.options.profile,
-    root: ctx.options.workerRoot,
+    root: variant.root,
   })
   if (ctx.options.nice !== undefined) renice([worker.pid], ctx.options.nice)
   if (!warmUp) return worker

@@ -3,11 +3,19 @@
  * the machine are reported beside a baseline taken in the same run; exits non-zero only when the
  * pipeline itself breaks (a delivery missing, a worker crash), never because of a timing.
  */
-import { clearJobs, createBenchDatabase, postmasterPid, provideServer, serverVersion } from './database.ts'
+import {
+  clearJobs,
+  createBenchDatabase,
+  postmasterPid,
+  provideServer,
+  type Server,
+  serverVersion,
+} from './database.ts'
 import type { BenchContext, ScenarioResult } from './harness.ts'
 import { type BenchOptions, parseOptions, type ScenarioName } from './options.ts'
 import { enableStatementStats } from './pg-stats.ts'
 import { childPids, renice } from './proc.ts'
+import { renderProfile, summarizeProfiles } from './profile.ts'
 import { startReceiver } from './receiver.ts'
 import { describeMachine, type Report, renderMachine, renderTable, writeReport } from './results.ts'
 import { runBacklog } from './scenarios/backlog.ts'
@@ -16,7 +24,7 @@ import { runLatency } from './scenarios/latency.ts'
 import { runMicro } from './scenarios/micro.ts'
 import { runSoak } from './scenarios/soak.ts'
 import { runThroughput } from './scenarios/throughput.ts'
-import { migrateWith, writeBenchObserver } from './worker.ts'
+import { migrateWith, profileDir, writeBenchObserver } from './worker.ts'
 
 const scenarios: Record<ScenarioName, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   micro: runMicro,
@@ -43,19 +51,19 @@ async function runAll(options: BenchOptions, report: Report, ctx: BenchContext) 
   return done
 }
 
-async function main(): Promise<number> {
-  let options: BenchOptions | undefined
+function readOptions(): BenchOptions | number {
   try {
-    options = parseOptions(process.argv.slice(2))
+    return parseOptions(process.argv.slice(2)) ?? 0
   } catch (err) {
     console.error(`${err instanceof Error ? err.message : String(err)} (see --help)`)
     return 2
   }
-  if (!options) return 0
-  const startedAt = new Date().toISOString()
-  const server = await provideServer(process.env)
-  const db = await createBenchDatabase(server.adminUrl, (url) => migrateWith(options.workerRoot, url))
-  const receiver = await startReceiver()
+}
+
+/** Database, receiver and observer for the run; with --nice, our processes run at that niceness. */
+async function prepare(options: BenchOptions, server: Server): Promise<BenchContext> {
+  const db = await createBenchDatabase(server.adminUrl, (url) => migrateWith(options.workers[0]?.root, url))
+  const receiver = await startReceiver(options.receiverDelayMs)
   const ctx: BenchContext = {
     options,
     db,
@@ -70,23 +78,38 @@ async function main(): Promise<number> {
     // Backends forked later inherit the postmaster's niceness.
     renice([process.pid, ...(pm ? [pm, ...childPids(pm)] : [])], options.nice)
   }
-  const machine = describeMachine(await serverVersion(db.pool), server.embedded)
+  return ctx
+}
+
+async function printResults(ctx: BenchContext, report: Report, done: Array<[ScenarioName, ScenarioResult]>) {
+  console.log(renderMachine(report.machine))
+  console.log(renderTable(done))
+  if (!ctx.options.profile) return
+  report.profiles = await summarizeProfiles(profileDir, Date.parse(report.startedAt))
+  for (const p of report.profiles) console.log(renderProfile(p))
+}
+
+async function main(): Promise<number> {
+  const options = readOptions()
+  if (typeof options === 'number') return options
+  const startedAt = new Date().toISOString()
+  const server = await provideServer(process.env)
+  const ctx = await prepare(options, server)
+  const machine = describeMachine(await serverVersion(ctx.db.pool), server.embedded)
   const report: Report = { startedAt, finishedAt: '', machine, options, scenarios: {} }
   note(renderMachine(machine))
   let code = 0
   try {
-    const done = await runAll(options, report, ctx)
-    console.log(renderMachine(machine))
-    console.log(renderTable(done))
+    await printResults(ctx, report, await runAll(options, report, ctx))
   } catch (err) {
     code = 1
     console.error(`benchmark failed: ${err instanceof Error ? err.message : String(err)}`)
   } finally {
     report.finishedAt = new Date().toISOString()
     console.log(`results: ${await writeReport(report)}`)
-    await receiver.close()
-    if (options.keep) note(`kept database ${db.name}`)
-    else await db.drop()
+    await ctx.receiver.close()
+    if (options.keep) note(`kept database ${ctx.db.name}`)
+    else await ctx.db.drop()
     await server.stop()
   }
   return code

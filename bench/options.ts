@@ -1,8 +1,15 @@
 import path from 'node:path'
-import { parseArgs } from 'node:util'
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 
 export const scenarioNames = ['micro', 'throughput', 'latency', 'bulk', 'backlog', 'soak'] as const
 export type ScenarioName = (typeof scenarioNames)[number]
+
+export interface WorkerVariant {
+  label: string
+  /** The checkout whose worker runs; this one when undefined. */
+  root: string | undefined
+  env: Record<string, string>
+}
 
 export interface BenchOptions {
   scenarios: ScenarioName[]
@@ -26,10 +33,13 @@ export interface BenchOptions {
   profile: boolean
   /** Keep the benchmark database instead of dropping it at the end. */
   keep: boolean
-  /** Extra environment for the worker child (KEY=VALUE), to compare settings. */
-  workerEnv: Record<string, string>
-  /** Run the worker from another checkout (e.g. a git worktree), to compare code. */
-  workerRoot: string | undefined
+  /**
+   * The worker to measure (`--worker-root`, `--worker-env`) and, with `--compare-root` or
+   * `--compare-env`, a second one that throughput and latency measure alongside it.
+   */
+  workers: WorkerVariant[]
+  /** The receiver answers after this many ms (0: at once). */
+  receiverDelayMs: number
   /** Niceness for the benchmark, the worker and an embedded Postgres (negative needs root). */
   nice: number | undefined
 }
@@ -48,6 +58,9 @@ const usage = `npm run bench -- [options]
   --soak-rate R        soak: offered events/s (default 200)
   --worker-env K=V     extra environment for the worker child (repeatable)
   --worker-root DIR    run the worker from another checkout of this project
+  --compare-env K=V    throughput and latency also measure a second worker with this env (repeatable)
+  --compare-root DIR   ... or one from this checkout, interleaved with the first
+  --receiver-delay MS  the receiver answers after MS ms (default 0: at once)
   --nice=N             run bench, worker and embedded Postgres at niceness N (e.g. -10 as root)
   --profile            write worker CPU profiles to bench/results/profiles
   --keep               keep the benchmark database`
@@ -85,29 +98,46 @@ function envPairs(pairs: string[]): Record<string, string> {
   )
 }
 
+function workerVariants(v: {
+  'worker-env': string[]
+  'worker-root'?: string | undefined
+  'compare-env'?: string[] | undefined
+  'compare-root'?: string | undefined
+}): WorkerVariant[] {
+  const root = (dir: string | undefined) => (dir === undefined ? undefined : path.resolve(dir))
+  const a = { label: 'A', root: root(v['worker-root']), env: envPairs(v['worker-env']) }
+  if (v['compare-env'] === undefined && v['compare-root'] === undefined) return [a]
+  return [a, { label: 'B', root: root(v['compare-root']) ?? a.root, env: envPairs(v['compare-env'] ?? []) }]
+}
+
+const flags = {
+  quick: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  events: { type: 'string' },
+  clients: { type: 'string' },
+  repeat: { type: 'string' },
+  rates: { type: 'string' },
+  'rate-seconds': { type: 'string' },
+  'bulk-rows': { type: 'string' },
+  'backlog-rows': { type: 'string' },
+  soak: { type: 'string' },
+  'soak-rate': { type: 'string' },
+  'worker-env': { type: 'string', multiple: true, default: [] },
+  'worker-root': { type: 'string' },
+  'compare-env': { type: 'string', multiple: true },
+  'compare-root': { type: 'string' },
+  nice: { type: 'string' },
+  'receiver-delay': { type: 'string' },
+  profile: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies ParseArgsOptionsConfig
+
 /** Returns undefined (after printing usage) for --help. */
 export function parseOptions(argv: string[]): BenchOptions | undefined {
   const { values: v } = parseArgs({
     args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      events: { type: 'string' },
-      clients: { type: 'string' },
-      repeat: { type: 'string' },
-      rates: { type: 'string' },
-      'rate-seconds': { type: 'string' },
-      'bulk-rows': { type: 'string' },
-      'backlog-rows': { type: 'string' },
-      soak: { type: 'string' },
-      'soak-rate': { type: 'string' },
-      'worker-env': { type: 'string', multiple: true, default: [] },
-      'worker-root': { type: 'string' },
-      nice: { type: 'string' },
-      profile: { type: 'boolean', default: false },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: flags,
   })
   if (v.help) {
     console.log(usage)
@@ -129,8 +159,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     soakRate: positiveInt('soak-rate', v['soak-rate'], q ? 50 : 200),
     profile: v.profile,
     keep: v.keep,
-    workerEnv: envPairs(v['worker-env']),
-    workerRoot: v['worker-root'] === undefined ? undefined : path.resolve(v['worker-root']),
+    workers: workerVariants(v),
+    receiverDelayMs:
+      v['receiver-delay'] === undefined ? 0 : positiveInt('receiver-delay', v['receiver-delay'], 0),
     nice: v.nice === undefined ? undefined : niceness(v.nice),
   }
 }

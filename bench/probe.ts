@@ -30,7 +30,8 @@ proto.query = function (this: pg.Client, ...args: unknown[]) {
   return original.apply(this, args)
 }
 
-const loop = monitorEventLoopDelay({ resolution: 10 })
+const resolutionMs = 10
+const loop = monitorEventLoopDelay({ resolution: resolutionMs })
 loop.enable()
 let cpu = process.cpuUsage()
 
@@ -43,16 +44,17 @@ function report(): ProbeReport {
     statements += n
   }
   const used = process.cpuUsage(cpu)
-  const ms = (ns: number) => Math.round(ns / 1e4) / 100
+  // The histogram holds each sampling tick's whole interval; the delay is what exceeds it.
+  const lag = (ns: number) => Math.max(0, Math.round((ns / 1e6 - resolutionMs) * 100) / 100)
   const mem = process.memoryUsage()
   const out: ProbeReport = {
     statements,
     byStatement: [...folded].map(([sql, calls]) => ({ sql, calls })).sort((a, b) => b.calls - a.calls),
     loopDelayMs: {
-      p50: ms(loop.percentile(50)),
-      p99: ms(loop.percentile(99)),
-      max: ms(loop.max),
-      mean: ms(loop.mean),
+      p50: lag(loop.percentile(50)),
+      p99: lag(loop.percentile(99)),
+      max: lag(loop.max),
+      mean: lag(loop.mean),
     },
     cpuUserMs: Math.round(used.user / 1000),
     cpuSystemMs: Math.round(used.system / 1000),

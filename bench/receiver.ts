@@ -45,27 +45,60 @@ function rowId(body: string): number | 'warm-up' | undefined {
 
 export class MissingDeliveriesError extends Error {}
 
-export async function startReceiver(): Promise<Receiver> {
-  let arrivals = new Map<number, number>()
-  let total = 0
-  let warmUps = 0
-  let duplicates = 0
-  let last = 0
+/** What arrived since the last reset. */
+class Tally {
+  arrivals = new Map<number, number>()
+  total = 0
+  warmUps = 0
+  duplicates = 0
+  /** First-arrival time of the latest new id. */
+  last = 0
+
+  record(at: number, body: string): void {
+    this.total++
+    const id = rowId(body)
+    if (id === warmUpNote) this.warmUps++
+    if (typeof id !== 'number') return
+    if (this.arrivals.has(id)) this.duplicates++
+    else {
+      this.arrivals.set(id, at)
+      this.last = at
+    }
+  }
+}
+
+async function waitForCount(tally: () => Tally, count: number, stallMs: number): Promise<number> {
+  let seen = tally().arrivals.size
+  let progressAt = performance.now()
+  while (tally().arrivals.size < count) {
+    const size = tally().arrivals.size
+    if (size > seen) {
+      seen = size
+      progressAt = performance.now()
+    } else if (performance.now() - progressAt > stallMs) {
+      throw new MissingDeliveriesError(
+        `${size} of ${count} deliveries arrived, then none for ${Math.round(stallMs / 1000)} s`,
+      )
+    }
+    await delay(5)
+  }
+  return tally().last
+}
+
+/**
+ * `delayMs` > 0 makes every answer wait that long (an endpoint that does some work), so the
+ * effect of batching on slow destinations shows; arrival is still stamped on receipt.
+ */
+export async function startReceiver(delayMs = 0): Promise<Receiver> {
+  let tally = new Tally()
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const at = performance.now()
-      res.writeHead(200).end()
-      total++
-      const id = rowId(Buffer.concat(chunks).toString('utf8'))
-      if (id === warmUpNote) warmUps++
-      if (typeof id !== 'number') return
-      if (arrivals.has(id)) duplicates++
-      else {
-        arrivals.set(id, at)
-        last = at
-      }
+      if (delayMs > 0) setTimeout(() => res.writeHead(200).end(), delayMs)
+      else res.writeHead(200).end()
+      tally.record(at, Buffer.concat(chunks).toString('utf8'))
     })
   })
   // Longer than any pause between scenarios, so idle keep-alive sockets are not closed under a request.
@@ -75,40 +108,21 @@ export async function startReceiver(): Promise<Receiver> {
   return {
     url: `http://127.0.0.1:${port}/hook`,
     get arrivals() {
-      return arrivals
+      return tally.arrivals
     },
     get total() {
-      return total
+      return tally.total
     },
     get warmUps() {
-      return warmUps
+      return tally.warmUps
     },
     get duplicates() {
-      return duplicates
+      return tally.duplicates
     },
-    reset() {
-      arrivals = new Map()
-      total = 0
-      warmUps = 0
-      duplicates = 0
-      last = 0
+    reset: () => {
+      tally = new Tally()
     },
-    async waitFor(count, stallMs) {
-      let seen = arrivals.size
-      let progressAt = performance.now()
-      while (arrivals.size < count) {
-        if (arrivals.size > seen) {
-          seen = arrivals.size
-          progressAt = performance.now()
-        } else if (performance.now() - progressAt > stallMs) {
-          throw new MissingDeliveriesError(
-            `${arrivals.size} of ${count} deliveries arrived, then none for ${Math.round(stallMs / 1000)} s`,
-          )
-        }
-        await delay(5)
-      }
-      return last
-    },
+    waitFor: (count, stallMs) => waitForCount(() => tally, count, stallMs),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

@@ -4,6 +4,7 @@ import path from 'node:path'
 import Table from 'cli-table3'
 import type { ScenarioResult } from './harness.ts'
 import type { BenchOptions, ScenarioName } from './options.ts'
+import type { ProfileSummary } from './profile.ts'
 import { mib } from './stats.ts'
 
 export const resultsDir = path.resolve(import.meta.dirname, 'results')
@@ -37,6 +38,8 @@ export interface Report {
   machine: Machine
   options: BenchOptions
   scenarios: Partial<Record<ScenarioName, ScenarioResult['figures'] | { error: string }>>
+  /** With --profile: where the worker spent its CPU. */
+  profiles?: ProfileSummary[]
 }
 
 export async function writeReport(report: Report): Promise<string> {

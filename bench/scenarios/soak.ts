@@ -1,8 +1,9 @@
 import { clearJobs, resetTables } from '../database.ts'
 import { awaitDeliveries, type BenchContext, fmt, type ScenarioResult, startWorker } from '../harness.ts'
-import { connectClients, insertAtRate } from '../load.ts'
+import { connectClients, insertAtRate, type LoadClients } from '../load.ts'
 import { processMemory } from '../proc.ts'
 import { mib, round } from '../stats.ts'
+import type { WorkerProcess } from '../worker.ts'
 
 const sampleSeconds = 10
 const flatWithin = 0.1
@@ -25,10 +26,32 @@ function growth(samples: Sample[], pick: (s: Sample) => number): number {
   return round((mean(samples.slice(-span)) - first) / first, 3)
 }
 
+/** Offers the soak rate in 10 s slices, sampling the worker after each. */
+async function offerAndSample(ctx: BenchContext, worker: WorkerProcess, load: LoadClients) {
+  const { soakSeconds, soakRate } = ctx.options
+  const samples: Sample[] = []
+  let committed = 0
+  for (let elapsed = 0; elapsed < soakSeconds; elapsed += sampleSeconds) {
+    const run = await insertAtRate(load, soakRate, Math.min(sampleSeconds, soakSeconds - elapsed))
+    committed += run.commits.size
+    const probe = await worker.probe()
+    samples.push({
+      atSeconds: Math.min(elapsed + sampleSeconds, soakSeconds),
+      rssMiB: mib(processMemory(worker.pid)?.rssBytes ?? 0),
+      heapUsedMiB: mib(probe.heapUsedBytes),
+      loopDelayP99Ms: probe.loopDelayMs.p99,
+      loopDelayMaxMs: probe.loopDelayMs.max,
+      delivered: ctx.receiver.arrivals.size,
+    })
+  }
+  return { samples, committed }
+}
+
 /**
  * A fixed offered rate for soakSeconds, sampling the worker every 10 s: RSS from /proc (the
  * kernel's view), heap and event-loop delay from the probe preloaded into the worker.
- * The first quarter of the run (at least one sample) is warm-up and is not judged.
+ * The first quarter of the run, and at least the first minute, is warm-up and is not judged:
+ * V8 lets the heap grow until its first major collections, and RSS follows it up until then.
  */
 export async function runSoak(ctx: BenchContext): Promise<ScenarioResult> {
   const { soakSeconds, soakRate } = ctx.options
@@ -38,23 +61,9 @@ export async function runSoak(ctx: BenchContext): Promise<ScenarioResult> {
   const worker = await startWorker(ctx)
   try {
     ctx.note(`soak: ${soakRate} events/s for ${soakSeconds} s`)
-    const samples: Sample[] = []
-    let committed = 0
-    for (let elapsed = 0; elapsed < soakSeconds; elapsed += sampleSeconds) {
-      const run = await insertAtRate(load, soakRate, Math.min(sampleSeconds, soakSeconds - elapsed))
-      committed += run.commits.size
-      const probe = await worker.probe()
-      samples.push({
-        atSeconds: Math.min(elapsed + sampleSeconds, soakSeconds),
-        rssMiB: mib(processMemory(worker.pid)?.rssBytes ?? 0),
-        heapUsedMiB: mib(probe.heapUsedBytes),
-        loopDelayP99Ms: probe.loopDelayMs.p99,
-        loopDelayMaxMs: probe.loopDelayMs.max,
-        delivered: ctx.receiver.arrivals.size,
-      })
-    }
+    const { samples, committed } = await offerAndSample(ctx, worker, load)
     await awaitDeliveries(ctx, worker, committed)
-    const warmUpSeconds = Math.max(sampleSeconds, soakSeconds / 4)
+    const warmUpSeconds = Math.min(Math.max(60, soakSeconds / 4), soakSeconds - 3 * sampleSeconds)
     const judged = samples.filter((s) => s.atSeconds > warmUpSeconds)
     const rssGrowth = growth(judged, (s) => s.rssMiB)
     const heapGrowth = growth(judged, (s) => s.heapUsedMiB)

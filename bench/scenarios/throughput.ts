@@ -10,6 +10,7 @@ import {
   statementFigures,
 } from '../harness.ts'
 import { connectClients, insertAsFastAsPossible, type LoadClients } from '../load.ts'
+import type { WorkerVariant } from '../options.ts'
 import { resetStatementStats, statementCosts } from '../pg-stats.ts'
 import { perSecond, round } from '../stats.ts'
 
@@ -23,11 +24,12 @@ async function baseline(ctx: BenchContext, load: LoadClients) {
   return { rate: perSecond(n, run.lastCommitAt - run.firstCommitAt), cpu: cpu(n) }
 }
 
-async function endToEnd(ctx: BenchContext, load: LoadClients) {
+async function endToEnd(ctx: BenchContext, load: LoadClients, variant: WorkerVariant) {
   const n = ctx.options.events
-  const worker = await startWorker(ctx)
+  const worker = await startWorker(ctx, true, variant)
   try {
-    ctx.note(`throughput: end to end, ${n} transactions from ${ctx.options.clients} clients`)
+    const which = ctx.options.workers.length > 1 ? ` (worker ${variant.label})` : ''
+    ctx.note(`throughput: end to end${which}, ${n} transactions from ${ctx.options.clients} clients`)
     await resetStatementStats(ctx.db.pool, ctx.statementStats)
     const cpu = startCpuMeter(ctx.postmasterPid, worker.pid)
     const run = await insertAsFastAsPossible(load, n)
@@ -56,6 +58,8 @@ const cpuText = (c: CpuSplit) =>
     .filter(Boolean)
     .join(' / ')
 
+const totalCpu = (c: CpuSplit) => (c.postgresUsPerEvent ?? 0) + (c.workerUsPerEvent ?? 0) + c.benchUsPerEvent
+
 type Pair = { baseline: Awaited<ReturnType<typeof baseline>>; endToEnd: Awaited<ReturnType<typeof endToEnd>> }
 
 const ratioOf = (p: Pair) => round(p.endToEnd.rate / p.baseline.rate, 3)
@@ -66,25 +70,61 @@ function medianPair(pairs: Pair[]): Pair {
   return sorted[Math.floor((sorted.length - 1) / 2)] as Pair
 }
 
-function rowsFor(pair: Pair, count: number): Row[] {
+function rowsFor(pair: Pair, count: number, label: string): Row[] {
   const ratio = ratioOf(pair)
   const of = count > 1 ? ` (median of ${count})` : ''
-  return [
-    { metric: 'capture-only commits/s (baseline)', value: fmt(pair.baseline.rate, '/s') },
-    { metric: 'end-to-end events/s', value: fmt(pair.endToEnd.rate, '/s') },
+  const rows: Row[] = [
+    { metric: `${label}end-to-end events/s`, value: fmt(pair.endToEnd.rate, '/s') },
     {
-      metric: `end-to-end / baseline${of}`,
+      metric: `${label}end-to-end / baseline${of}`,
       value: fmt(ratio, '', 3),
       goal: `≥ ${ratioGoal}`,
       met: ratio >= ratioGoal,
     },
-    { metric: 'CPU µs/event, baseline', value: cpuText(pair.baseline.cpu) },
-    { metric: 'CPU µs/event, end to end', value: cpuText(pair.endToEnd.cpu) },
+    { metric: `${label}CPU µs/event, end to end`, value: cpuText(pair.endToEnd.cpu) },
     {
-      metric: 'worker SQL statements/event',
+      metric: `${label}worker SQL statements/event`,
       value: fmt(pair.endToEnd.statementsPerEvent ?? Number.NaN, '', 2),
     },
   ]
+  return rows
+}
+
+function figuresFor(pairs: Pair[]) {
+  const median = medianPair(pairs)
+  return {
+    baselineCommitsPerSecond: median.baseline.rate,
+    endToEndEventsPerSecond: median.endToEnd.rate,
+    ratio: ratioOf(median),
+    ratios: pairs.map(ratioOf),
+    median,
+    pairs: pairs.map((p) => ({
+      baseline: p.baseline.rate,
+      endToEnd: p.endToEnd.rate,
+      ratio: ratioOf(p),
+      baselineCpuUsPerEvent: totalCpu(p.baseline.cpu),
+      endToEndCpuUsPerEvent: totalCpu(p.endToEnd.cpu),
+      statementsPerEvent: p.endToEnd.statementsPerEvent,
+      othersBusy: [p.baseline.cpu.othersBusy, p.endToEnd.cpu.othersBusy],
+    })),
+  }
+}
+
+/** Per repeat: one baseline, then each worker variant end to end against that same baseline. */
+async function measurePairs(ctx: BenchContext, load: LoadClients): Promise<Pair[][]> {
+  const { pool } = ctx.db
+  const byVariant: Pair[][] = ctx.options.workers.map(() => [])
+  for (let i = 0; i < ctx.options.repeat; i++) {
+    await clearJobs(pool)
+    await resetTables(pool)
+    const base = await baseline(ctx, load)
+    for (const [v, variant] of ctx.options.workers.entries()) {
+      await clearJobs(pool)
+      await resetTables(pool)
+      byVariant[v]?.push({ baseline: base, endToEnd: await endToEnd(ctx, load, variant) })
+    }
+  }
+  return byVariant
 }
 
 /**
@@ -92,38 +132,33 @@ function rowsFor(pair: Pair, count: number): Row[] {
  * worker (how fast this database commits these transactions at all), then with the worker
  * delivering every change to the receiver. The ratio within a pair is the figure to quote; with
  * several pairs, the median one is shown (machines are noisy, and pairs are close in time).
+ * A second worker variant, when given, runs right after the first against the same baseline.
  */
 export async function runThroughput(ctx: BenchContext): Promise<ScenarioResult> {
-  const { pool } = ctx.db
-  await watchBenchTable(pool)
+  await watchBenchTable(ctx.db.pool)
   const load = await connectClients(ctx.db.url, ctx.options.clients)
   try {
-    const pairs: Pair[] = []
-    for (let i = 0; i < ctx.options.repeat; i++) {
-      await clearJobs(pool)
-      await resetTables(pool)
-      const base = await baseline(ctx, load)
-      await resetTables(pool)
-      pairs.push({ baseline: base, endToEnd: await endToEnd(ctx, load) })
-    }
-    const median = medianPair(pairs)
+    const byVariant = await measurePairs(ctx, load)
+    const several = byVariant.length > 1
+    const figures = byVariant.map(figuresFor)
+    const first = byVariant[0] ?? []
+    const base = medianPair(first).baseline
+    const rows: Row[] = [
+      { metric: 'capture-only commits/s (baseline)', value: fmt(base.rate, '/s') },
+      { metric: 'CPU µs/event, baseline', value: cpuText(base.cpu) },
+      ...byVariant.flatMap((pairs, v) =>
+        rowsFor(medianPair(pairs), pairs.length, several ? `[${ctx.options.workers[v]?.label}] ` : ''),
+      ),
+    ]
     return {
       figures: {
         events: ctx.options.events,
         clients: ctx.options.clients,
-        baselineCommitsPerSecond: median.baseline.rate,
-        endToEndEventsPerSecond: median.endToEnd.rate,
-        ratio: ratioOf(median),
-        ratios: pairs.map(ratioOf),
-        median,
-        pairs: pairs.map((p) => ({
-          baseline: p.baseline.rate,
-          endToEnd: p.endToEnd.rate,
-          ratio: ratioOf(p),
-        })),
+        ...figures[0],
+        ...(several ? { variants: ctx.options.workers.map((w, v) => ({ ...w, ...figures[v] })) } : {}),
         duplicates: ctx.receiver.duplicates,
       },
-      rows: rowsFor(median, pairs.length),
+      rows,
     }
   } finally {
     await load.close()

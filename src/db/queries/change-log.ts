@@ -103,6 +103,29 @@ function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
 }
 
 /**
+ * Named, so a connection plans it once per batch size: it runs on every dispatch pass, and under
+ * light load that is once per change, where planning cost more than running it. The limit is a
+ * literal so that one plan is made for it; a generic plan for `limit $1`, made while the change
+ * log was small, ran 4-14x slower (docs/performance.md).
+ */
+function claimStatement(limit: number) {
+  const rows = Math.max(1, Math.trunc(limit))
+  return {
+    name: `observers.claim-changes-${rows}`,
+    text: `with claimed as (
+       select seq from observers.change_log
+        where dispatched_at is null
+        order by seq
+        limit ${rows}
+        for update skip locked
+     )
+     update observers.change_log c set dispatched_at = now()
+       from claimed where c.seq = claimed.seq
+     returning ${eventColumns}`,
+  }
+}
+
+/**
  * Claims up to `limit` undispatched changes and marks them dispatched, inside the caller's
  * transaction: if the caller rolls back, the changes are undispatched again. SKIP LOCKED keeps a
  * second claimer (a replay, or a leader hand-over) from waiting on or taking the same rows.
@@ -111,19 +134,7 @@ export async function claimChanges(
   db: Queryable,
   limit: number,
 ): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[] }> {
-  const { rows } = await db.query<ChangeRow>(
-    `with claimed as (
-       select seq from observers.change_log
-        where dispatched_at is null
-        order by seq
-        limit $1
-        for update skip locked
-     )
-     update observers.change_log c set dispatched_at = now()
-       from claimed where c.seq = claimed.seq
-     returning ${eventColumns}`,
-    [limit],
-  )
+  const { rows } = await db.query<ChangeRow>(claimStatement(limit))
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
   for (const r of rows) {
