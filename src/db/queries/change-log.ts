@@ -106,7 +106,7 @@ function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
  * Named, so a connection plans it once per batch size: it runs on every dispatch pass, and under
  * light load that is once per change, where planning cost more than running it. The limit is a
  * literal so that one plan is made for it; a generic plan for `limit $1`, made while the change
- * log was small, ran 4-14x slower (docs/performance.md).
+ * log was small, ran 4-15x slower (docs/performance.md).
  */
 function claimStatement(limit: number) {
   const rows = Math.max(1, Math.trunc(limit))
