@@ -1,4 +1,5 @@
-import { PgBoss } from 'pg-boss'
+import { type ConstructorOptions, PgBoss } from 'pg-boss'
+import { PreparingClient } from '../db/prepared.ts'
 import type { AttemptRecord, Delivery } from '../delivery.ts'
 import { parseExact } from '../json/exact.ts'
 import type { Logger } from '../log.ts'
@@ -34,7 +35,9 @@ export async function startQueue(
   connectionString: string,
   opts: { log: Logger; poolSize: number; supervise?: boolean },
 ): Promise<Queue> {
-  const boss = new PgBoss({
+  // pg-boss hands these options to its pg.Pool, whose `Client` option picks the client class.
+  const options: ConstructorOptions & { Client: typeof PreparingClient } = {
+    Client: PreparingClient,
     connectionString,
     schema: bossSchema,
     application_name: 'pg-observers-queue',
@@ -44,7 +47,8 @@ export async function startQueue(
     superviseIntervalSeconds: 5,
     monitorIntervalSeconds: 5,
     schedule: false,
-  })
+  }
+  const boss = new PgBoss(options)
   boss.on('error', (err: unknown) => opts.log.error({ err, code: 'OB009' }, 'OB009: queue error'))
   await boss.start()
   return boss
