@@ -1,4 +1,4 @@
-function capture() returns trigger body md5 eee03820d851458bb80a3b1fe6df9c44
+function capture() returns trigger body md5 a3ed4c475c90220b716406db0b8d5ae5
 function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b7746a0e8
 function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d7743cb2fd227e9699458212be56dd2b
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)

@@ -38,6 +38,12 @@ export interface Dispatcher {
 // Pruning (ledger, a source's own log) runs after a successful pass, at most this often.
 const tidyEveryMs = 60_000
 
+// A pass that claims this many changes means commits arrive faster than NOTIFYs are worth
+// their cost to the committers: the dispatcher stays awake and polls every awakePollMs, and
+// commits stop notifying (migrations/0004_wake_only_sleeping.sql, docs/performance.md).
+const awakeBatch = 8
+const awakePollMs = 5
+
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
   return withTransaction(deps.pool, async (client) => {
@@ -148,8 +154,10 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
     let errorDelayMs = 100
     // Set when a batch failed on one change's data: the next pass goes change by change.
     let oneByOne = false
+    let idlePollMs = awakePollMs
     while (!signal.aborted) {
       if (notify) own.begin()
+      let claimed = 0
       try {
         const lead = !notify || (await listener.tryLead())
         const result = lead ? await dispatchBatch(deps, source, oneByOne) : undefined
@@ -158,6 +166,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
         if (notify) lastPassAt = Date.now()
         errorDelayMs = 100
         if (result) {
+          claimed = result.batch.events.length + result.batch.malformed.length
           afterPass(deps, source.name, counts, result.batch, result.jobs)
           await tidy()
           if (result.batch.more) continue
@@ -177,7 +186,22 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
         errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
         continue
       }
-      await (notify ? own.wait() : delay(source.pollMs, undefined, { signal }).catch(() => {}))
+      if (!notify) {
+        await delay(source.pollMs, undefined, { signal }).catch(() => {})
+        continue
+      }
+      if (listener.leader) {
+        if (claimed >= awakeBatch) await listener.stayAwake()
+        if (!listener.asleep) {
+          // Caught up: sleep once the lock shows no commit skipped its NOTIFY, after one more pass.
+          if (claimed === 0 && (await listener.trySleep())) continue
+          // A long transaction that captured a change keeps the lock from us: poll ever less often.
+          idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, config.dispatchPollMs)
+          await delay(idlePollMs, undefined, { signal }).catch(() => {})
+          continue
+        }
+      }
+      await own.wait()
     }
   }
   const running = sources.map((s) => runSource(s, stats.get(s.name)!))

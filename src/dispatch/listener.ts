@@ -5,12 +5,24 @@ import type { Logger } from '../log.ts'
 export const changeChannel = 'observers_change_log'
 // Held on the listening connection: leadership ends when that connection does.
 const leaderLockKey = 7_311_902_115
+// Held exclusively by the leader while it sleeps; the capture trigger notifies only then
+// (migrations/0004_wake_only_sleeping.sql names the same key).
+const sleepLockKey = 7_311_902_116
 
 export interface Listener {
   readonly connected: boolean
   readonly leader: boolean
   /** Tries to become the one dispatcher; true when this process is it. */
   tryLead(): Promise<boolean>
+  /** True while this process holds the sleep lock, so every capturing commit notifies it. */
+  readonly asleep: boolean
+  /**
+   * Takes the sleep lock, which succeeds only when no capturing transaction that skipped its
+   * NOTIFY is in flight; after one more pass the dispatcher may then wait for a NOTIFY.
+   */
+  trySleep(): Promise<boolean>
+  /** Releases the sleep lock: commits stop notifying while the dispatcher polls on its own. */
+  stayAwake(): Promise<void>
   close(): Promise<void>
 }
 
@@ -23,6 +35,7 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
   let client: pg.Client | undefined
   let connected = false
   let leader = false
+  let asleep = false
   let closed = false
   let backoffMs = 250
 
@@ -30,6 +43,7 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
     if (!connected && !client) return
     connected = false
     leader = false
+    asleep = false
     const old = client
     client = undefined
     old?.end().catch(() => {})
@@ -86,10 +100,31 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
       }
       return leader
     },
+    get asleep() {
+      return asleep
+    },
+    async trySleep() {
+      if (asleep || !connected || !client) return asleep
+      try {
+        const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
+          sleepLockKey,
+        ])
+        asleep = rows[0]?.ok === true
+      } catch (err) {
+        drop(err)
+      }
+      return asleep
+    },
+    async stayAwake() {
+      if (!asleep || !client) return
+      asleep = false
+      await client.query('select pg_advisory_unlock($1)', [sleepLockKey]).catch(drop)
+    },
     async close() {
       closed = true
       connected = false
       leader = false
+      asleep = false
       await client?.end().catch(() => {})
     },
   }

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import pg from 'pg'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+
+// The dispatcher's poll is ten minutes here, so a change is delivered within a test's timeout
+// only if a NOTIFY or the dispatcher's own awake polling found it.
+const noPoll = { OBSERVERS_DISPATCH_POLL_MS: '600000' }
+// migrations/0004_wake_only_sleeping.sql
+const sleepLockKey = '7311902116'
+
+let db: TestDatabase
+let receiver: Receiver
+let dir: string
+
+before(async () => {
+  db = await createTestDatabase()
+  receiver = await startReceiver()
+  await db.pool.query('create table events (id int primary key, payload text)')
+  dir = await observersDir({
+    'all.json': {
+      name: 'all',
+      entity: 'events',
+      events: ['INSERT'],
+      actions: [{ type: 'webhook', url: receiver.url }],
+    },
+  })
+  // Watches the table, so the capture trigger exists before any worker of these tests runs.
+  await (await runWorker(db.url, dir)).stop()
+})
+
+after(async () => {
+  await receiver?.close()
+  await db?.drop()
+})
+
+const delivered = () => receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
+
+async function waitForId(id: number, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!delivered().includes(id)) {
+    if (Date.now() > deadline) throw new Error(`change ${id} not delivered within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Inserts `id` in a transaction left open; tells whether it skipped its NOTIFY (holds the lock shared). */
+async function openInsert(id: number): Promise<{ client: pg.Client; skipped: boolean }> {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  await client.query('begin')
+  await client.query(`insert into events values ($1, 'open')`, [id])
+  const { rows } = await client.query<{ skipped: boolean }>(
+    `select exists (select 1 from pg_locks
+                     where pid = pg_backend_pid() and locktype = 'advisory' and mode = 'ShareLock' and granted
+                       and classid::bigint = ($1::bigint >> 32) and objid::bigint = ($1::bigint & 4294967295)) as skipped`,
+    [sleepLockKey],
+  )
+  return { client, skipped: rows[0].skipped }
+}
+
+async function warmUp(worker: TestWorker, id: number) {
+  await db.pool.query(`insert into events values ($1, 'warm-up')`, [id])
+  await waitForId(id)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.ok(worker.worker)
+}
+
+test('with no worker running, commits send no NOTIFY', async () => {
+  const listener = new pg.Client({ connectionString: db.url })
+  await listener.connect()
+  const payloads: string[] = []
+  listener.on('notification', (n) => payloads.push(n.payload ?? ''))
+  await listener.query('listen observers_change_log')
+  try {
+    await db.pool.query(`insert into events values (1, 'unwatched moment')`)
+    // Notifications arrive in commit order: once the marker is here, the insert's would be too.
+    await db.pool.query(`select pg_notify('observers_change_log', 'marker')`)
+    while (payloads.length === 0) await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(payloads, ['marker'])
+  } finally {
+    await listener.end()
+  }
+})
+
+test('a sleeping dispatcher is woken by the NOTIFY of a commit', async () => {
+  const worker = await runWorker(db.url, dir, noPoll)
+  try {
+    await warmUp(worker, 10)
+    const open = await openInsert(11)
+    assert.equal(open.skipped, false, 'the dispatcher sleeps, so the transaction notifies')
+    await open.client.query('commit')
+    await open.client.end()
+    await waitForId(11)
+  } finally {
+    await worker.stop()
+  }
+})
+
+test('a change whose transaction skipped its NOTIFY while the dispatcher was awake is still delivered', async () => {
+  const worker = await runWorker(db.url, dir, noPoll)
+  const writers = Array.from({ length: 8 }, () => new pg.Client({ connectionString: db.url }))
+  await Promise.all(writers.map((c) => c.connect()))
+  let exercised = 0
+  try {
+    await warmUp(worker, 20)
+    for (let attempt = 0; attempt < 5 && exercised === 0; attempt++) {
+      const base = 1000 * (attempt + 1)
+      // A burst keeps the dispatcher awake, and commits stop notifying it.
+      let next = base
+      const burst = Promise.all(
+        writers.map(async (c) => {
+          while (next < base + 400) await c.query(`insert into events values ($1, 'burst')`, [next++])
+        }),
+      )
+      await new Promise((r) => setTimeout(r, 30))
+      const open = await openInsert(base + 999)
+      await burst
+      await receiver.waitFor(receiver.requests.length + 1)
+      for (let id = base; id < base + 400; id++) await waitForId(id)
+      // Long enough for the dispatcher to have caught up and tried to sleep while the transaction is open.
+      await new Promise((r) => setTimeout(r, 300))
+      if (open.skipped) exercised++
+      await open.client.query('commit')
+      await open.client.end()
+      await waitForId(base + 999)
+    }
+    assert.ok(exercised > 0, 'some transaction skipped its NOTIFY while the dispatcher was awake')
+    const ids = delivered()
+    assert.equal(ids.length, new Set(ids).size, 'each change delivered once')
+  } finally {
+    await Promise.all(writers.map((c) => c.end()))
+    await worker.stop()
+  }
+})
