@@ -58,7 +58,7 @@ async function openInsert(id: number): Promise<{ client: pg.Client; skipped: boo
                        and classid::bigint = ($1::bigint >> 32) and objid::bigint = ($1::bigint & 4294967295)) as skipped`,
     [sleepLockKey],
   )
-  return { client, skipped: rows[0].skipped }
+  return { client, skipped: rows[0]?.skipped === true }
 }
 
 async function warmUp(worker: TestWorker, id: number) {
