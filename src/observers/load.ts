@@ -92,9 +92,11 @@ export function parseObserver(
   text: string,
   opts: LoadOptions = {},
 ): { observer: Observer | undefined } | { problems: ObserverFileError[] } {
+  // Some Windows editors start UTF-8 files with a byte-order mark, which JSON does not allow.
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text
   let data: unknown
   try {
-    data = JSON.parse(text)
+    data = JSON.parse(json)
   } catch (err) {
     return {
       problems: [
@@ -102,7 +104,7 @@ export function parseObserver(
           ErrorCode.InvalidConfig,
           file,
           '',
-          `invalid JSON: ${locate(text, coerceError(err).message)}`,
+          `invalid JSON: ${locate(json, coerceError(err).message)}`,
         ),
       ],
     }

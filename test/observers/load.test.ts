@@ -73,6 +73,14 @@ test('bad files are reported with code, file and JSON path; good files still loa
   for (const p of problems) assert.match(p.message, /^OB0\d\d: .*\.json/)
 })
 
+test('a file that starts with a byte-order mark loads', async () => {
+  const { observers, problems } = await loadObservers(
+    await observersDir({ 'bom.json': `\uFEFF${JSON.stringify(good)}` }),
+  )
+  assert.deepEqual(problems, [])
+  assert.equal(observers[0]?.name, 'good')
+})
+
 test('a disabled observer is skipped without a problem', async () => {
   const { observers, problems } = await loadObservers(
     await observersDir({ 'x.json': { ...good, enabled: false } }),
