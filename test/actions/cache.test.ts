@@ -6,11 +6,12 @@ import { type CacheAction, cache, isGlobTemplate } from '../../src/actions/cache
 import { closeConnections } from '../../src/actions/connections.ts'
 import { loadObservers } from '../../src/observers/load.ts'
 import { actionContext, delivery } from '../helpers/action-context.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { kindObserver, observerFiles, startActionWorker, withWorker } from '../helpers/action-worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import { assertNoSecrets, completedOutput, dlqCount, dlqRow } from '../helpers/outcomes.ts'
 import { hostPort, skipUnlessReachable } from '../helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
-import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { eventually, type TestWorker } from '../helpers/worker.ts'
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const target = hostPort(redisUrl, 6379)
@@ -19,30 +20,9 @@ const skip = await skipUnlessReachable('Redis', target)
 const prefix = `obs-test-${randomBytes(4).toString('hex')}`
 const aclUser = `obs_test_${randomBytes(4).toString('hex')}`
 const aclPassword = `pw-${randomBytes(8).toString('hex')}`
-const retry = { max_attempts: 6, initial_delay_ms: 200, max_delay_ms: 1000, backoff_strategy: 'fixed' }
-
-function observer(name: string, action: Record<string, unknown>) {
-  return {
-    name,
-    entity: 'items',
-    events: ['INSERT'],
-    condition: `kind = '${name}'`,
-    actions: [action],
-    retry,
-  }
-}
-
-async function setup(files: Record<string, unknown>, env: Record<string, string>) {
-  const db = await createTestDatabase()
-  await db.pool.query(
-    'create table items (id bigint primary key, kind text not null, name text, owner text, big numeric(40,10))',
-  )
-  // Few jobs in flight per type: two test files' workers must fit in Postgres's connection limit.
-  return {
-    db,
-    worker: await runWorker(db.url, await observersDir(files), { OBSERVERS_CONCURRENCY: '2', ...env }),
-  }
-}
+const tableSql =
+  'create table items (id bigint primary key, kind text not null, name text, owner text, big numeric(40,10))'
+const observer = (name: string, action: Record<string, unknown>) => kindObserver('items', name, action)
 
 test('a key_pattern is a pattern only when its literal text holds a glob character', () => {
   const cases: Array<[string, boolean]> = [
@@ -57,9 +37,9 @@ test('a key_pattern is a pattern only when its literal text holds a glob charact
 })
 
 test('refresh without value_template is refused when the observer loads', async () => {
-  const dir = await observersDir({
-    'fresh.json': observer('fresh', { type: 'cache', action: 'refresh', key_pattern: 'item:{{ id }}' }),
-  })
+  const dir = await observerFiles(
+    observer('fresh', { type: 'cache', action: 'refresh', key_pattern: 'item:{{ id }}' }),
+  )
   const { observers, problems } = await loadObservers(dir)
   assert.equal(observers.length, 0)
   assert.deepEqual(
@@ -83,30 +63,28 @@ describe('cache on Redis', { skip }, () => {
     const acl = ['reset', 'on', `>${aclPassword}`, `~${prefix}:*`, '+@all', '-keys']
     await redis.sendCommand(['ACL', 'SETUSER', aclUser, ...acl])
     proxy = await startTcpProxy(target)
-    ;({ db, worker } = await setup(
-      {
-        'one.json': observer('one', { type: 'cache', key_pattern: `${prefix}:item:{{ id }}` }),
-        'many.json': observer('many', { type: 'cache', key_pattern: `${prefix}:list:{{ owner }}:*` }),
-        'fresh.json': observer('fresh', {
+    ;({ db, worker } = await startActionWorker(
+      tableSql,
+      [
+        observer('one', { type: 'cache', key_pattern: `${prefix}:item:{{ id }}` }),
+        observer('many', { type: 'cache', key_pattern: `${prefix}:list:{{ owner }}:*` }),
+        observer('fresh', {
           type: 'cache',
           action: 'refresh',
           key_pattern: `${prefix}:item:{{ id }}:json`,
           value_template: { id: '{{ id }}', name: '{{ name }}', big: '{{ big }}' },
           ttl_seconds: 120,
         }),
-        'text.json': observer('text', {
+        observer('text', {
           type: 'cache',
           action: 'refresh',
           key_pattern: `${prefix}:item:{{ id }}:text`,
           value_template: 'name={{ name }}',
         }),
-        'flaky.json': observer('flaky', { type: 'cache', key_pattern: `${prefix}:item:{{ id }}` }),
-        'denied.json': observer('denied', { type: 'cache', key_pattern: `elsewhere-${prefix}:{{ id }}` }),
-        'broken.json': observer('broken', {
-          type: 'cache',
-          key_pattern: `${prefix}:item:{% include 'no-such-partial' %}`,
-        }),
-      },
+        observer('flaky', { type: 'cache', key_pattern: `${prefix}:item:{{ id }}` }),
+        observer('denied', { type: 'cache', key_pattern: `elsewhere-${prefix}:{{ id }}` }),
+        observer('broken', { type: 'cache', key_pattern: `${prefix}:item:{% include 'no-such-partial' %}` }),
+      ],
       { REDIS_URL: `redis://${aclUser}:${aclPassword}@127.0.0.1:${proxy.port}` },
     ))
   })
@@ -224,28 +202,16 @@ describe('cache on Redis', { skip }, () => {
 })
 
 describe('cache without REDIS_URL', () => {
-  let db: TestDatabase
-  let worker: TestWorker
-
-  before(async () => {
-    ;({ db, worker } = await setup(
-      { 'one.json': observer('one', { type: 'cache', key_pattern: 'item:{{ id }}' }) },
-      {},
-    ))
-  })
-
-  after(async () => {
-    await worker?.stop()
-    await db?.drop()
-  })
-
   test('is reported at startup and its deliveries fail permanently with OB005', async () => {
-    const warning = worker.logs.records.find((r) => r.code === 'OB005' && r.variable === 'REDIS_URL')
-    assert.equal(warning?.observer, 'one')
-    await db.pool.query(`insert into items values (1, 'one', 'Lamp', 'ann', 1)`)
-    const row = await dlqRow(db.pool, 'one')
-    assert.equal(row.last_error_code, 'OB005')
-    assert.equal(row.attempts, 1)
-    assert.match(row.last_error, /REDIS_URL is not set/)
+    const one = observer('one', { type: 'cache', key_pattern: 'item:{{ id }}' })
+    await withWorker(tableSql, [one], {}, async (worker, db) => {
+      const warning = worker.logs.records.find((r) => r.code === 'OB005' && r.variable === 'REDIS_URL')
+      assert.equal(warning?.observer, 'one')
+      await db.pool.query(`insert into items values (1, 'one', 'Lamp', 'ann', 1)`)
+      const row = await dlqRow(db.pool, 'one')
+      assert.equal(row.last_error_code, 'OB005')
+      assert.equal(row.attempts, 1)
+      assert.match(row.last_error, /REDIS_URL is not set/)
+    })
   })
 })

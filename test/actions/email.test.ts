@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { lean, observerFiles, withWorker } from '../helpers/action-worker.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { startActionWorker, withWorker } from '../helpers/action-worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import {
   assertNoSecrets,
   completedOutput,
@@ -11,7 +11,7 @@ import {
   missingTransportWarnings,
 } from '../helpers/outcomes.ts'
 import { type ReceivedMail, type SmtpServer, startSmtp } from '../helpers/smtp.ts'
-import { eventually, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { eventually, type TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
 let smtp: SmtpServer
@@ -49,26 +49,23 @@ function script(mail: ReceivedMail): number {
 
 describe('with SMTP_URL and SMTP_FROM set', () => {
   before(async () => {
-    db = await createTestDatabase()
     smtp = await startSmtp({ username: 'mailer@shop.example', password })
     smtp.reply(script)
-    await db.pool.query(tableSql)
-    const dir = await observerFiles(
-      observer('ok', {
-        to: '{{ email }}, "Ops, Night Shift" <ops@shop.example>',
-        cc: '{{ name | downcase }}.manager@shop.example',
-        bcc: 'audit@shop.example',
-        subject: 'Commande {{ entity_id }} – {{ status }} ✓',
-        html_template: '<p>Hi <b>{{ name | escape }}</b>, order {{ entity_id }} is {{ status }}.</p>',
-      }),
-      observer('from', { from: '"{{ name }}\'s Shop" <orders@brand.example>' }),
-      observer('badtpl', { subject: 'Order {{ name | url_decode }}' }),
-    )
-    worker = await runWorker(db.url, dir, {
-      ...lean,
-      SMTP_URL: smtp.url,
-      SMTP_FROM: 'Shop <noreply@shop.example>',
-    })
+    ;({ db, worker } = await startActionWorker(
+      tableSql,
+      [
+        observer('ok', {
+          to: '{{ email }}, "Ops, Night Shift" <ops@shop.example>',
+          cc: '{{ name | downcase }}.manager@shop.example',
+          bcc: 'audit@shop.example',
+          subject: 'Commande {{ entity_id }} – {{ status }} ✓',
+          html_template: '<p>Hi <b>{{ name | escape }}</b>, order {{ entity_id }} is {{ status }}.</p>',
+        }),
+        observer('from', { from: '"{{ name }}\'s Shop" <orders@brand.example>' }),
+        observer('badtpl', { subject: 'Order {{ name | url_decode }}' }),
+      ],
+      { SMTP_URL: smtp.url, SMTP_FROM: 'Shop <noreply@shop.example>' },
+    ))
   })
 
   after(async () => {

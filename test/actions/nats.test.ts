@@ -8,11 +8,12 @@ import { isPublishSubject, type NatsAction, nats } from '../../src/actions/nats.
 import type { Delivery } from '../../src/delivery.ts'
 import { fromJobData } from '../../src/queue/boss.ts'
 import { actionContext } from '../helpers/action-context.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { kindObserver, startActionWorker, withWorker } from '../helpers/action-worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import { dlqCount, dlqRow } from '../helpers/outcomes.ts'
 import { hostPort, skipUnlessReachable } from '../helpers/services.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
-import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { eventually, type TestWorker } from '../helpers/worker.ts'
 
 const natsUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
 const target = hostPort(natsUrl, 4222)
@@ -21,30 +22,8 @@ const skip = await skipUnlessReachable('NATS', target)
 const run = randomBytes(4).toString('hex')
 const subjects = `obstest_${run}`
 const stream = `OBS_TEST_${run.toUpperCase()}`
-const retry = { max_attempts: 6, initial_delay_ms: 200, max_delay_ms: 1000, backoff_strategy: 'fixed' }
-
-function observer(name: string, action: Record<string, unknown>) {
-  return {
-    name,
-    entity: 'orders',
-    events: ['INSERT'],
-    condition: `kind = '${name}'`,
-    actions: [action],
-    retry,
-  }
-}
-
-async function setup(files: Record<string, unknown>, env: Record<string, string>) {
-  const db = await createTestDatabase()
-  await db.pool.query(
-    'create table orders (id bigint primary key, kind text not null, status text, region text)',
-  )
-  // Few jobs in flight per type: two test files' workers must fit in Postgres's connection limit.
-  return {
-    db,
-    worker: await runWorker(db.url, await observersDir(files), { OBSERVERS_CONCURRENCY: '2', ...env }),
-  }
-}
+const tableSql = 'create table orders (id bigint primary key, kind text not null, status text, region text)'
+const observer = (name: string, action: Record<string, unknown>) => kindObserver('orders', name, action)
 
 async function deliveryOf(
   db: TestDatabase,
@@ -97,40 +76,41 @@ describe('nats', { skip }, () => {
     jsm = await jetstreamManager(direct)
     await jsm.streams.add({ name: stream, subjects: [`${subjects}js.>`] })
     proxy = await startTcpProxy(target)
-    ;({ db, worker } = await setup(
-      {
-        'core.json': observer('core', {
+    ;({ db, worker } = await startActionWorker(
+      tableSql,
+      [
+        observer('core', {
           type: 'nats',
           subject: `${subjects}.orders.{{ event | downcase }}.{{ id }}`,
         }),
-        'tpl.json': observer('tpl', {
+        observer('tpl', {
           type: 'nats',
           subject: `${subjects}.tpl`,
           message_template: { order: '{{ id }}', status: '{{ status }}', region: '{{ region | upcase }}' },
         }),
-        'text.json': observer('text', {
+        observer('text', {
           type: 'nats',
           subject: `${subjects}.text`,
           message_template: 'order {{ id }} is {{ status }}',
         }),
-        'js.json': observer('js', {
+        observer('js', {
           type: 'nats',
           subject: `${subjects}js.orders.{{ id }}`,
           jetstream: true,
         }),
-        'lost.json': observer('lost', {
+        observer('lost', {
           type: 'nats',
           subject: `${subjects}nostream.{{ id }}`,
           jetstream: true,
         }),
-        'bad.json': observer('bad', { type: 'nats', subject: `${subjects}.region.{{ region }}` }),
-        'flaky.json': observer('flaky', { type: 'nats', subject: `${subjects}.flaky`, timeout_ms: 1500 }),
-        'broken.json': observer('broken', {
+        observer('bad', { type: 'nats', subject: `${subjects}.region.{{ region }}` }),
+        observer('flaky', { type: 'nats', subject: `${subjects}.flaky`, timeout_ms: 1500 }),
+        observer('broken', {
           type: 'nats',
           subject: `${subjects}.broken`,
           message_template: "{% include 'no-such-partial' %}",
         }),
-      },
+      ],
       { NATS_URL: `nats://127.0.0.1:${proxy.port}` },
     ))
   })
@@ -227,28 +207,16 @@ describe('nats', { skip }, () => {
 })
 
 describe('nats without NATS_URL', () => {
-  let db: TestDatabase
-  let worker: TestWorker
-
-  before(async () => {
-    ;({ db, worker } = await setup(
-      { 'core.json': observer('core', { type: 'nats', subject: 'orders.created' }) },
-      {},
-    ))
-  })
-
-  after(async () => {
-    await worker?.stop()
-    await db?.drop()
-  })
-
   test('is reported at startup and its deliveries fail permanently with OB005', async () => {
-    const warning = worker.logs.records.find((r) => r.code === 'OB005' && r.variable === 'NATS_URL')
-    assert.equal(warning?.observer, 'core')
-    await db.pool.query(`insert into orders values (1, 'core', 'placed', 'eu')`)
-    const row = await dlqRow(db.pool, 'core')
-    assert.equal(row.last_error_code, 'OB005')
-    assert.equal(row.attempts, 1)
-    assert.match(row.last_error, /NATS_URL is not set/)
+    const core = observer('core', { type: 'nats', subject: 'orders.created' })
+    await withWorker(tableSql, [core], {}, async (worker, db) => {
+      const warning = worker.logs.records.find((r) => r.code === 'OB005' && r.variable === 'NATS_URL')
+      assert.equal(warning?.observer, 'core')
+      await db.pool.query(`insert into orders values (1, 'core', 'placed', 'eu')`)
+      const row = await dlqRow(db.pool, 'core')
+      assert.equal(row.last_error_code, 'OB005')
+      assert.equal(row.attempts, 1)
+      assert.match(row.last_error, /NATS_URL is not set/)
+    })
   })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { lean } from '../helpers/action-worker.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { startActionWorker } from '../helpers/action-worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import {
   assertNoSecrets,
   completedOutput,
@@ -10,7 +10,7 @@ import {
   missingTransportWarnings,
 } from '../helpers/outcomes.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import type { TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
 let worker: TestWorker
@@ -38,15 +38,13 @@ function observer(kind: string, action: Record<string, unknown>) {
 }
 
 before(async () => {
-  db = await createTestDatabase()
-  await db.pool.query('create table tickets (id int primary key, kind text not null, title text, meta jsonb)')
-  const files: Record<string, unknown> = {}
+  const observers: Record<string, { name: string }> = {}
   for (const kind of ['ok', 'flaky', ...rejections.map((r) => r.kind)]) {
     hooks[kind] = await startReceiver()
     env[`SLACK_${kind.toUpperCase()}_URL`] = `${hooks[kind].url}${tokenPath}`
-    files[`${kind}.json`] = observer(kind, { webhook_url_env: `SLACK_${kind.toUpperCase()}_URL` })
+    observers[kind] = observer(kind, { webhook_url_env: `SLACK_${kind.toUpperCase()}_URL` })
   }
-  files['ok.json'] = observer('ok', {
+  observers.ok = observer('ok', {
     webhook_url_env: 'SLACK_OK_URL',
     channel: '#{{ meta.team }}',
     blocks_template: [
@@ -60,12 +58,16 @@ before(async () => {
     { status: 200, body: 'ok' },
   ])
   for (const r of rejections) hooks[r.kind]!.reply([{ status: r.status, body: r.body }])
-  files['badtpl.json'] = observer('badtpl', {
+  observers.badtpl = observer('badtpl', {
     webhook_url_env: 'SLACK_OK_URL',
     message_template: '{{ title | url_decode }}',
   })
-  files['unset.json'] = observer('unset', { webhook_url_env: 'SLACK_NOT_SET_URL' })
-  worker = await runWorker(db.url, await observersDir(files), { ...lean, ...env })
+  observers.unset = observer('unset', { webhook_url_env: 'SLACK_NOT_SET_URL' })
+  ;({ db, worker } = await startActionWorker(
+    'create table tickets (id int primary key, kind text not null, title text, meta jsonb)',
+    Object.values(observers),
+    env,
+  ))
 })
 
 after(async () => {

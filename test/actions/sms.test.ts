@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { lean, observerFiles, withWorker } from '../helpers/action-worker.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { startActionWorker, withWorker } from '../helpers/action-worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import {
   assertNoSecrets,
   completedOutput,
@@ -10,7 +10,7 @@ import {
   missingTransportWarnings,
 } from '../helpers/outcomes.ts'
 import { type ReceivedRequest, type Receiver, type Reply, startReceiver } from '../helpers/receiver.ts'
-import { runWorker, type TestWorker } from '../helpers/worker.ts'
+import type { TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
 let twilio: Receiver
@@ -91,24 +91,24 @@ function requestsTo(phone: string): ReceivedRequest[] {
 
 describe('with Twilio configured', () => {
   before(async () => {
-    db = await createTestDatabase()
     twilio = await startReceiver()
     twilio.reply(fakeTwilio)
-    await db.pool.query(tableSql)
-    const dir = await observerFiles(
-      observer('ok'),
-      observer('service', { from: service }),
-      observer('flaky'),
-      observer('rejected'),
-      observer('badtpl', { message_template: 'Hi {{ name | url_decode }}' }),
-    )
-    worker = await runWorker(db.url, dir, {
-      ...lean,
-      TWILIO_ACCOUNT_SID: sid,
-      TWILIO_AUTH_TOKEN: authToken,
-      TWILIO_FROM: '+15017122661',
-      TWILIO_API_BASE: `${twilio.url}/`,
-    })
+    ;({ db, worker } = await startActionWorker(
+      tableSql,
+      [
+        observer('ok'),
+        observer('service', { from: service }),
+        observer('flaky'),
+        observer('rejected'),
+        observer('badtpl', { message_template: 'Hi {{ name | url_decode }}' }),
+      ],
+      {
+        TWILIO_ACCOUNT_SID: sid,
+        TWILIO_AUTH_TOKEN: authToken,
+        TWILIO_FROM: '+15017122661',
+        TWILIO_API_BASE: `${twilio.url}/`,
+      },
+    ))
   })
 
   after(async () => {

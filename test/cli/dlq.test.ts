@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { observersDir, startWorkerWithDatabase, type TestWorker } from '../helpers/worker.ts'
 import { deadLetters, hookObserver } from '../ops/helpers.ts'
 import { runCli } from './helpers.ts'
 
@@ -13,15 +13,19 @@ let receiver: Receiver
 let env: Record<string, string>
 
 before(async () => {
-  db = await createTestDatabase()
   receiver = await startReceiver()
   receiver.reply([{ status: 503, body: 'receiver is down' }])
-  await db.pool.query('create table orders (id int primary key, kind text)')
   const dir = await observersDir({
     'alpha.json': hookObserver('alpha', 'orders', `${receiver.url}/alpha`, { condition: `kind = 'a'` }),
     'beta.json': hookObserver('beta', 'orders', `${receiver.url}/beta`, { condition: `kind = 'b'` }),
   })
-  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
+  ;({ db, worker } = await startWorkerWithDatabase(
+    'create table orders (id int primary key, kind text)',
+    dir,
+    {
+      OBSERVERS_CONCURRENCY: '4',
+    },
+  ))
   env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir }
   await db.pool.query(`insert into orders values (1, 'a'), (2, 'a'), (3, 'b')`)
   await deadLetters(db.pool, 'alpha', 2)

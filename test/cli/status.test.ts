@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { observersDir, startWorkerWithDatabase, type TestWorker } from '../helpers/worker.ts'
 import { deadLetters, holdUndispatched, hookObserver } from '../ops/helpers.ts'
 import { runCli } from './helpers.ts'
 
@@ -12,12 +12,12 @@ let receiver: Receiver
 let env: Record<string, string>
 
 before(async () => {
-  db = await createTestDatabase()
   receiver = await startReceiver()
   receiver.reply([{ status: 410 }])
-  await db.pool.query('create table items (id int primary key)')
   const dir = await observersDir({ 'gone.json': hookObserver('gone', 'items', receiver.url) })
-  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
+  ;({ db, worker } = await startWorkerWithDatabase('create table items (id int primary key)', dir, {
+    OBSERVERS_CONCURRENCY: '4',
+  }))
   env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir, OBSERVERS_LAG_WARN_SECONDS: '60' }
   await db.pool.query('insert into items values (1)')
   await deadLetters(db.pool, 'gone')

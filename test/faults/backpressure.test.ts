@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
-import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
-import { eventually, observersDir } from '../helpers/worker.ts'
+import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitForOutput } from '../helpers/process.ts'
+import { eventually } from '../helpers/worker.ts'
 import { audit, full, reaped, rssMb } from './support.ts'
 
 const total = full ? 50_000 : 5_000
@@ -16,32 +16,15 @@ let receiver: DurableReceiver
 let env: Record<string, string>
 
 before(async () => {
-  db = await createTestDatabase()
+  db = await createTestDatabase('create table clicks (id int primary key, payload text not null)')
   receiver = await startDurableReceiver({ ratePerSecond, bodies: false })
-  await db.pool.query('create table clicks (id int primary key, payload text not null)')
-  const dir = await observersDir({
-    'clicks.json': {
-      name: 'clicks',
-      entity: 'clicks',
-      events: ['INSERT'],
-      retry: { max_attempts: 10, initial_delay_ms: 500, backoff_strategy: 'fixed' },
-      actions: [
-        {
-          type: 'webhook',
-          url: `${receiver.url}/clicks`,
-          timeout_ms: 30_000,
-          headers: { 'x-delivery-id': '{{ delivery_id }}' },
-        },
-      ],
-    },
+  const clicks = trackedWebhook({
+    name: 'clicks',
+    url: `${receiver.url}/clicks`,
+    retry: { max_attempts: 10, initial_delay_ms: 500, backoff_strategy: 'fixed' },
+    timeoutMs: 30_000,
   })
-  env = {
-    DATABASE_URL: db.url,
-    OBSERVERS_DIR: dir,
-    PORT: '0',
-    LOG_LEVEL: 'warn',
-    OBSERVERS_CONCURRENCY: String(concurrency),
-  }
+  env = await cliWorkerEnv(db.url, clicks, { LOG_LEVEL: 'warn', OBSERVERS_CONCURRENCY: String(concurrency) })
 })
 
 after(async () => {
@@ -88,6 +71,5 @@ test(`slow consumer: ${total} changes into a ${ratePerSecond} req/s receiver kee
     peakActive <= concurrency,
     `jobs held by the worker never exceed its concurrency (${peakActive} > ${concurrency})`,
   )
-  worker.kill('SIGTERM')
-  assert.equal((await exited(worker)).code, 0)
+  await assertDrains(worker)
 })

@@ -5,8 +5,8 @@ import { freePort } from '../../src/db/embedded.ts'
 import { createPool, type Pool } from '../../src/db/pool.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
-import { exited, spawnCli } from '../helpers/process.ts'
-import { eventually, observersDir } from '../helpers/worker.ts'
+import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook } from '../helpers/process.ts'
+import { eventually } from '../helpers/worker.ts'
 import { audit, duplicateLine, full, readyz, reaped, writeChanges } from './support.ts'
 
 const downMs = full ? 20_000 : 3_000
@@ -24,29 +24,17 @@ before(async () => {
   receiver = await startDurableReceiver()
   await pool.query('create table tickets (id int primary key, note text)')
   opsPort = await freePort()
-  const dir = await observersDir({
-    'tickets.json': {
-      name: 'tickets',
-      entity: 'tickets',
-      events: ['INSERT'],
-      retry: { max_attempts: 30, initial_delay_ms: 200, max_delay_ms: 2000, backoff_strategy: 'exponential' },
-      actions: [
-        {
-          type: 'webhook',
-          url: `${receiver.url}/tickets`,
-          timeout_ms: 1000,
-          headers: { 'x-delivery-id': '{{ delivery_id }}' },
-        },
-      ],
-    },
+  const tickets = trackedWebhook({
+    name: 'tickets',
+    url: `${receiver.url}/tickets`,
+    retry: { max_attempts: 30, initial_delay_ms: 200, max_delay_ms: 2000, backoff_strategy: 'exponential' },
+    timeoutMs: 1000,
   })
-  env = {
-    DATABASE_URL: pg.url,
-    OBSERVERS_DIR: dir,
+  env = await cliWorkerEnv(pg.url, tickets, {
     PORT: String(opsPort),
     LOG_LEVEL: 'info',
     OBSERVERS_DISPATCH_POLL_MS: '200',
-  }
+  })
 })
 
 after(async () => {
@@ -95,8 +83,6 @@ test('database restarts and killed connections mid-stream: the worker reconnects
   assert.deepEqual(result.unexpected, [], 'nothing is delivered that did not commit')
   const { rows: dead } = await pool.query('select count(*)::int as n from observers.dlq')
   assert.equal(dead[0].n, 0, 'nothing was dead-lettered')
-  const log = worker.output.join('')
-  assert.match(log, /OB010/, 'the listener reported its lost connection')
-  worker.kill('SIGTERM')
-  assert.equal((await exited(worker)).code, 0, `SIGTERM exits 0:\n${log.slice(-3000)}`)
+  assert.match(worker.output.join(''), /OB010/, 'the listener reported its lost connection')
+  await assertDrains(worker)
 })

@@ -3,8 +3,15 @@ import { after, before, test } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
-import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
-import { eventually, observersDir } from '../helpers/worker.ts'
+import {
+  assertDrains,
+  cliWorkerEnv,
+  sigkill,
+  spawnCli,
+  trackedWebhook,
+  waitForOutput,
+} from '../helpers/process.ts'
+import { eventually } from '../helpers/worker.ts'
 import { audit, doomedIdBase, duplicateLine, full, randomBetween, reaped, writeChanges } from './support.ts'
 
 const kills = full ? 24 : 6
@@ -15,37 +22,23 @@ let receiver: DurableReceiver
 let env: Record<string, string>
 
 before(async () => {
-  db = await createTestDatabase()
+  db = await createTestDatabase('create table ledger (id int primary key, note text)')
   // Latency keeps deliveries in flight at the moment of each kill.
   receiver = await startDurableReceiver({ latencyMs: 200 })
-  await db.pool.query('create table ledger (id int primary key, note text)')
   // Watched up front: the writer starts before the first worker would watch it.
   await db.pool.query(`select observers.watch('ledger')`)
-  const dir = await observersDir({
-    'ledger.json': {
-      name: 'ledger',
-      entity: 'ledger',
-      events: ['INSERT'],
-      retry: { max_attempts: 50, initial_delay_ms: 100, max_delay_ms: 1000, backoff_strategy: 'fixed' },
-      actions: [
-        {
-          type: 'webhook',
-          url: `${receiver.url}/ledger`,
-          // A killed worker's job expires after ceil(1000/1000)+5 s and runs again elsewhere.
-          timeout_ms: 1000,
-          headers: { 'x-delivery-id': '{{ delivery_id }}' },
-        },
-      ],
-    },
+  const ledger = trackedWebhook({
+    name: 'ledger',
+    url: `${receiver.url}/ledger`,
+    retry: { max_attempts: 50, initial_delay_ms: 100, max_delay_ms: 1000, backoff_strategy: 'fixed' },
+    // A killed worker's job expires after ceil(1000/1000)+5 s and runs again elsewhere.
+    timeoutMs: 1000,
   })
-  env = {
-    DATABASE_URL: db.url,
-    OBSERVERS_DIR: dir,
-    PORT: '0',
+  env = await cliWorkerEnv(db.url, ledger, {
     LOG_LEVEL: 'warn',
     OBSERVERS_DISPATCH_POLL_MS: '200',
     OBSERVERS_DISPATCH_BATCH_SIZE: '50',
-  }
+  })
 })
 
 after(async () => {
@@ -68,8 +61,7 @@ async function storm() {
     if (k % 3 === 2) await delay(randomBetween(300, 1500))
     else await deliveringFor(randomBetween(100, 1500))
     assert.equal(worker.exitCode, null, `worker ${k} ran until its kill:\n${worker.output.join('')}`)
-    worker.kill('SIGKILL')
-    assert.equal((await exited(worker)).signal, 'SIGKILL')
+    await sigkill(worker)
   }
 }
 
@@ -111,7 +103,5 @@ test(`kill -9 storm: ${kills} SIGKILLs while ${total} changes flow lose nothing 
   await eventually(() => receiver.distinct >= total, 120_000, `all ${total} deliveries`)
   await delay(1000)
   await assertNothingLost(total)
-  survivor.kill('SIGTERM')
-  const { code } = await exited(survivor)
-  assert.equal(code, 0, `the surviving worker drains and exits 0:\n${survivor.output.join('').slice(-3000)}`)
+  await assertDrains(survivor)
 })

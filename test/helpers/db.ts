@@ -20,8 +20,11 @@ export function databaseUrl(name: string): string {
   return u.toString()
 }
 
-/** A fresh, migrated database cloned from the suite's template (see test/run.ts). */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database cloned from the suite's template (see test/run.ts), prepared by
+ * `setupSql` when given; a failing `setupSql` drops the database again.
+ */
+export async function createTestDatabase(setupSql?: string): Promise<TestDatabase> {
   const template = process.env.TEST_TEMPLATE_DB ?? 'observers_test_template'
   const name = `observers_test_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: adminUrl() })
@@ -30,7 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin.end()
   const url = databaseUrl(name)
   const pool = createPool(url, { max: 4 })
-  return {
+  const db: TestDatabase = {
     url,
     pool,
     async drop() {
@@ -41,4 +44,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await a.end()
     },
   }
+  if (setupSql) {
+    try {
+      await pool.query(setupSql)
+    } catch (err) {
+      await db.drop()
+      throw err
+    }
+  }
+  return db
 }

@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
+import { observersDir } from './worker.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -46,5 +48,64 @@ export async function waitForOutput(
     if (child.exitCode !== null)
       throw new Error(`process exited (${child.exitCode}):\n${child.output.join('')}`)
     await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** SIGKILLs a worker, as a crash or the OOM killer would, and waits until it is gone. */
+export async function sigkill(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL')
+  assert.equal((await exited(child)).signal, 'SIGKILL')
+}
+
+/** Sends SIGTERM and asserts the worker drains and exits 0; its last output explains a failure. */
+export async function assertDrains(child: ChildProcess & { output: string[] }): Promise<void> {
+  child.kill('SIGTERM')
+  const { code } = await exited(child)
+  assert.equal(code, 0, `SIGTERM drains and exits 0:\n${child.output.join('').slice(-3000)}`)
+}
+
+/** The one observer of a spawned worker: INSERTs into `entity` (the table `name` by default) go to `url`. */
+export interface TrackedWebhook {
+  name: string
+  url: string
+  entity?: string
+  source?: string
+  retry?: Record<string, unknown>
+  timeoutMs?: number
+}
+
+/**
+ * A webhook observer that sends the delivery id in `x-delivery-id`, so a receiver can tell a
+ * redelivery from a new change. Options left unset stay out of the file (JSON drops undefined).
+ */
+export function trackedWebhook(o: TrackedWebhook) {
+  return {
+    name: o.name,
+    source: o.source,
+    entity: o.entity ?? o.name,
+    events: ['INSERT'],
+    retry: o.retry,
+    actions: [
+      {
+        type: 'webhook',
+        url: o.url,
+        timeout_ms: o.timeoutMs,
+        headers: { 'x-delivery-id': '{{ delivery_id }}' },
+      },
+    ],
+  }
+}
+
+/** Env for `spawnCli(['start'], env)`: the database, a directory holding just `observer`, any free ops port. */
+export async function cliWorkerEnv(
+  databaseUrl: string,
+  observer: { name: string },
+  env: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    DATABASE_URL: databaseUrl,
+    OBSERVERS_DIR: await observersDir({ [`${observer.name}.json`]: observer }),
+    PORT: '0',
+    ...env,
   }
 }

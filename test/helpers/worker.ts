@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/log.ts'
 import { startWorker, type Worker } from '../../src/worker.ts'
+import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export interface LogSink {
   records: Array<Record<string, unknown>>
@@ -66,6 +67,24 @@ export async function runWorker(
   const { sink, stream } = logSink()
   const worker = await startWorker(config, { log: createLogger(config.logLevel, stream) })
   return { worker, logs: sink, stop: () => worker.stop() }
+}
+
+/**
+ * Starts a worker on a database of its own prepared by `setupSql`, so a test file's rows and jobs
+ * meet no other file's; the database is dropped again if the worker fails to start.
+ */
+export async function startWorkerWithDatabase(
+  setupSql: string,
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<{ db: TestDatabase; worker: TestWorker }> {
+  const db = await createTestDatabase(setupSql)
+  try {
+    return { db, worker: await runWorker(db.url, dir, env) }
+  } catch (err) {
+    await db.drop()
+    throw err
+  }
 }
 
 export async function eventually<T>(

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import type { TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { eventually, observersDir, startWorkerWithDatabase, type TestWorker } from '../helpers/worker.ts'
 import { api, holdUndispatched } from './helpers.ts'
 
 let db: TestDatabase
@@ -10,9 +10,7 @@ let worker: TestWorker
 let receiver: Receiver
 
 before(async () => {
-  db = await createTestDatabase()
   receiver = await startReceiver()
-  await db.pool.query('create table items (id int primary key)')
   const dir = await observersDir({
     'items.json': {
       name: 'items',
@@ -21,14 +19,14 @@ before(async () => {
       actions: [{ type: 'webhook', url: receiver.url }],
     },
   })
-  worker = await runWorker(db.url, dir, {
+  ;({ db, worker } = await startWorkerWithDatabase('create table items (id int primary key)', dir, {
     OBSERVERS_CONCURRENCY: '4',
     OBSERVERS_HOUSEKEEPING_INTERVAL_MS: '200',
     OBSERVERS_RETENTION_DAYS: '7',
     OBSERVERS_BACKLOG_WARN: '1',
     OBSERVERS_LAG_WARN_SECONDS: '60',
     OBSERVERS_READY_MAX_LAG_SECONDS: '100',
-  })
+  }))
 })
 
 after(async () => {

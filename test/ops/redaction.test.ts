@@ -14,12 +14,11 @@ let worker: TestWorker
 let receiver: Receiver
 
 before(async () => {
-  db = await createTestDatabase()
+  db = await createTestDatabase('create table items (id int primary key)')
   receiver = await startReceiver()
   // The receiver echoes every request header in its error body: the error message (and the
   // outcome log line) would carry the secret header if nothing scrubbed it.
   receiver.reply((req) => ({ status: 400, body: `rejected; you sent ${JSON.stringify(req.headers)}` }))
-  await db.pool.query('create table items (id int primary key)')
   const dir = await observersDir({
     'echo.json': {
       name: 'echo',

@@ -1,27 +1,18 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
+import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitForOutput } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir } from '../helpers/worker.ts'
 
 let db: TestDatabase
 let receiver: Receiver
 let env: Record<string, string>
 
 before(async () => {
-  db = await createTestDatabase()
+  db = await createTestDatabase('create table jobs (id int primary key)')
   receiver = await startReceiver()
-  await db.pool.query('create table jobs (id int primary key)')
-  const dir = await observersDir({
-    'slow.json': {
-      name: 'slow',
-      entity: 'jobs',
-      events: ['INSERT'],
-      actions: [{ type: 'webhook', url: receiver.url }],
-    },
-  })
-  env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir, PORT: '0', OBSERVERS_SHUTDOWN_GRACE_MS: '10000' }
+  const slow = trackedWebhook({ name: 'slow', entity: 'jobs', url: receiver.url })
+  env = await cliWorkerEnv(db.url, slow, { OBSERVERS_SHUTDOWN_GRACE_MS: '10000' })
 })
 
 after(async () => {
@@ -36,9 +27,7 @@ test('SIGTERM lets an in-flight action finish, then exits 0', async () => {
   await db.pool.query('insert into jobs values (1)')
   await receiver.waitFor(1, 15_000)
   const stopAt = Date.now()
-  worker.kill('SIGTERM')
-  const { code } = await exited(worker)
-  assert.equal(code, 0)
+  await assertDrains(worker)
   assert.ok(Date.now() - stopAt >= 1000, 'waited for the in-flight action')
   const { rows } = await db.pool.query(`select state from pgboss.job where name = 'observers.webhook'`)
   assert.deepEqual(
