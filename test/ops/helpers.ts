@@ -57,24 +57,32 @@ export function hookObserver(name: string, entity: string, url: string, extra: R
 
 /**
  * Leaves one committed, undispatched change `ageSeconds` old that the dispatcher cannot claim:
- * a KEY SHARE lock held open conflicts with its FOR UPDATE SKIP LOCKED, but not with the UPDATE
- * that marks the row undispatched. `release` lets the dispatcher take it.
+ * a lock held open on its change_pending row makes the claim's FOR UPDATE SKIP LOCKED pass it
+ * by. The row is committed before it can be locked, so the dispatcher may take it in between;
+ * then it is dispatched (it matches no observer) and another is tried. `release` lets the
+ * dispatcher take it.
  */
 export async function holdUndispatched(
   pool: Pool,
   ageSeconds: number,
 ): Promise<{ release(): Promise<void> }> {
-  const { rows } = await pool.query<{ seq: string }>(
-    `insert into observers.change_log (event, entity, entity_id, after, created_at, dispatched_at)
-     values ('INSERT', 'public.nowhere', '1', '{}', now() - $1::int * interval '1 second', now())
-     returning seq`,
-    [ageSeconds],
-  )
-  const seq = rows[0]!.seq
   const holder = await pool.connect()
   await holder.query('begin')
-  await holder.query('select 1 from observers.change_log where seq = $1 for key share', [seq])
-  await pool.query('update observers.change_log set dispatched_at = null where seq = $1', [seq])
+  for (;;) {
+    const { rows } = await pool.query<{ seq: string }>(
+      `with change as (
+         insert into observers.change_log (event, entity, entity_id, after, created_at)
+         values ('INSERT', 'public.nowhere', '1', '{}', now() - $1::int * interval '1 second')
+         returning seq)
+       insert into observers.change_pending (seq) select seq from change returning seq`,
+      [ageSeconds],
+    )
+    const locked = await holder.query(
+      'select 1 from observers.change_pending where seq = $1 for key share skip locked',
+      [rows[0]!.seq],
+    )
+    if (locked.rowCount === 1) break
+  }
   return {
     async release() {
       await holder.query('rollback')

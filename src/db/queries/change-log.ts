@@ -106,21 +106,23 @@ function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
  * Named, so a connection plans it once per batch size: it runs on every dispatch pass, and under
  * light load that is once per change, where planning cost more than running it. The limit is a
  * literal so that one plan is made for it; a generic plan for `limit $1`, made while the change
- * log was small, ran 4-15x slower (docs/performance.md).
+ * log was small, ran 4-15x slower (docs/performance.md). It claims from change_pending, a small
+ * table of undispatched seqs: an index over change_log's undispatched rows kept an entry for
+ * every dispatched row until the table's next vacuum, and claims walked past them all.
  */
 function claimStatement(limit: number) {
   const rows = Math.max(1, Math.trunc(limit))
   return {
     name: `observers.claim-changes-${rows}`,
+    // `= any(array(…))` plans as index lookups whatever the tables held when the plan was made;
+    // a join planned on an empty change log stayed a sequential scan of all of it.
     text: `with claimed as (
-       select seq from observers.change_log
-        where dispatched_at is null
-        order by seq
-        limit ${rows}
-        for update skip locked
+       delete from observers.change_pending
+        where seq = any(array(select seq from observers.change_pending order by seq limit ${rows} for update skip locked))
+       returning seq
      )
      update observers.change_log c set dispatched_at = now()
-       from claimed where c.seq = claimed.seq
+      where c.seq = any(array(select seq from claimed))
      returning ${eventColumns}`,
   }
 }
@@ -170,8 +172,8 @@ export interface Backlog {
 
 export async function backlog(db: Queryable): Promise<Backlog> {
   const { rows } = await db.query<{ n: string; age: number | null }>(
-    `select count(*) as n, extract(epoch from now() - min(created_at))::float8 as age
-       from observers.change_log where dispatched_at is null`,
+    `select count(*) as n, extract(epoch from now() - min(c.created_at))::float8 as age
+       from observers.change_pending p join observers.change_log c using (seq)`,
   )
   return { undispatched: Number(rows[0]?.n ?? 0), oldestAgeSeconds: rows[0]?.age ?? null }
 }

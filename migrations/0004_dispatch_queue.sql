@@ -1,14 +1,30 @@
--- A NOTIFY makes its transaction take a database-wide lock at commit, so commits that notify
--- are serialised, WAL flush included: at a few thousand commits a second it halved the rate at
--- which an application could commit into a watched table. The trigger now notifies only while
--- the dispatcher sleeps, which it signals by holding advisory lock 7311902116 exclusively
--- (src/dispatch/listener.ts). While the dispatcher is awake (catching up, or polling under
--- load) and while no worker runs at all, commits send nothing.
+-- Two changes to how captured changes reach the dispatcher (docs/database.md, docs/performance.md).
 --
--- Why nothing is missed: a transaction that does not notify holds the lock shared until it
--- ends, and the dispatcher takes it exclusively (try, never wait) before its last pass and
--- sleep. It cannot succeed while such a transaction is in flight; once it has, every later
--- capture sees the lock held and notifies.
+-- 1. A queue of undispatched changes. The dispatcher used to claim from change_log through a
+--    partial index "where dispatched_at is null". Marking a row dispatched leaves its entry in
+--    that index, dead, until a vacuum of the whole table, and every claim walked past all of
+--    them: 1 ms per claim per 200 000 dispatched rows, growing with retention. Claims now delete
+--    from change_pending, which holds only the seq of each undispatched change and is small
+--    enough for autovacuum to keep clean; change_log still records dispatched_at.
+--
+-- 2. NOTIFY only while the dispatcher sleeps. A NOTIFY makes its transaction take a
+--    database-wide lock at commit, so commits that notify are serialised, WAL flush included: at
+--    a few thousand commits a second it halved the rate at which an application could commit into
+--    a watched table. The sleeping dispatcher holds advisory lock 7311902116 exclusively
+--    (src/dispatch/listener.ts), and only then does a capture notify. While it is awake (catching
+--    up, or polling under load) and while no worker runs at all, commits send nothing.
+--    Nothing is missed: a transaction that does not notify holds the lock shared until it ends,
+--    and the dispatcher takes it exclusively (try, never wait) before its last pass and sleep. It
+--    cannot succeed while such a transaction is in flight; once it has, every later capture sees
+--    the lock held and notifies.
+
+create table observers.change_pending (seq bigint primary key)
+  with (autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 0);
+
+insert into observers.change_pending (seq) select seq from observers.change_log where dispatched_at is null;
+
+drop index observers.change_log_undispatched;
+
 create or replace function observers.capture() returns trigger
 language plpgsql as $$
 declare
@@ -18,6 +34,7 @@ declare
   changed_cols text[] := '{}';
   key_cols text[] := TG_ARGV[3:];
   actor text;
+  captured bigint;
 begin
   if TG_OP = 'INSERT' then
     new_row := to_jsonb(NEW);
@@ -55,7 +72,9 @@ begin
     case when TG_ARGV[0] <> '' then row_image ->> TG_ARGV[0] end,
     actor,
     nullif(current_setting('observers.traceparent', true), '')
-  );
+  )
+  returning seq into captured;
+  insert into observers.change_pending (seq) values (captured);
   -- Wake the dispatcher only when it sleeps: it then holds the lock exclusively and this try
   -- fails. Otherwise the shared lock taken here, held until this transaction ends, keeps it
   -- from going to sleep before it has claimed this change. Identical notifications within one
