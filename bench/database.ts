@@ -120,9 +120,20 @@ export async function unwatchBenchTable(pool: Pool): Promise<void> {
   await pool.query(`select observers.unwatch('${benchTable}'::regclass)`)
 }
 
+/**
+ * The change log and, in schemas that have it (a `--worker-root` may be older), the dispatcher's
+ * queue of undispatched changes: emptied together, or the queue would name changes that are gone.
+ */
+export async function changeTables(pool: Pool): Promise<string> {
+  const { rows } = await pool.query<{ queue: string | null }>(
+    `select to_regclass('observers.change_pending')::text as queue`,
+  )
+  return rows[0]?.queue ? 'observers.change_log, observers.change_pending' : 'observers.change_log'
+}
+
 /** Empties the bench table and the change log, so the next scenario starts from nothing. */
 export async function resetTables(pool: Pool): Promise<void> {
-  await pool.query(`truncate ${benchTable}, observers.change_log`)
+  await pool.query(`truncate ${benchTable}, ${await changeTables(pool)}`)
   await pool.query('vacuum analyze observers.change_log')
   await checkpoint(pool)
 }

@@ -1,5 +1,12 @@
 import { startCpuMeter } from '../cpu.ts'
-import { benchTable, clearJobs, resetTables, unwatchBenchTable, watchBenchTable } from '../database.ts'
+import {
+  benchTable,
+  changeTables,
+  clearJobs,
+  resetTables,
+  unwatchBenchTable,
+  watchBenchTable,
+} from '../database.ts'
 import {
   awaitDeliveries,
   type BenchContext,
@@ -61,7 +68,7 @@ export async function runBulk(ctx: BenchContext): Promise<ScenarioResult> {
   const plainMs = await timedUpdate(ctx, maxId)
   await watchBenchTable(ctx.db.pool)
   const capturedMs = await timedUpdate(ctx, maxId)
-  await ctx.db.pool.query('truncate observers.change_log')
+  await ctx.db.pool.query(`truncate ${await changeTables(ctx.db.pool)}`)
   const e2e = await endToEnd(ctx, rows, maxId)
   const totalS = round(e2e.totalMs / 1000, 2)
   const captureUs = ((capturedMs - plainMs) * 1000) / rows

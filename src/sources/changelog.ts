@@ -20,8 +20,8 @@ export function changeLogSource(pollMs: number): ChangeSource {
     wake: 'notify',
     pollMs,
     async claim(client, limit) {
-      const { events, unreadable } = await claimChanges(client, limit)
-      const more = events.length + unreadable.length >= limit
+      const { events, unreadable, claimed } = await claimChanges(client, limit)
+      const more = claimed >= limit
       return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
     },
     async backlog(db) {

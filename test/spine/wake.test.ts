@@ -135,3 +135,17 @@ test('a change whose transaction skipped its NOTIFY while the dispatcher was awa
     await worker.stop()
   }
 })
+
+test('queue entries whose change is gone (a truncated log) are passed over without stalling dispatch', async () => {
+  // Lower than any real seq, so every claim takes these first.
+  await db.pool.query('insert into observers.change_pending select -g from generate_series(1, 5000) g')
+  const worker = await runWorker(db.url, dir, noPoll)
+  try {
+    await db.pool.query(`insert into events values (30, 'after the orphans')`)
+    await waitForId(30)
+    const { rows } = await db.pool.query('select count(*)::int as n from observers.change_pending')
+    assert.equal(rows[0].n, 0)
+  } finally {
+    await worker.stop()
+  }
+})

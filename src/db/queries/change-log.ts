@@ -116,16 +116,23 @@ function claimStatement(limit: number) {
     name: `observers.claim-changes-${rows}`,
     // `= any(array(…))` plans as index lookups whatever the tables held when the plan was made;
     // a join planned on an empty change log stayed a sequential scan of all of it.
+    // One row even when nothing was claimed, carrying the count of queue entries taken: an entry
+    // whose change-log row is gone (a truncated log) yields no event but still counts.
     text: `with claimed as (
        delete from observers.change_pending
         where seq = any(array(select seq from observers.change_pending order by seq limit ${rows} for update skip locked))
        returning seq
+     ), marked as (
+       update observers.change_log c set dispatched_at = now()
+        where c.seq = any(array(select seq from claimed))
+       returning ${eventColumns}
      )
-     update observers.change_log c set dispatched_at = now()
-      where c.seq = any(array(select seq from claimed))
-     returning ${eventColumns}`,
+     select n.claimed, m.* from (select count(*)::int as claimed from claimed) n left join marked m on true`,
   }
 }
+
+/** A claim's row: the count of queue entries taken, and a change unless none was marked. */
+type ClaimRow = { claimed: number } & (ChangeRow | Record<keyof ChangeRow, null>)
 
 /**
  * Claims up to `limit` undispatched changes and marks them dispatched, inside the caller's
@@ -135,18 +142,23 @@ function claimStatement(limit: number) {
 export async function claimChanges(
   db: Queryable,
   limit: number,
-): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[] }> {
-  const { rows } = await db.query<ChangeRow>(claimStatement(limit))
+): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number }> {
+  const { rows } = await db.query<ClaimRow>(claimStatement(limit))
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
   for (const r of rows) {
+    if (r.seq === null) continue
     try {
       events.push(toEvent(r))
     } catch (err) {
       unreadableRows.push(unreadable(r, err))
     }
   }
-  return { events: events.sort((a, b) => a.seq - b.seq), unreadable: unreadableRows }
+  return {
+    events: events.sort((a, b) => a.seq - b.seq),
+    unreadable: unreadableRows,
+    claimed: rows[0]?.claimed ?? 0,
+  }
 }
 
 /** Changes in a seq range or since a time, for replay. */
