@@ -24,7 +24,7 @@ import { runLatency } from './scenarios/latency.ts'
 import { runMicro } from './scenarios/micro.ts'
 import { runSoak } from './scenarios/soak.ts'
 import { runThroughput } from './scenarios/throughput.ts'
-import { migrateWith, profileDir, writeBenchObserver } from './worker.ts'
+import { migrateWith, profileDir, stopWorkers, writeBenchObserver } from './worker.ts'
 
 const scenarios: Record<ScenarioName, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   micro: runMicro,
@@ -107,6 +107,7 @@ async function main(): Promise<number> {
   } finally {
     report.finishedAt = new Date().toISOString()
     console.log(`results: ${await writeReport(report)}`)
+    await stopWorkers()
     await ctx.receiver.close()
     if (options.keep) note(`kept database ${ctx.db.name}`)
     else await ctx.db.drop()

@@ -74,6 +74,15 @@ function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 
+// Workers not stopped yet: a scenario that throws leaves its worker running, and the benchmark
+// must not hang on it (nor drop the database under it) on the way out.
+const running = new Set<WorkerProcess>()
+
+/** Stops every worker a scenario left running. */
+export async function stopWorkers(): Promise<void> {
+  await Promise.all([...running].map((w) => w.stop()))
+}
+
 export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
   if (spec.profile) await mkdir(profileDir, { recursive: true })
   const flags = ['--import', 'tsx', '--import', probePath]
@@ -99,13 +108,14 @@ export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
     return new Promise<never>(() => {})
   })
   crashed.catch(() => {})
-  return {
+  const worker: WorkerProcess = {
     pid: child.pid ?? 0,
     crashed,
     output,
     probe: () => askProbe(child),
     async stop() {
       stopping = true
+      running.delete(worker)
       child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
       const code = await exit
@@ -113,6 +123,8 @@ export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
       return code
     },
   }
+  running.add(worker)
+  return worker
 }
 
 function askProbe(child: ChildProcess): Promise<ProbeReport> {

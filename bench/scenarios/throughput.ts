@@ -75,6 +75,7 @@ function rowsFor(pair: Pair, count: number, label: string): Row[] {
   const of = count > 1 ? ` (median of ${count})` : ''
   const rows: Row[] = [
     { metric: `${label}end-to-end events/s`, value: fmt(pair.endToEnd.rate, '/s') },
+    { metric: `${label}application commits/s meanwhile`, value: fmt(pair.endToEnd.commitRate, '/s') },
     {
       metric: `${label}end-to-end / baseline${of}`,
       value: fmt(ratio, '', 3),
