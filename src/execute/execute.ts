@@ -52,23 +52,38 @@ function classify(err: Error): Classified {
   }
 }
 
-function timeoutSignal(ms: number, parent: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
+/**
+ * The action's signal: aborted by its time limit or by the job's own signal (shutdown). The
+ * timer and the listener go when the attempt ends: a timer left to fire after every delivery
+ * kept each attempt's closures alive for its whole time limit and made an error when it fired.
+ */
+function attemptSignal(ms: number, parent: AbortSignal): { signal: AbortSignal; done(): void } {
   const ctl = new AbortController()
-  // Made only on timeout: an error (and its stack) per delivery was a measurable share of worker CPU.
-  const onTimeout = () =>
-    ctl.abort(
-      new ActionError(`action timed out after ${ms} ms`, { retryable: true, code: ErrorCode.ActionTimedOut }),
-    )
-  timeout.addEventListener('abort', onTimeout, { once: true })
-  parent.addEventListener('abort', () => ctl.abort(parent.reason), { once: true })
-  return ctl.signal
+  const timer = setTimeout(
+    () =>
+      ctl.abort(
+        new ActionError(`action timed out after ${ms} ms`, {
+          retryable: true,
+          code: ErrorCode.ActionTimedOut,
+        }),
+      ),
+    ms,
+  )
+  const onParent = () => ctl.abort(parent.reason)
+  parent.addEventListener('abort', onParent, { once: true })
+  return {
+    signal: ctl.signal,
+    done() {
+      clearTimeout(timer)
+      parent.removeEventListener('abort', onParent)
+    },
+  }
 }
 
 async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
   const { delivery } = job
   const timeoutMs = delivery.action.timeout_ms ?? type.defaultTimeoutMs
-  const signal = timeoutSignal(timeoutMs, job.signal)
+  const { signal, done } = attemptSignal(timeoutMs, job.signal)
   const ctx = {
     config: deps.config,
     log: deps.log,
@@ -81,7 +96,11 @@ async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
   const aborted = new Promise<never>((_, reject) => {
     signal.addEventListener('abort', () => reject(signal.reason), { once: true })
   })
-  return Promise.race([type.execute(delivery.action, ctx), aborted])
+  try {
+    return await Promise.race([type.execute(delivery.action, ctx), aborted])
+  } finally {
+    done()
+  }
 }
 
 /** Executes one delivery attempt and decides its fate: done, retry later, or failed for good. */
