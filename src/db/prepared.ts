@@ -11,8 +11,8 @@ import pg from 'pg'
  * command), and only from their second call, so a text built once — a DLQ filter, say — is
  * never kept. A statement with its values inlined is left alone: its one plan would be made
  * once, on whatever the table held then (pg-boss's fetch, planned on an empty queue, ran 8×
- * slower under load that way). Distinct names are capped: a caller that inlined values into its text would
- * otherwise fill every connection's statement cache.
+ * slower under load that way). Distinct names are capped: a caller that inlined values into
+ * its text would otherwise fill every connection's statement cache.
  */
 const maxNamed = 200
 const maxSeen = 2_000

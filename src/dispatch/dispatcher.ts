@@ -40,7 +40,7 @@ const tidyEveryMs = 60_000
 
 // A pass that claims this many changes means commits arrive faster than NOTIFYs are worth
 // their cost to the committers: the dispatcher stays awake and polls every awakePollMs, and
-// commits stop notifying (migrations/0004_wake_only_sleeping.sql, docs/performance.md).
+// commits stop notifying (migrations/0004_dispatch_queue.sql, docs/performance.md).
 const awakeBatch = 8
 const awakePollMs = 5
 

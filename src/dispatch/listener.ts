@@ -6,7 +6,7 @@ export const changeChannel = 'observers_change_log'
 // Held on the listening connection: leadership ends when that connection does.
 const leaderLockKey = 7_311_902_115
 // Held exclusively by the leader while it sleeps; the capture trigger notifies only then
-// (migrations/0004_wake_only_sleeping.sql names the same key).
+// (migrations/0004_dispatch_queue.sql names the same key).
 const sleepLockKey = 7_311_902_116
 
 export interface Listener {
@@ -80,6 +80,18 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
   }
   void connect()
 
+  /** A session advisory lock on this connection, without waiting; false when the connection fails. */
+  const tryLock = async (key: number): Promise<boolean> => {
+    if (!connected || !client) return false
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key])
+      return rows[0]?.ok === true
+    } catch (err) {
+      drop(err)
+      return false
+    }
+  }
+
   return {
     get connected() {
       return connected
@@ -88,31 +100,16 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
       return leader
     },
     async tryLead() {
-      if (leader || !connected || !client) return leader
-      try {
-        const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
-          leaderLockKey,
-        ])
-        leader = rows[0]?.ok === true
-        if (leader) log.info('this worker is now the dispatcher')
-      } catch (err) {
-        drop(err)
-      }
+      if (leader) return leader
+      leader = await tryLock(leaderLockKey)
+      if (leader) log.info('this worker is now the dispatcher')
       return leader
     },
     get asleep() {
       return asleep
     },
     async trySleep() {
-      if (asleep || !connected || !client) return asleep
-      try {
-        const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
-          sleepLockKey,
-        ])
-        asleep = rows[0]?.ok === true
-      } catch (err) {
-        drop(err)
-      }
+      if (!asleep) asleep = await tryLock(sleepLockKey)
       return asleep
     },
     async stayAwake() {

@@ -1,31 +1,21 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir, runWorker } from '../helpers/worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
+import { type EventsFixture, eventsFixture } from '../helpers/events.ts'
+import type { Receiver } from '../helpers/receiver.ts'
+import { runWorker } from '../helpers/worker.ts'
 
+let fixture: EventsFixture
 let db: TestDatabase
 let receiver: Receiver
 let dir: string
 
 before(async () => {
-  db = await createTestDatabase()
-  receiver = await startReceiver()
-  await db.pool.query('create table events (id int primary key, payload text)')
-  dir = await observersDir({
-    'all.json': {
-      name: 'all',
-      entity: 'events',
-      events: ['INSERT'],
-      actions: [{ type: 'webhook', url: receiver.url }],
-    },
-  })
+  fixture = await eventsFixture()
+  ;({ db, receiver, dir } = fixture)
 })
 
-after(async () => {
-  await receiver?.close()
-  await db?.drop()
-})
+after(() => fixture?.close())
 
 test('changes committed while no worker runs are all delivered once it starts', async () => {
   // The first start watches the table; then the worker is stopped while rows are committed.

@@ -1,40 +1,30 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import type { TestDatabase } from '../helpers/db.ts'
+import { type EventsFixture, eventsFixture } from '../helpers/events.ts'
+import type { Receiver } from '../helpers/receiver.ts'
+import { runWorker, type TestWorker } from '../helpers/worker.ts'
 
 // The dispatcher's poll is ten minutes here, so a change is delivered within a test's timeout
 // only if a NOTIFY or the dispatcher's own awake polling found it.
 const noPoll = { OBSERVERS_DISPATCH_POLL_MS: '600000' }
-// migrations/0004_wake_only_sleeping.sql
+// migrations/0004_dispatch_queue.sql
 const sleepLockKey = '7311902116'
 
+let fixture: EventsFixture
 let db: TestDatabase
 let receiver: Receiver
 let dir: string
 
 before(async () => {
-  db = await createTestDatabase()
-  receiver = await startReceiver()
-  await db.pool.query('create table events (id int primary key, payload text)')
-  dir = await observersDir({
-    'all.json': {
-      name: 'all',
-      entity: 'events',
-      events: ['INSERT'],
-      actions: [{ type: 'webhook', url: receiver.url }],
-    },
-  })
+  fixture = await eventsFixture()
+  ;({ db, receiver, dir } = fixture)
   // Watches the table, so the capture trigger exists before any worker of these tests runs.
   await (await runWorker(db.url, dir)).stop()
 })
 
-after(async () => {
-  await receiver?.close()
-  await db?.drop()
-})
+after(() => fixture?.close())
 
 const delivered = () => receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
 
