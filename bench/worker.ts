@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { benchTable } from './database.ts'
@@ -83,11 +83,25 @@ export async function stopWorkers(): Promise<void> {
   await Promise.all([...running].map((w) => w.stop()))
 }
 
+/**
+ * The Node flags of a checkout's `npm start` (`node <flags> src/cli/main.ts start`), so the
+ * benchmark runs the worker the way users do, whichever checkout it measures.
+ */
+async function startFlags(cwd: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(path.join(cwd, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>
+  }
+  const flags = /\bnode (.*?)\s*src\/cli\/main\.ts start/.exec(pkg.scripts?.start ?? '')?.[1]
+  if (flags === undefined)
+    throw new Error(`${cwd}/package.json: no "node … src/cli/main.ts start" start script`)
+  return flags.split(/\s+/).filter(Boolean)
+}
+
 export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
   if (spec.profile) await mkdir(profileDir, { recursive: true })
-  const flags = ['--import', 'tsx', '--import', probePath]
-  if (spec.profile) flags.push('--cpu-prof', '--cpu-prof-dir', profileDir)
   const cwd = spec.root ?? root
+  const flags = [...(await startFlags(cwd)), '--import', probePath]
+  if (spec.profile) flags.push('--cpu-prof', '--cpu-prof-dir', profileDir)
   const child = spawn(process.execPath, [...flags, path.join(cwd, 'src/cli/main.ts'), 'start'], {
     cwd,
     env: {
