@@ -44,6 +44,11 @@ export interface Config {
   readonly concurrency: number
   /** Per-type overrides of `concurrency`, from OBSERVERS_CONCURRENCY_<TYPE>. */
   readonly concurrencyByType: Readonly<Record<string, number>>
+  /**
+   * Send our hot statements (retry scheduling, dispatch claims, ledger updates) as named prepared
+   * statements. Off for poolers that cannot keep them across transactions. @defaultValue true
+   */
+  readonly preparedStatements: boolean
   /** Connections of the queue's pool; the worker's own pool gets half as many. @defaultValue 10 */
   readonly dbPoolSize: number
   /** SIGTERM grace period for in-flight actions. @defaultValue 25000 */
@@ -122,6 +127,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     dispatchPollMs: optInt('OBSERVERS_DISPATCH_POLL_MS', env, defaults.dispatchPollMs, 10),
     concurrency: optInt('OBSERVERS_CONCURRENCY', env, defaults.concurrency, 1),
     concurrencyByType: Object.freeze(concurrencyByType),
+    preparedStatements: bool('OBSERVERS_PREPARED_STATEMENTS', env.OBSERVERS_PREPARED_STATEMENTS, true),
     dbPoolSize: optInt('OBSERVERS_DB_POOL_SIZE', env, defaults.dbPoolSize, 2),
     shutdownGraceMs: optInt('OBSERVERS_SHUTDOWN_GRACE_MS', env, defaults.shutdownGraceMs, 0),
     dlqRetentionDays: optInt('OBSERVERS_DLQ_RETENTION_DAYS', env, defaults.dlqRetentionDays, 1),

@@ -6,6 +6,7 @@ import type { Config } from './config.ts'
 import { type Database, openDatabase } from './db/connect.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
+import { statements } from './db/statements.ts'
 import { createDemoTable, fireDemo } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
@@ -21,7 +22,8 @@ import { assertSafeBinding } from './ops/auth.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
-import { ensureQueues, type Queue, QueueVariants, queueName, startQueue, work } from './queue/boss.ts'
+import { ensureQueues, type Queue, startQueue } from './queue/boss.ts'
+import { type Runner, startRunner } from './queue/runner.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
 
@@ -219,12 +221,19 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       opts.onReport?.(r)
     }
     const deps = { config, log, onReport }
-    for (const type of actionTypes.keys()) {
-      const concurrency = config.concurrencyByType[type] ?? config.concurrency
-      for (const variant of QueueVariants) {
-        await work(queue, queueName(type, variant), concurrency, (job) => executeDelivery(job, deps))
-      }
-    }
+    const runners: Runner[] = [...actionTypes.keys()].map((actionType) =>
+      startRunner({
+        boss: queue,
+        pool,
+        statements: statements(config.preparedStatements),
+        log,
+        actionType,
+        concurrency: config.concurrencyByType[actionType] ?? config.concurrency,
+        handle: (job) => executeDelivery(job, deps),
+      }),
+    )
+    const stopRunners = (graceMs: number) => Promise.all(runners.map((r) => r.stop(graceMs)))
+    undo.push(() => stopRunners(0))
     const worker: Worker = {
       url: db.url,
       pool,
@@ -241,6 +250,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         dirWatcher?.close()
         await housekeeping.stop()
         await dispatcher.stop()
+        await stopRunners(config.shutdownGraceMs)
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
         await closeConnections()
         await pool.end()

@@ -142,8 +142,13 @@ export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promi
       duration_ms: durationMs,
       ...(c.status === undefined ? {} : { status: c.status }),
     }
+    if (job.signal.aborted) {
+      // Shutdown cut the attempt short: no verdict on the delivery, so it goes back to the queue.
+      deps.log.warn({ ...base, duration_ms: durationMs, outcome: 'requeued', error: c.message }, c.message)
+      return { kind: 'requeue', record }
+    }
     const policy = delivery.retry
-    if (c.retryable && attempt < policy.max_attempts && !job.signal.aborted) {
+    if (c.retryable && attempt < policy.max_attempts) {
       const delayMs = retryDelayMs(policy, attempt, c.retryAfterMs)
       deps.log.warn(
         {

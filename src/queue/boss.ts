@@ -1,13 +1,14 @@
-import { type ConstructorOptions, PgBoss } from 'pg-boss'
-import { PreparingClient } from '../db/prepared.ts'
+import { type Clock, type ConstructorOptions, PgBoss, type Queue as QueueOptions } from 'pg-boss'
 import type { AttemptRecord, Delivery } from '../delivery.ts'
 import { parseExact } from '../json/exact.ts'
 import type { Logger } from '../log.ts'
+import { bossSchema } from './pgboss-sql.ts'
+
+export { bossSchema }
 
 /** The only module that knows pg-boss. Everything else enqueues and works through it. */
 export type Queue = PgBoss
 
-export const bossSchema = 'pgboss'
 export const dlqQueue = 'observers.dlq'
 
 /**
@@ -27,26 +28,26 @@ export interface SqlRunner {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
 }
 
-function adapter(db: SqlRunner) {
+export function adapter(db: SqlRunner) {
   return { executeSql: (text: string, values?: unknown[]) => db.query(text, values) }
 }
 
 export async function startQueue(
   connectionString: string,
-  opts: { log: Logger; poolSize: number; supervise?: boolean },
+  opts: { log: Logger; poolSize: number; supervise?: boolean; clock?: Clock },
 ): Promise<Queue> {
-  // pg-boss hands these options to its pg.Pool, whose `Client` option picks the client class.
-  const options: ConstructorOptions & { Client: typeof PreparingClient } = {
-    Client: PreparingClient,
+  const options: ConstructorOptions = {
     connectionString,
     schema: bossSchema,
     application_name: 'pg-observers-queue',
     max: opts.poolSize,
-    useListenNotify: true,
+    // Our runners listen themselves (src/queue/runner.ts); pg-boss's listener wakes only its own workers.
+    useListenNotify: false,
     supervise: opts.supervise ?? true,
     superviseIntervalSeconds: 5,
     monitorIntervalSeconds: 5,
     schedule: false,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   }
   const boss = new PgBoss(options)
   boss.on('error', (err: unknown) => opts.log.error({ err, code: 'OB009' }, 'OB009: queue error'))
@@ -54,20 +55,52 @@ export async function startQueue(
   return boss
 }
 
-/** Creates the DLQ and the three queues of every action type. */
+/**
+ * How long a job may wait (created or retrying) before pg-boss deletes it. Deletion is no verdict,
+ * so this is far beyond any retry schedule or outage: a waiting delivery is kept until it runs.
+ * Each scheduled retry moves the deadline again (src/queue/pgboss-sql.ts).
+ */
+export const waitingRetentionSeconds = 3650 * 86_400
+
+/**
+ * Options of every action queue. A failed job of an ordered queue holds its key's later changes
+ * until an operator retries or purges its dead letter, so pg-boss keeps it as long as the DLQ
+ * keeps the letter; plain and limited queues keep finished jobs pg-boss's default 7 days.
+ */
+function actionQueueOptions(variant: QueueVariant, dlqRetentionDays: number) {
+  return {
+    notify: true,
+    retentionSeconds: waitingRetentionSeconds,
+    ...(variant === 'ordered' ? { deleteAfterSeconds: dlqRetentionDays * 86_400 } : {}),
+  } satisfies Omit<QueueOptions, 'name'>
+}
+
+/**
+ * Creates the DLQ and the three queues of every action type, and brings queues made by an
+ * older version to today's options.
+ */
 export async function ensureQueues(boss: Queue, actionTypes: Iterable<string>, dlqRetentionDays: number) {
-  if (!(await boss.getQueue(dlqQueue))) {
-    await boss.createQueue(dlqQueue, { retentionSeconds: dlqRetentionDays * 86_400 })
-  }
+  const dlqOptions = { retentionSeconds: dlqRetentionDays * 86_400 }
+  if (!(await boss.getQueue(dlqQueue))) await boss.createQueue(dlqQueue, dlqOptions)
+  else await boss.updateQueue(dlqQueue, dlqOptions)
   for (const type of actionTypes) {
     for (const variant of QueueVariants) {
       const name = queueName(type, variant)
-      if (await boss.getQueue(name)) continue
-      await boss.createQueue(name, {
-        notify: true,
-        deadLetter: dlqQueue,
-        ...(variant === 'ordered' ? { policy: 'key_strict_fifo' as const } : {}),
-      })
+      const options = actionQueueOptions(variant, dlqRetentionDays)
+      const existing = await boss.getQueue(name)
+      if (!existing) {
+        await boss.createQueue(name, {
+          ...options,
+          deadLetter: dlqQueue,
+          ...(variant === 'ordered' ? { policy: 'key_strict_fifo' as const } : {}),
+        })
+      } else if (
+        existing.retentionSeconds !== options.retentionSeconds ||
+        (options.deleteAfterSeconds !== undefined &&
+          existing.deleteAfterSeconds !== options.deleteAfterSeconds)
+      ) {
+        await boss.updateQueue(name, options)
+      }
     }
   }
 }
@@ -93,7 +126,9 @@ export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[
       group.map((i) => ({
         ...(i.jobId ? { id: i.jobId } : {}),
         data: toJobData(i.delivery),
-        retryLimit: i.delivery.retry.max_attempts - 1,
+        // One more than the policy allows: only pg-boss's expiry of a crashed worker's attempt
+        // spends it, so an expiry is never the last attempt. Our own verdicts end the job sooner.
+        retryLimit: i.delivery.retry.max_attempts,
         expireInSeconds: i.expireInSeconds,
         ...(i.key === undefined ? {} : { singletonKey: i.key }),
         ...(i.group === undefined ? {} : { group: { id: i.group.id, tier: `c${i.group.limit}` } }),
@@ -153,7 +188,7 @@ export const maxConcurrencyLimit = 100
 
 // A job's group tier names its own limit, so any max_concurrency works without re-registering
 // workers when observers change. Enforced by pg-boss across every worker process.
-const groupTiers = Object.fromEntries(
+export const groupTiers = Object.fromEntries(
   Array.from({ length: maxConcurrencyLimit }, (_, i) => [`c${i + 1}`, i + 1]),
 )
 
@@ -163,119 +198,14 @@ export interface ClaimedJob {
   /** 1-based; a crashed worker's attempt counts too. */
   attempt: number
   delivery: Delivery
+  /** Aborted when the worker shuts down before the attempt ends. */
   signal: AbortSignal
 }
 
-/** What the executor decided; this module turns it into job state. */
+/** What the executor decided; src/queue/settle.ts turns it into job state. */
 export type Outcome =
   | { kind: 'completed'; output: Record<string, unknown> }
   | { kind: 'retry'; delayMs: number; record: AttemptRecord }
+  /** Cut short by shutdown: back to the queue at once, the attempt not spent. */
+  | { kind: 'requeue'; record: AttemptRecord }
   | { kind: 'failed'; record: AttemptRecord; deadLetter: boolean }
-
-const retrySql = `
-  update ${bossSchema}.job
-     set state = 'retry',
-         start_after = now() + $4::double precision * interval '1 millisecond',
-         output = $5::jsonb,
-         data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))
-   where name = $1 and id = $2 and retry_count = $3 and state = 'active'`
-
-// Makes pg-boss's own failure path terminal for this attempt, and drops the dead-letter
-// target when the observer's on_failure policy does not want one.
-const failSql = `
-  update ${bossSchema}.job
-     set retry_limit = retry_count,
-         dead_letter = case when $4 then dead_letter end,
-         data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))
-   where name = $1 and id = $2 and retry_count = $3 and state = 'active'`
-
-/** Jobs one worker loop fetches at a time, when the queue's concurrency allows that many. */
-const jobsPerLoop = 16
-
-/**
- * Works `queue` with `concurrency` jobs in flight in this process. Retries are scheduled
- * here to the millisecond (pg-boss's own backoff counts whole seconds), on the same job row,
- * so a strict-FIFO key stays blocked while it waits.
- */
-/** Every local worker loop of `queue` fetches now (pg-boss's notifyWorker wakes only one). */
-function wakeQueue(boss: Queue, queue: string): void {
-  for (const w of boss.getWipData()) if (w.name === queue) boss.notifyWorker(w.id)
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length)
-  let next = 0
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
-  return results
-}
-
-export async function work(
-  boss: Queue,
-  queue: string,
-  concurrency: number,
-  handle: (job: ClaimedJob) => Promise<Outcome>,
-): Promise<string> {
-  // pg-boss polls again at once only after a full batch, so batches hold at least two jobs;
-  // each loop then runs at most `perLoop` of its batch at a time, keeping `concurrency` exact.
-  // Every fetch and completion is one statement and a NOTIFY wakes all idle loops, so fewer,
-  // fuller loops cost Postgres less per job (docs/performance.md).
-  // A limited queue has one fetch loop per process: pg-boss ranks a destination's jobs within one
-  // fetch, but two loops fetching at the same instant could both take the last free slots.
-  const limited = queue.endsWith('.limited')
-  const localConcurrency = limited ? 1 : Math.max(1, Math.min(4, Math.ceil(concurrency / jobsPerLoop)))
-  const perLoop = Math.ceil(concurrency / localConcurrency)
-  const batchSize = Math.max(2, perLoop)
-  const db = boss.getDb()
-  const settle = async (job: { id: string; retryCount: number; data: JobData; signal: AbortSignal }) => {
-    const outcome = await handle({
-      id: job.id,
-      queue,
-      attempt: job.retryCount + 1,
-      delivery: fromJobData(job.data),
-      signal: job.signal,
-    })
-    if (outcome.kind === 'completed')
-      return { id: job.id, status: 'completed' as const, output: outcome.output }
-    if (outcome.kind === 'retry') {
-      await db.executeSql(retrySql, [
-        queue,
-        job.id,
-        job.retryCount,
-        outcome.delayMs,
-        JSON.stringify(outcome.record),
-      ])
-      // Polling is only a backstop; wake this queue's local workers when the retry falls due.
-      setTimeout(() => wakeQueue(boss, queue), outcome.delayMs).unref()
-      return { id: job.id, status: 'completed' as const }
-    }
-    await db.executeSql(failSql, [
-      queue,
-      job.id,
-      job.retryCount,
-      outcome.deadLetter,
-      JSON.stringify(outcome.record),
-    ])
-    return { id: job.id, status: 'failed' as const, output: outcome.record }
-  }
-  return boss.work<JobData>(
-    queue,
-    {
-      batchSize,
-      localConcurrency,
-      perJobResults: true,
-      pollingIntervalSeconds: 0.5,
-      notifyPollingIntervalSeconds: 5,
-      burstWhenBatchFull: true,
-      ...(queue.endsWith('.limited') || queue.endsWith('.ordered')
-        ? { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }
-        : {}),
-    },
-    (jobs) => mapLimit(jobs, perLoop, settle),
-  )
-}

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto'
+import type { NamedStatement } from '../db/statements.ts'
+
+/**
+ * The statements on `pgboss.*` that pg-boss's API cannot express. Each is fenced on the attempt
+ * (`retry_count`) and on `state = 'active'`, reports whether it settled the job, and is pinned
+ * by test/queue/pgboss-contract.test.ts against the exact pg-boss version in package.json.
+ */
+
+export const bossSchema = 'pgboss'
+
+const appendAttempt = `data = jsonb_set(data, '{attempts}', coalesce(data -> 'attempts', '[]'::jsonb) || jsonb_build_array($5::jsonb))`
+
+/**
+ * Puts an active job back to `retry`, due in $4 milliseconds (pg-boss's own retry delay counts
+ * whole seconds). The row stays where it is, so a strict-FIFO key stays held while it waits;
+ * its next fetch counts the next attempt. keep_until moves with it: retention counts from the
+ * last time the job was due, never from its first insert.
+ */
+export const scheduleRetry: NamedStatement = {
+  name: 'observers_schedule_retry',
+  text: `
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = now() + $4::double precision * interval '1 millisecond',
+         keep_until = greatest(keep_until, now() + $6::int * interval '1 second'),
+         output = $5::jsonb,
+         ${appendAttempt}
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'
+  returning id`,
+}
+
+/**
+ * Puts an active job back to `retry`, due now, without spending an attempt: pg-boss counts an
+ * attempt when it fetches a job that has started before, so the count steps back one first.
+ * For attempts cut short by shutdown, which are no verdict on the delivery.
+ */
+export const requeueAttempt: NamedStatement = {
+  name: 'observers_requeue_attempt',
+  text: `
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = now(),
+         retry_count = retry_count - 1,
+         keep_until = greatest(keep_until, now() + $4::int * interval '1 second'),
+         output = $5::jsonb,
+         ${appendAttempt}
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'
+  returning id`,
+}
+
+/**
+ * Makes pg-boss's `fail()` of this attempt terminal (no retry left) and keeps or drops the
+ * dead-letter target, per the observer's on_failure. Run in the same transaction as `fail()`.
+ */
+export const markFinalAttempt: NamedStatement = {
+  name: 'observers_mark_final_attempt',
+  text: `
+  update ${bossSchema}.job
+     set retry_limit = retry_count,
+         dead_letter = case when $4::boolean then dead_letter end,
+         ${appendAttempt}
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'
+  returning id`,
+}
+
+/**
+ * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
+ * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
+ */
+export function notifyChannel(schema = bossSchema): string {
+  return `pgboss_${createHash('sha224').update(schema).digest('hex').slice(0, 24)}`
+}
