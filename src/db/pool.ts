@@ -1,6 +1,5 @@
 import pg from 'pg'
 import { parseExact } from '../json/exact.ts'
-import { PreparingClient } from './prepared.ts'
 
 /**
  * json/jsonb arrive through parseExact so bigint and numeric values keep their digits.
@@ -16,7 +15,6 @@ export type Queryable = Pick<pg.Pool, 'query'>
 
 export function createPool(connectionString: string, opts: { max?: number; name?: string } = {}): pg.Pool {
   const pool = new pg.Pool({
-    Client: PreparingClient,
     connectionString,
     max: opts.max ?? 10,
     application_name: opts.name ?? 'pg-observers',

@@ -140,7 +140,7 @@ function wakeable(signal: AbortSignal, pollMs: number) {
  */
 export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const { config, log } = deps
-  const sources = deps.sources ?? [changeLogSource(config.dispatchPollMs)]
+  const sources = deps.sources ?? [changeLogSource(config.dispatchPollMs, config.preparedStatements)]
   const stopping = new AbortController()
   const { signal } = stopping
   const own = wakeable(signal, config.dispatchPollMs)

@@ -1,4 +1,5 @@
 import { backlog, claimChanges, type UnreadableChange } from '../db/queries/change-log.ts'
+import { statements } from '../db/statements.ts'
 import { ErrorCode } from '../errors.ts'
 import { ownSource } from '../observers/types.ts'
 import type { ChangeSource, MalformedEntry } from './types.ts'
@@ -13,14 +14,15 @@ function malformed(u: UnreadableChange): MalformedEntry {
  * Our own observers.change_log: claiming marks the rows dispatched in the caller's transaction,
  * NOTIFY wakes the dispatcher, and the listener's advisory lock decides who dispatches.
  */
-export function changeLogSource(pollMs: number): ChangeSource {
+export function changeLogSource(pollMs: number, preparedStatements = true): ChangeSource {
+  const run = statements(preparedStatements)
   return {
     name: ownSource,
     kind: 'changelog',
     wake: 'notify',
     pollMs,
     async claim(client, limit) {
-      const { events, unreadable, claimed } = await claimChanges(client, limit)
+      const { events, unreadable, claimed } = await claimChanges(client, limit, run)
       const more = claimed >= limit
       return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
     },

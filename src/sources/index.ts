@@ -16,7 +16,10 @@ function createSource(s: SourceConfig, config: Config): ChangeSource {
 
 /** Our own change log first, then every configured source. Nothing connects until first used. */
 export function createSources(config: Config): ChangeSource[] {
-  return [changeLogSource(config.dispatchPollMs), ...config.sources.map((s) => createSource(s, config))]
+  return [
+    changeLogSource(config.dispatchPollMs, config.preparedStatements),
+    ...config.sources.map((s) => createSource(s, config)),
+  ]
 }
 
 /** Leaves out observers naming a source that is not configured, each reported (OB001 at /source). */

@@ -2,6 +2,7 @@ import { AppError, coerceError, ErrorCode } from '../../errors.ts'
 import type { ChangeEvent, EventKind, Row } from '../../event.ts'
 import { parseExact } from '../../json/exact.ts'
 import type { Queryable } from '../pool.ts'
+import { type Statements, statements } from '../statements.ts'
 
 interface ChangeRow {
   seq: string
@@ -142,8 +143,9 @@ type ClaimRow = { claimed: number } & (ChangeRow | Record<keyof ChangeRow, null>
 export async function claimChanges(
   db: Queryable,
   limit: number,
+  run: Statements = statements(true),
 ): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number }> {
-  const { rows } = await db.query<ClaimRow>(claimStatement(limit))
+  const { rows } = (await run.run(db, claimStatement(limit), [])) as { rows: ClaimRow[] }
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
   for (const r of rows) {
