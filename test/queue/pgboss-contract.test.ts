@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import pg from 'pg'
+import { statements } from '../../src/db/statements.ts'
+import { createLogger } from '../../src/log.ts'
+import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
+import { markFinalAttempt, notifyChannel, requeueAttempt, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { eventually } from '../helpers/worker.ts'
+
+// The statements src/queue/pgboss-sql.ts runs on pg-boss's tables, against the pinned pg-boss.
+
+const queue = queueName('webhook', 'plain')
+const run = statements(true)
+const record = (attempt: number) => ({
+  attempt,
+  at: new Date().toISOString(),
+  code: 'OB006',
+  error: 'x',
+  duration_ms: 1,
+})
+let db: TestDatabase
+let boss: Queue
+
+before(async () => {
+  db = await createTestDatabase()
+  boss = await startQueue(db.url, { log: createLogger('silent'), poolSize: 2, supervise: false })
+  await ensureQueues(boss, ['webhook'], 30)
+})
+
+after(async () => {
+  await boss?.stop({ graceful: false, close: true })
+  await db?.drop()
+})
+
+async function activeJob(data: Record<string, unknown> = { attempts: [] }) {
+  const [id] = (await boss.insert(queue, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
+  const [job] = await boss.fetch(queue, { batchSize: 1 })
+  assert.ok(job && job.id === id, 'fetched the job just inserted')
+  return job
+}
+
+async function row(id: string) {
+  const { rows } = await db.pool.query(
+    `select state, retry_count, retry_limit, start_after, keep_until, data, now() as now
+       from pgboss.job where id = $1 and name = $2`,
+    [id, queue],
+  )
+  return rows[0]
+}
+
+test('a retry scheduled to the millisecond stays a retry and comes back as the next attempt', async () => {
+  const job = await activeJob()
+  const settled = await run.run(db.pool, scheduleRetry, [
+    queue,
+    job.id,
+    0,
+    1500,
+    JSON.stringify(record(1)),
+    86_400,
+  ])
+  assert.equal(settled.rowCount, 1)
+  const r = await row(job.id)
+  assert.equal(r.state, 'retry')
+  const dueInMs = r.start_after.getTime() - r.now.getTime()
+  assert.ok(dueInMs > 1000 && dueInMs <= 1500, `due in 1.5 s, not whole seconds (${dueInMs} ms)`)
+  assert.equal(r.data.attempts.length, 1, 'the attempt is recorded on the job')
+  assert.ok(r.keep_until.getTime() >= r.now.getTime() + 86_000_000, 'retention counts from the retry')
+  await boss.complete(queue, { id: job.id, retryCount: 0 })
+  assert.equal((await row(job.id)).state, 'retry', 'completing the settled attempt leaves the retry alone')
+  assert.deepEqual(await boss.fetch(queue, { batchSize: 1 }), [], 'not fetched before it is due')
+  const again = await eventually(
+    async () => (await boss.fetch(queue, { batchSize: 1 }))[0],
+    15_000,
+    'the retry',
+  )
+  assert.equal(again.id, job.id)
+  assert.equal(again.retryCount, 1, 'the next fetch is the next attempt')
+  await boss.complete(queue, again)
+})
+
+test('a requeued attempt comes back at once under the same attempt number', async () => {
+  const job = await activeJob()
+  const settled = await run.run(db.pool, requeueAttempt, [
+    queue,
+    job.id,
+    0,
+    86_400,
+    JSON.stringify(record(1)),
+  ])
+  assert.equal(settled.rowCount, 1)
+  assert.equal((await row(job.id)).state, 'retry')
+  const [again] = await boss.fetch(queue, { batchSize: 1 })
+  assert.equal(again?.id, job.id)
+  assert.equal(again?.retryCount, 0, 'the cut-short attempt was not spent')
+  await boss.complete(queue, { id: job.id, retryCount: 0 })
+})
+
+test('a final failure is terminal and reaches the dead-letter queue only when asked', async () => {
+  for (const deadLetter of [true, false]) {
+    const job = await activeJob({ attempts: [], marker: `final-${deadLetter}` })
+    const marked = await run.run(db.pool, markFinalAttempt, [
+      queue,
+      job.id,
+      0,
+      deadLetter,
+      JSON.stringify(record(1)),
+    ])
+    assert.equal(marked.rowCount, 1)
+    await boss.fail(queue, { id: job.id, retryCount: 0 }, { error: 'final' })
+    const r = await row(job.id)
+    assert.equal(r.state, 'failed', 'failed, with retries left on the job before')
+    const { rows } = await db.pool.query(
+      `select data from pgboss.job where name = $1 and data ->> 'marker' = $2`,
+      [dlqQueue, `final-${deadLetter}`],
+    )
+    assert.equal(rows.length, deadLetter ? 1 : 0, `dead letter ${deadLetter ? 'copied' : 'dropped'}`)
+    if (deadLetter) assert.equal(rows[0].data.attempts.length, 1, 'the DLQ copy carries the attempts')
+  }
+})
+
+test('statements about an attempt that no longer holds the job change nothing', async () => {
+  const job = await activeJob()
+  for (const [statement, values] of [
+    [scheduleRetry, [queue, job.id, 1, 10, JSON.stringify(record(2)), 86_400]],
+    [requeueAttempt, [queue, job.id, 1, 86_400, JSON.stringify(record(2))]],
+    [markFinalAttempt, [queue, job.id, 1, true, JSON.stringify(record(2))]],
+  ] as const) {
+    assert.equal((await run.run(db.pool, statement, [...values])).rowCount, 0, statement.name)
+  }
+  const r = await row(job.id)
+  assert.equal(r.state, 'active')
+  assert.equal(r.retry_limit, 3)
+  await boss.complete(queue, job)
+})
+
+test('a job on an action queue is announced on the channel the runners listen to', async () => {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    const heard: string[] = []
+    client.on('notification', (n) => heard.push(`${n.channel}:${n.payload}`))
+    await client.query(`listen "${notifyChannel()}"`)
+    await boss.insert(queue, [{ data: { attempts: [] } }])
+    await eventually(() => heard.length > 0, 10_000, 'a notification')
+    assert.deepEqual(heard, [`${notifyChannel()}:${queue}`])
+  } finally {
+    await client.end()
+  }
+})
