@@ -276,6 +276,13 @@ export async function work(
         ? { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }
         : {}),
     },
-    (jobs) => mapLimit(jobs, perLoop, settle),
+    async (jobs) => {
+      const results = await mapLimit(jobs, perLoop, settle)
+      // A settled job frees its row's key (ordered) or a destination slot (limited) for a job no
+      // NOTIFY announces; waking the loops fetches it now instead of a poll interval later.
+      if (!queue.endsWith('.ordered') && !limited) return results
+      wakeQueue(boss, queue)
+      return results
+    },
   )
 }
