@@ -2,7 +2,7 @@ import { type Pool, withTransaction } from './db/pool.ts'
 import { selectChanges } from './db/queries/change-log.ts'
 import type { Matcher } from './dispatch/match.ts'
 import { ConfigError, ErrorCode } from './errors.ts'
-import { enqueue, type Queue } from './queue/boss.ts'
+import { enqueue, type Queue, type QueuedDelivery } from './queue/boss.ts'
 
 /** Which change-log rows to dispatch again: a time, a seq range, or both. */
 export interface ReplayRange {
@@ -50,10 +50,28 @@ export interface ReplayDeps {
 }
 
 /**
+ * Splits a page's deliveries into rounds holding at most one delivery per ordering key, in
+ * commit order. Jobs inserted together share their created_on, and pg-boss's FIFO keys order by
+ * it, so each round of an ordered key needs a transaction of its own.
+ */
+function rounds(jobs: QueuedDelivery[]): QueuedDelivery[][] {
+  const out: QueuedDelivery[][] = []
+  const perKey = new Map<string, number>()
+  for (const job of jobs) {
+    const round = job.key === undefined ? 0 : (perKey.get(job.key) ?? 0)
+    if (job.key !== undefined) perKey.set(job.key, round + 1)
+    const bucket = out[round] ?? []
+    out[round] = bucket
+    bucket.push(job)
+  }
+  return out
+}
+
+/**
  * Runs the changes of `range` through the matcher again and enqueues their deliveries with
  * fresh job ids (a first dispatch's ids would make the insert a no-op). Delivery ids stay
- * the same, so receivers that dedupe on webhook-id see a replay as a repeat. One transaction
- * per page of `batchSize` changes.
+ * the same, so receivers that dedupe on webhook-id see a replay as a repeat. A page of
+ * `batchSize` changes takes one transaction, or one per change of its busiest ordered row.
  */
 export async function replayChanges(
   deps: ReplayDeps,
@@ -76,7 +94,9 @@ export async function replayChanges(
       .flatMap((e) => deps.matcher(e))
       .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
       .map((j) => ({ ...j, jobId: undefined }))
-    if (jobs.length > 0) await withTransaction(deps.pool, (client) => enqueue(deps.queue, client, jobs))
+    for (const round of rounds(jobs)) {
+      await withTransaction(deps.pool, (client) => enqueue(deps.queue, client, round))
+    }
     result.changes += events.length
     result.deliveries += jobs.length
     opts.onProgress?.(result.changes)

@@ -104,11 +104,13 @@ export async function listDeadLetters(
              (timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::uuid))
       order by j.created_on desc, j.id desc
       limit $10`,
-    [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit],
+    [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit + 1],
   )
-  const last = rows.length === page.limit ? rows.at(-1) : undefined
+  // One row more than asked for tells whether another page exists.
+  const items = rows.slice(0, page.limit)
+  const last = rows.length > page.limit ? items.at(-1) : undefined
   return {
-    items: rows.map(({ cursor_us: _, ...item }) => item),
+    items: items.map(({ cursor_us: _, ...item }) => item),
     nextCursor: last ? Buffer.from(`${last.cursor_us}:${last.id}`).toString('base64url') : null,
   }
 }

@@ -9,7 +9,10 @@ export interface QueueSize {
   /** waiting for their next attempt */
   retry: number
   active: number
-  /** failed for good and still retained (a failed strict-FIFO job holds its key) */
+  /**
+   * failed for good and still retained (a failed strict-FIFO job holds its key), not counting
+   * deliveries a later job (DLQ retry, replay) has since delivered: observers.retry_exhausted
+   */
   failed: number
 }
 
@@ -19,10 +22,10 @@ export async function queueSizes(db: Queryable): Promise<QueueSize[]> {
             count(j.id) filter (where j.state = 'created')::int as created,
             count(j.id) filter (where j.state = 'retry')::int as retry,
             count(j.id) filter (where j.state = 'active')::int as active,
-            count(j.id) filter (where j.state = 'failed')::int as failed
+            (select count(*)::int from observers.retry_exhausted r where r.queue = q.name) as failed
        from ${bossSchema}.queue q
        left join ${bossSchema}.job j
-         on j.name = q.name and j.state in ('created', 'retry', 'active', 'failed')
+         on j.name = q.name and j.state in ('created', 'retry', 'active')
       where q.name like 'observers.%' and q.name <> $1
       group by q.name order by q.name`,
     [dlqQueue],

@@ -85,6 +85,18 @@ test('bulk retry by filter retries only what the filter selects', async () => {
   assert.deepEqual(none.body, { retried: 0 }, 'until before every failure selects nothing')
 })
 
+test('the last page has no next_cursor, also when it is full', async () => {
+  const full = await api(worker.worker, '/api/dlq?observer=bulk-b&limit=5')
+  assert.equal(full.body.items.length, 5)
+  assert.equal(full.body.next_cursor, null)
+  const first = await api(worker.worker, '/api/dlq?observer=bulk-b&limit=4')
+  assert.equal(first.body.items.length, 4)
+  assert.ok(first.body.next_cursor)
+  const rest = await api(worker.worker, `/api/dlq?observer=bulk-b&limit=4&cursor=${first.body.next_cursor}`)
+  assert.equal(rest.body.items.length, 1)
+  assert.equal(rest.body.next_cursor, null)
+})
+
 test('pages follow the cursor without repeats, newest first', async () => {
   const seen: string[] = []
   let cursor: string | null = null

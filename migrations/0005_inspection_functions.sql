@@ -1,0 +1,186 @@
+-- The psql views read pg-boss's job table through a function, and dead letters can be retried
+-- from psql (docs/database.md).
+--
+-- 1. A view over pgboss.job records a dependency on each column it reads, so pg-boss's own
+--    migrations and rollbacks could not drop or change those columns (a rollback below pg-boss
+--    schema 34 failed on source_name). observers.queue_jobs() is a SQL function: its body is
+--    resolved each time a query uses it, and Postgres inlines it there, so filters still reach
+--    pg-boss's indexes. It reads only columns every pg-boss schema has; source_name and
+--    source_id, which not all have, are read from the row as JSON and are null where absent.
+-- 2. recent_failures listed each attempt of a dead letter twice (the source queue's job and
+--    its DLQ copy), and retry_exhausted kept listing deliveries retried successfully since.
+-- 3. observers.retry_dead_letter(id) and observers.retry_dead_letters(...) do what
+--    `observers dlq retry` does (src/queue/dlq.ts), from SQL.
+
+drop view observers.dlq, observers.pending_retries, observers.retry_exhausted, observers.recent_failures;
+
+-- Jobs of our queues, optionally of one queue and in one state. The filters are parameters so
+-- that, inlined with constants, they match pg-boss's indexes on (name, state).
+create function observers.queue_jobs(of_queue text default null, in_state text default null)
+returns table (
+  id uuid, queue text, state text, data jsonb, created_on timestamptz, completed_on timestamptz,
+  start_after timestamptz, source_queue text, source_id uuid
+)
+language sql stable
+as $$
+  select j.id, j.name, j.state::text, j.data, j.created_on, j.completed_on, j.start_after,
+         to_jsonb(j) ->> 'source_name', (to_jsonb(j) ->> 'source_id')::uuid
+    from pgboss.job j
+   where j.name like 'observers.%'
+     and ($1 is null or j.name = $1)
+     and ($2 is null or j.state = $2::pgboss.job_state)
+$$;
+
+create view observers.dlq as
+select j.id,
+       j.data ->> 'observer' as observer,
+       (j.data ->> 'action')::jsonb ->> 'type' as action_type,
+       (j.data ->> 'action_index')::int as action_index,
+       j.data ->> 'delivery_id' as delivery_id,
+       (j.data -> 'event' ->> 'id')::uuid as event_id,
+       j.data -> 'event' ->> 'event' as event,
+       j.data -> 'event' ->> 'entity' as entity,
+       j.data -> 'event' ->> 'entity_id' as entity_id,
+       j.data -> 'attempts' -> -1 ->> 'error' as last_error,
+       j.data -> 'attempts' -> -1 ->> 'code' as last_error_code,
+       jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
+       j.created_on as failed_at,
+       j.source_queue,
+       j.source_id
+  from observers.queue_jobs('observers.dlq', 'created') j;
+
+create view observers.pending_retries as
+select j.id,
+       j.queue,
+       j.data ->> 'observer' as observer,
+       (j.data ->> 'action_index')::int as action_index,
+       j.data ->> 'delivery_id' as delivery_id,
+       j.data -> 'event' ->> 'entity' as entity,
+       j.data -> 'event' ->> 'entity_id' as entity_id,
+       jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as failed_attempts,
+       j.data -> 'attempts' -> -1 ->> 'error' as last_error,
+       j.start_after as next_attempt_at
+  from observers.queue_jobs(in_state => 'retry') j
+ where j.queue <> 'observers.dlq';
+
+-- A delivery counts until a later job of it (a DLQ retry or a replay) completes.
+create view observers.retry_exhausted as
+select j.id,
+       j.queue,
+       j.data ->> 'observer' as observer,
+       (j.data ->> 'action_index')::int as action_index,
+       j.data ->> 'delivery_id' as delivery_id,
+       j.data -> 'event' ->> 'entity' as entity,
+       j.data -> 'event' ->> 'entity_id' as entity_id,
+       jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
+       j.data -> 'attempts' -> -1 ->> 'error' as last_error,
+       j.completed_on as failed_at
+  from observers.queue_jobs(in_state => 'failed') j
+ where j.queue <> 'observers.dlq'
+   and not exists (
+         select 1 from observers.queue_jobs(in_state => 'completed') k
+          where k.queue <> 'observers.dlq'
+            and k.data ->> 'delivery_id' = j.data ->> 'delivery_id'
+            and k.created_on > j.created_on);
+
+-- A dead letter carries its source job's attempts; those are listed once, from the source job
+-- while it is retained.
+create view observers.recent_failures as
+select j.id as job_id,
+       j.queue,
+       j.data ->> 'observer' as observer,
+       (j.data ->> 'action_index')::int as action_index,
+       j.data ->> 'delivery_id' as delivery_id,
+       j.data -> 'event' ->> 'entity' as entity,
+       j.data -> 'event' ->> 'entity_id' as entity_id,
+       (a ->> 'attempt')::int as attempt,
+       a ->> 'code' as code,
+       a ->> 'error' as error,
+       (a ->> 'at')::timestamptz as failed_at
+  from observers.queue_jobs() j
+ cross join lateral jsonb_array_elements(coalesce(j.data -> 'attempts', '[]')) as a
+ where (a ->> 'at')::timestamptz > now() - interval '24 hours'
+   and not (j.queue = 'observers.dlq' and exists (
+         select 1 from observers.queue_jobs() s
+          where s.queue <> 'observers.dlq'
+            and s.data ->> 'delivery_id' = j.data ->> 'delivery_id'
+            and s.data -> 'attempts' @> jsonb_build_array(a)));
+
+-- The default timeout of each action type (src/actions/*.ts), for the expiry of a retried job.
+create function observers.default_timeout_ms(action_type text) returns int
+language sql immutable
+as $$
+  select case $1 when 'email' then 30000 when 'log' then 5000 when 'cache' then 5000
+                 when 'nats' then 5000 else 10000 end
+$$;
+
+-- Puts the selected dead letters back on their source queues as fresh jobs, as `observers dlq
+-- retry` does: attempts cleared, same delivery id, the job settings of a first dispatch, and
+-- the failed job holding an ordered row's key removed; the retried job of an ordered row runs
+-- before the row's later changes. Dead letters whose source queue no
+-- longer exists (and malformed entries, which have none) stay. Returns how many went back.
+-- Jobs are inserted the way pg-boss documents for SQL, with its insert()'s settings.
+create function observers.retry_dead_letters(
+  observer text default null,
+  since interval default null,
+  action_type text default null,
+  entity text default null,
+  ids uuid[] default null
+) returns int
+language plpgsql
+as $$
+declare
+  moved int;
+begin
+  with picked as (
+    select j.id, j.data, j.source_name, j.source_id, j.source_created_on, j.singleton_key,
+           j.group_id, j.group_tier
+      from pgboss.job j
+      join pgboss.queue q on q.name = j.source_name
+     where j.name = 'observers.dlq' and j.state = 'created'
+       and (retry_dead_letters.observer is null or j.data ->> 'observer' = retry_dead_letters.observer)
+       and (retry_dead_letters.since is null or j.created_on >= now() - retry_dead_letters.since)
+       and (retry_dead_letters.action_type is null
+            or (j.data ->> 'action')::jsonb ->> 'type' = retry_dead_letters.action_type)
+       and (retry_dead_letters.entity is null or j.data -> 'event' ->> 'entity' = retry_dead_letters.entity)
+       and (retry_dead_letters.ids is null or j.id = any (retry_dead_letters.ids))
+     order by j.created_on, j.id
+       for update of j skip locked
+  ),
+  unblocked as (
+    delete from pgboss.job f
+     using picked p
+     where p.source_name like '%.ordered' and f.name = p.source_name and f.id = p.source_id
+       and f.state = 'failed'
+  ),
+  requeued as (
+    insert into pgboss.job (
+      id, name, data, priority, retry_limit, retry_delay, retry_backoff, retry_delay_max,
+      expire_seconds, deletion_seconds, start_after, created_on, keep_until, policy, dead_letter,
+      heartbeat_seconds, singleton_key, group_id, group_tier)
+    select gen_random_uuid(), q.name, p.data - 'attempts', 0,
+           (p.data -> 'retry' ->> 'max_attempts')::int - 1,
+           q.retry_delay, q.retry_backoff, q.retry_delay_max,
+           ceil(coalesce(((p.data ->> 'action')::jsonb ->> 'timeout_ms')::numeric,
+                         observers.default_timeout_ms((p.data ->> 'action')::jsonb ->> 'type')) / 1000)::int + 5,
+           q.deletion_seconds, pgboss.job_now(),
+           -- pg-boss runs a key's jobs in created_on order: the retried job keeps its place
+           -- ahead of the row's later changes that waited behind it.
+           case when q.policy = 'key_strict_fifo' then coalesce(p.source_created_on, pgboss.job_now())
+                else pgboss.job_now() end,
+           pgboss.job_now() + q.retention_seconds * interval '1 second',
+           q.policy, q.dead_letter, q.heartbeat_seconds, p.singleton_key, p.group_id, p.group_tier
+      from picked p
+      join pgboss.queue q on q.name = p.source_name
+  )
+  delete from pgboss.job d using picked p where d.name = 'observers.dlq' and d.id = p.id;
+  get diagnostics moved = row_count;
+  return moved;
+end
+$$;
+
+create function observers.retry_dead_letter(id uuid) returns boolean
+language sql
+as $$
+  select observers.retry_dead_letters(ids => array[$1]) = 1
+$$;
