@@ -33,7 +33,7 @@ function adapter(db: SqlRunner) {
 
 export async function startQueue(
   connectionString: string,
-  opts: { log: Logger; poolSize: number; supervise?: boolean },
+  opts: { log: Logger; poolSize: number; supervise?: boolean; migrate?: boolean; listenNotify?: boolean },
 ): Promise<Queue> {
   // pg-boss hands these options to its pg.Pool, whose `Client` option picks the client class.
   const options: ConstructorOptions & { Client: typeof PreparingClient } = {
@@ -42,8 +42,9 @@ export async function startQueue(
     schema: bossSchema,
     application_name: 'pg-observers-queue',
     max: opts.poolSize,
-    useListenNotify: true,
+    useListenNotify: opts.listenNotify ?? true,
     supervise: opts.supervise ?? true,
+    migrate: opts.migrate ?? true,
     superviseIntervalSeconds: 5,
     monitorIntervalSeconds: 5,
     schedule: false,
