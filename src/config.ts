@@ -23,6 +23,11 @@ export interface SourceConfig {
 export interface Config {
   /** Postgres URL; undefined starts an embedded Postgres under `.data/`. */
   readonly databaseUrl: string | undefined
+  /**
+   * A direct (session) connection to the same database, for LISTEN and session advisory locks
+   * when DATABASE_URL goes through a transaction-mode pooler such as PgBouncer.
+   */
+  readonly databaseDirectUrl: string | undefined
   /** @defaultValue `./observers` */
   readonly observersDir: string
   /** @defaultValue 8080 */
@@ -116,6 +121,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   }
   return Object.freeze({
     databaseUrl: nonEmpty(env.DATABASE_URL),
+    databaseDirectUrl: nonEmpty(env.DATABASE_DIRECT_URL),
     observersDir: path.resolve(env.OBSERVERS_DIR || defaults.observersDir),
     port: env.PORT ? int('PORT', env.PORT, 0) : defaults.port,
     host: env.HOST || defaults.host,

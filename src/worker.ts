@@ -3,14 +3,14 @@ import { configureHttp } from './actions/http.ts'
 import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
-import { type Database, openDatabase } from './db/connect.ts'
-import { migrate } from './db/migrate.ts'
+import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
+import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { statements } from './db/statements.ts'
 import { createDemoTable, fireDemo } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
-import { ErrorCode, type ObserverFileError } from './errors.ts'
+import { AppError, ConfigError, coerceError, ErrorCode, type ObserverFileError } from './errors.ts'
 import { type ExecutionReport, executeDelivery } from './execute/execute.ts'
 import { startHousekeeping } from './housekeeping.ts'
 import { type Logger, registerSecretValues } from './log.ts'
@@ -175,6 +175,38 @@ function serialised<T>(fn: () => Promise<T>): () => Promise<T> {
   }
 }
 
+/**
+ * Read-only checks of a database the worker did not start: its schema is migrated, and LISTEN
+ * and the session advisory locks get a session of their own. True when DATABASE_URL goes
+ * through a transaction-mode pooler.
+ */
+async function checkConnections(pool: Pool, db: Database, log: Logger): Promise<boolean> {
+  await checkSchema(pool, log)
+  const pooled = await sharesSessions(db.url)
+  if (pooled && db.directUrl === db.url) {
+    throw new ConfigError(
+      ErrorCode.InvalidConfig,
+      "DATABASE_URL goes through a transaction-mode pooler (two connections shared one server session), but LISTEN and the dispatcher's session advisory locks need a session of their own: set DATABASE_DIRECT_URL to a direct connection to the same database (or the pooler's session-mode address)",
+    )
+  }
+  if (pooled)
+    log.info('DATABASE_URL is a transaction-mode pooler: LISTEN and leadership use DATABASE_DIRECT_URL')
+  return pooled
+}
+
+/** pg-boss refuses to start on a schema it would have to create or migrate; say what to run. */
+function explainQueueSchema(err: unknown): never {
+  const message = coerceError(err).message
+  if (/pg-boss is not installed|pg-boss database requires migrations/.test(message)) {
+    throw new AppError(
+      ErrorCode.DatabaseError,
+      `the queue schema (pgboss) is missing or at another version (${message}): run \`observers migrate\` (npm run migrate, the Procfile's release phase) with a role that may create objects, then start the worker`,
+      { cause: err },
+    )
+  }
+  throw err
+}
+
 export async function startWorker(config: Config, opts: WorkerOptions): Promise<Worker> {
   const { log } = opts
   if (opts.http !== false) assertSafeBinding(config)
@@ -187,10 +219,18 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     undo.push(() => db.close())
     const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
     undo.push(() => pool.end())
-    const queue = await startQueue(db.url, { log, poolSize: config.dbPoolSize })
+    // Against DATABASE_URL the worker runs no DDL: `observers migrate` (the release phase) does.
+    const pooled = db.embedded ? false : await checkConnections(pool, db, log)
+    const queue = await startQueue(db.url, {
+      log,
+      poolSize: config.dbPoolSize,
+      migrate: db.embedded !== undefined,
+    }).catch(explainQueueSchema)
     undo.push(() => queue.stop({ graceful: false, close: true }))
-    await migrate(pool)
-    if (db.embedded) await createDemoTable(pool)
+    if (db.embedded) {
+      await migrate(pool)
+      await createDemoTable(pool)
+    }
     await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
 
     const telemetry = createTelemetry(pool, async () => (dispatcherRef ? dispatcherRef.health() : []))
@@ -205,7 +245,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     registerSecretValues(secretValues(config, state.set.observers))
     const reload = serialised(() => applyReload(state, () => load(true), config, log))
     const dispatcher = startDispatcher({
-      url: db.url,
+      url: db.directUrl,
       pool,
       queue,
       config,
@@ -229,6 +269,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         log,
         actionType,
         concurrency: config.concurrencyByType[actionType] ?? config.concurrency,
+        listen: !pooled,
         handle: (job) => executeDelivery(job, deps),
       }),
     )

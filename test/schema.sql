@@ -16,7 +16,7 @@ index CREATE UNIQUE INDEX watched_pkey ON observers.watched USING btree (entity)
 relation change_log r: seq bigint not null identity, id uuid not null default gen_random_uuid(), event text not null, entity text not null, entity_id text not null, before jsonb, after jsonb, changed text[] not null default '{}'::text[], tenant_id text, actor_id text, traceparent text, txid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), dispatched_at timestamp with time zone
 relation change_pending r: seq bigint not null
 relation dlq v: id uuid, observer text, action_type text, action_index integer, delivery_id text, event_id uuid, event text, entity text, entity_id text, last_error text, last_error_code text, attempts integer, failed_at timestamp with time zone, source_queue text, source_id uuid
-relation migrations r: id integer not null, name text not null, applied_at timestamp with time zone not null default now()
+relation migrations r: id integer not null, name text not null, applied_at timestamp with time zone not null default now(), breaking boolean not null default false
 relation pending_retries v: id uuid, queue text, observer text, action_index integer, delivery_id text, entity text, entity_id text, failed_attempts integer, last_error text, next_attempt_at timestamp with time zone
 relation recent_failures v: job_id uuid, queue text, observer text, action_index integer, delivery_id text, entity text, entity_id text, attempt integer, code text, error text, failed_at timestamp with time zone
 relation retry_exhausted v: id uuid, queue text, observer text, action_index integer, delivery_id text, entity text, entity_id text, attempts integer, last_error text, failed_at timestamp with time zone

@@ -95,7 +95,12 @@ export async function watchObservedTables(
       const found = await watchTable(db, spec.entity, { ...spec, actorSetting })
       if (!found) message = `table "${spec.entity}" does not exist`
     } catch (err) {
-      message = `cannot watch table "${spec.entity}": ${coerceError(err).message}`
+      // A least-privilege worker may not create triggers: the table's owner watches it.
+      const hint =
+        (err as { code?: string }).code === '42501'
+          ? `; run \`observers watch ${spec.entity}\` as the table's owner (docs/database.md)`
+          : ''
+      message = `cannot watch table "${spec.entity}": ${coerceError(err).message}${hint}`
     }
     if (message) {
       failed.add(spec.entity)

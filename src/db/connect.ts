@@ -1,5 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import pg from 'pg'
 import type { Config } from '../config.ts'
 import { type EmbeddedDatabase, freePort, startEmbedded } from './embedded.ts'
 
@@ -8,6 +9,8 @@ export const embeddedPreferredPort = 54329
 
 export interface Database {
   url: string
+  /** For LISTEN and session advisory locks: DATABASE_DIRECT_URL when set, else `url`. */
+  directUrl: string
   embedded: EmbeddedDatabase | undefined
   close(): Promise<void>
 }
@@ -27,12 +30,16 @@ async function portIsFree(port: number): Promise<boolean> {
 
 /** DATABASE_URL when set; otherwise an embedded Postgres this process starts and stops. */
 export async function openDatabase(config: Config): Promise<Database> {
-  if (config.databaseUrl) return { url: config.databaseUrl, embedded: undefined, close: async () => {} }
+  if (config.databaseUrl) {
+    const directUrl = config.databaseDirectUrl ?? config.databaseUrl
+    return { url: config.databaseUrl, directUrl, embedded: undefined, close: async () => {} }
+  }
   const port = (await portIsFree(embeddedPreferredPort)) ? embeddedPreferredPort : await freePort()
   const embedded = await startEmbedded(config.embeddedDataDir, { port })
   await writeFile(stateFile(config), JSON.stringify({ url: embedded.url, pid: process.pid }))
   return {
     url: embedded.url,
+    directUrl: embedded.url,
     embedded,
     async close() {
       await rm(stateFile(config), { force: true })
@@ -53,5 +60,35 @@ export async function findDatabaseUrl(config: Config): Promise<string | undefine
     return state.url
   } catch {
     return undefined
+  }
+}
+
+/**
+ * True when connections to `url` share server sessions, as through a transaction-mode pooler
+ * (PgBouncer's `pool_mode = transaction`, most managed poolers): a second connection is handed
+ * the backend the first just used, or the first lands on another backend while the second holds
+ * a transaction open. A direct connection keeps one backend per connection, so this never
+ * mistakes one for a pooler; a session-mode pooler is not one either.
+ */
+export async function sharesSessions(url: string): Promise<boolean> {
+  const open = async () => {
+    const c = new pg.Client({ connectionString: url, application_name: 'pg-observers-probe' })
+    c.on('error', () => {})
+    await c.connect()
+    return c
+  }
+  const backend = async (c: pg.Client) =>
+    (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid
+  const first = await open()
+  let second: pg.Client | undefined
+  try {
+    const pid = await backend(first)
+    second = await open()
+    await second.query('begin')
+    if ((await backend(second)) === pid) return true
+    return (await backend(first)) !== pid
+  } finally {
+    await second?.end().catch(() => {})
+    await first.end().catch(() => {})
   }
 }

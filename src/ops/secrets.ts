@@ -11,7 +11,14 @@ const secretVariables = [
   'FCM_SERVICE_ACCOUNT',
 ]
 /** Connection URLs whose password is a secret. */
-const urlVariables = ['DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'NATS_URL', 'SEARCH_URL']
+const urlVariables = [
+  'DATABASE_URL',
+  'DATABASE_DIRECT_URL',
+  'SMTP_URL',
+  'REDIS_URL',
+  'NATS_URL',
+  'SEARCH_URL',
+]
 
 /** Names of the variables an action references through `*_env` options, at any depth. */
 export function referencedEnvNames(value: unknown, key = ''): string[] {

@@ -34,7 +34,7 @@ export function adapter(db: SqlRunner) {
 
 export async function startQueue(
   connectionString: string,
-  opts: { log: Logger; poolSize: number; supervise?: boolean; clock?: Clock },
+  opts: { log: Logger; poolSize: number; supervise?: boolean; migrate?: boolean; clock?: Clock },
 ): Promise<Queue> {
   const options: ConstructorOptions = {
     connectionString,
@@ -44,6 +44,7 @@ export async function startQueue(
     // Our runners listen themselves (src/queue/runner.ts); pg-boss's listener wakes only its own workers.
     useListenNotify: false,
     supervise: opts.supervise ?? true,
+    migrate: opts.migrate ?? true,
     superviseIntervalSeconds: 5,
     monitorIntervalSeconds: 5,
     schedule: false,

@@ -32,6 +32,8 @@ export interface RunnerOptions {
   actionType: string
   /** Attempts in flight at once, across the plain, ordered and limited queues. */
   concurrency: number
+  /** LISTEN for new jobs; false behind a transaction-mode pooler, where only polling works. */
+  listen: boolean
   handle: (job: ClaimedJob) => Promise<Outcome>
 }
 
@@ -118,19 +120,22 @@ export function startRunner(o: RunnerOptions): Runner {
     }
   }
 
-  const listening = o.boss
-    .getDb()
-    .listen?.(
-      notifyChannel(),
-      (name) => {
-        if (queues.includes(name)) nudge()
-      },
-      nudge,
-    )
-    .catch((e: unknown) => {
-      o.log.warn({ err: coerceError(e) }, 'no LISTEN connection for new jobs; polling every 2 s')
-      return undefined
-    })
+  const db = o.boss.getDb()
+  const listening =
+    o.listen && db.listen
+      ? db
+          .listen(
+            notifyChannel(),
+            (name) => {
+              if (queues.includes(name)) nudge()
+            },
+            nudge,
+          )
+          .catch((e: unknown) => {
+            o.log.warn({ err: coerceError(e) }, 'no LISTEN connection for new jobs; polling every 2 s')
+            return undefined
+          })
+      : Promise.resolve(undefined)
   const looping = loop()
 
   return {

@@ -5,7 +5,7 @@ import { freePort } from '../../src/db/embedded.ts'
 import { createPool, type Pool } from '../../src/db/pool.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
-import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook } from '../helpers/process.ts'
+import { assertDrains, cliWorkerEnv, exited, spawnCli, trackedWebhook } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
 import { audit, duplicateLine, full, readyz, reaped, writeChanges } from './support.ts'
 
@@ -20,6 +20,9 @@ let opsPort: number
 
 before(async () => {
   pg = await ownPostgres()
+  // As a deploy's release phase does: the worker itself runs no DDL against DATABASE_URL.
+  const migrate = spawnCli(['migrate'], { DATABASE_URL: pg.url })
+  assert.equal((await exited(migrate)).code, 0, migrate.output.join(''))
   pool = createPool(pg.url, { max: 2, name: 'faults-writer' })
   receiver = await startDurableReceiver()
   await pool.query('create table tickets (id int primary key, note text)')
