@@ -17,7 +17,7 @@ export function register(program: Command): void {
       const db = await openDatabase(config)
       try {
         // pg-boss installs its own schema first: our inspection views read its job table.
-        const queue = await startQueue(db.url, { log, poolSize: 2, supervise: false, listenNotify: false })
+        const queue = await startQueue(db.url, { log, poolSize: 2, supervise: false })
         try {
           await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
         } finally {
