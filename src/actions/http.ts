@@ -48,6 +48,9 @@ export interface HttpResponse {
 
 const bodyExcerptChars = 500
 
+/** The header carrying `delivery_id` on HTTP actions whose protocol has no field of its own for it. */
+export const deliveryIdHeader = 'x-observers-delivery-id'
+
 /** Statuses worth retrying: the server may answer differently later. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500
