@@ -36,6 +36,8 @@ export interface HttpRequest {
   headers: Record<string, string>
   body?: string
   signal: AbortSignal
+  /** How errors name the destination; default: the URL without credentials or query string. */
+  label?: string
 }
 
 export interface HttpResponse {
@@ -45,6 +47,9 @@ export interface HttpResponse {
 }
 
 const bodyExcerptChars = 500
+
+/** The header carrying `delivery_id` on HTTP actions whose protocol has no field of its own for it. */
+export const deliveryIdHeader = 'x-observers-delivery-id'
 
 /** Statuses worth retrying: the server may answer differently later. */
 export function isTransientStatus(status: number): boolean {
@@ -60,7 +65,6 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
-/** Sends a request; network errors and timeouts become retryable ActionErrors. */
 /**
  * `https://user:pass@host/…` means Basic auth, as curl reads it; undici would drop the
  * credentials silently, so they move into the Authorization header (unless one is set).
@@ -78,7 +82,9 @@ export function moveUrlCredentials(url: string, headers: Record<string, string>)
   return u.toString()
 }
 
+/** Sends a request; network errors and timeouts become retryable ActionErrors. */
 export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
+  const label = req.label ?? safeUrl(req.url)
   try {
     const headers = { ...req.headers }
     const res = await request(moveUrlCredentials(req.url, headers), {
@@ -94,14 +100,15 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
     if (req.signal.aborted) throw abortError(req.signal, err)
     if (err instanceof BlockedAddressError) {
       const why = err.message.replace(/^OB\d{3}: /, '')
-      throw new ActionError(`request to ${safeUrl(req.url)} failed: ${why}`, {
-        retryable: false,
-        cause: err,
-      })
+      throw new ActionError(`request to ${label} failed: ${why}`, { retryable: false, cause: err })
+    }
+    // A header or method undici refuses is refused again on every attempt.
+    if (err instanceof errors.InvalidArgumentError) {
+      throw new ActionError(`request to ${label} not sent: ${err.message}`, { retryable: false, cause: err })
     }
     const e = coerceError(err)
     const reason = e instanceof errors.UndiciError ? e.message : `${e.name}: ${e.message}`
-    throw new ActionError(`request to ${safeUrl(req.url)} failed: ${reason}`, { retryable: true, cause: err })
+    throw new ActionError(`request to ${label} failed: ${reason}`, { retryable: true, cause: err })
   }
 }
 
@@ -125,6 +132,20 @@ export function assertOk(res: HttpResponse, what: string): void {
 
 export function excerpt(body: string): string {
   return body.length > bodyExcerptChars ? `${body.slice(0, bodyExcerptChars)}…` : body
+}
+
+/**
+ * A URL whose whole value is a secret (read from the environment: Zapier- or Discord-style hooks
+ * carry the credential in the path), named by what is safe to show: scheme, host and port.
+ */
+export function originLabel(url: string): string {
+  try {
+    const u = new URL(url)
+    const port = u.port || (u.protocol === 'https:' ? '443' : u.protocol === 'http:' ? '80' : '')
+    return `${u.protocol}//${u.hostname}${port ? `:${port}` : ''}/…`
+  } catch {
+    return '(invalid url)'
+  }
 }
 
 /** A URL fit for logs and error messages: no credentials, no query string. */

@@ -3,7 +3,14 @@ import { stringifyExact } from '../json/exact.ts'
 import { renderString } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
 import { fcmAccessToken, fcmCredentials } from './fcm-token.ts'
-import { excerpt, type HttpResponse, isTransientStatus, parseRetryAfter, sendHttp } from './http.ts'
+import {
+  deliveryIdHeader,
+  excerpt,
+  type HttpResponse,
+  isTransientStatus,
+  parseRetryAfter,
+  sendHttp,
+} from './http.ts'
 import type { PushAction, PushContent } from './push.ts'
 import { parseReply } from './reply.ts'
 import type { ActionContext, ActionResult } from './types.ts'
@@ -76,6 +83,7 @@ export async function sendFcm(
       authorization: `Bearer ${accessToken}`,
       'content-type': 'application/json; charset=utf-8',
       'user-agent': 'pg-observers',
+      [deliveryIdHeader]: ctx.delivery.delivery_id,
     },
     body,
     signal: ctx.signal,

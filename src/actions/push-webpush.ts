@@ -5,7 +5,7 @@ import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { renderJson } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
-import { assertOk, type HttpResponse, httpDispatcher } from './http.ts'
+import { assertOk, deliveryIdHeader, type HttpResponse, httpDispatcher } from './http.ts'
 import type { PushAction, PushContent } from './push.ts'
 import { BlockedAddressError } from './ssrf.ts'
 import type { ActionContext, ActionResult } from './types.ts'
@@ -125,6 +125,7 @@ export async function sendWebPush(
       retryable: false,
     })
   }
+  details.headers[deliveryIdHeader] = ctx.delivery.delivery_id
   const host = new URL(subscription.endpoint).host
   const res = await post(details, host, ctx.signal)
   if (res.status === 404 || res.status === 410) {

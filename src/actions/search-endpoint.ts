@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts'
 import { ActionError, ErrorCode } from '../errors.ts'
+import { pathSegment } from '../templates/filters.ts'
 import { requireEnv } from './env.ts'
 import { invalidUrl } from './http.ts'
 
@@ -50,13 +51,16 @@ function basicCredentials(config: Config, url: URL): string | undefined {
   return `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
 }
 
-/** Joins path segments onto the base URL, each one percent-encoded. */
+/**
+ * Joins path segments onto the base URL, each one percent-encoded and never a dot segment: an
+ * id `..` must fail the delivery (OB008), not turn a document DELETE into an index DELETE.
+ */
 export function searchUrl(
   endpoint: SearchEndpoint,
   segments: string[],
   query?: Record<string, string>,
 ): string {
-  const path = segments.map((s) => `/${encodeURIComponent(s)}`).join('')
+  const path = segments.map((s) => `/${pathSegment(s)}`).join('')
   const qs = query ? `?${new URLSearchParams(query).toString()}` : ''
   return `${endpoint.base}${path}${qs}`
 }

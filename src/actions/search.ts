@@ -70,7 +70,9 @@ export const search: ActionType<SearchAction> = {
   destination: () => 'env:SEARCH_URL',
   async execute(action, ctx) {
     const provider = searchProvider(action.provider, ctx.config)
-    const endpoint = searchEndpoint(provider, ctx.config)
+    const { headers, ...rest } = searchEndpoint(provider, ctx.config)
+    // X-Opaque-Id is Elasticsearch's and OpenSearch's request label (tasks, slow logs, deprecation logs).
+    const endpoint = { ...rest, headers: { ...headers, 'x-opaque-id': ctx.delivery.delivery_id } }
     const operation = action.operation ?? (ctx.delivery.event.event === 'DELETE' ? 'delete' : 'index')
     const index = renderRequired(action.index, ctx, 'index')
     const id =

@@ -4,7 +4,7 @@ import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'
-import { assertOk, type HttpResponse, sendHttp } from './http.ts'
+import { assertOk, deliveryIdHeader, type HttpResponse, sendHttp } from './http.ts'
 import { parseReply } from './reply.ts'
 import type { ActionContext, ActionType } from './types.ts'
 
@@ -69,14 +69,18 @@ function assertSlackOk(res: HttpResponse, what: string): void {
   })
 }
 
-async function post(url: URL, body: string, signal: AbortSignal): Promise<HttpResponse> {
+async function post(url: URL, body: string, ctx: ActionContext): Promise<HttpResponse> {
   try {
     return await sendHttp({
       url: url.href,
       method: 'POST',
-      headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'pg-observers' },
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'user-agent': 'pg-observers',
+        [deliveryIdHeader]: ctx.delivery.delivery_id,
+      },
       body,
-      signal,
+      signal: ctx.signal,
     })
   } catch (err) {
     if (!(err instanceof ActionError) || url.pathname.length < 2) throw err
@@ -111,7 +115,7 @@ export const slack: ActionType<SlackAction> = {
         ? {}
         : { blocks: renderBlocks(action.blocks_template, ctx.scope) }),
     }
-    const res = await post(url, stringifyExact(payload), ctx.signal)
+    const res = await post(url, stringifyExact(payload), ctx)
     assertSlackOk(res, `slack webhook ${url.host}`)
     return { status: res.status }
   },

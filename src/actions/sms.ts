@@ -2,7 +2,14 @@ import { ActionError } from '../errors.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'
-import { excerpt, type HttpResponse, isTransientStatus, parseRetryAfter, sendHttp } from './http.ts'
+import {
+  deliveryIdHeader,
+  excerpt,
+  type HttpResponse,
+  isTransientStatus,
+  parseRetryAfter,
+  sendHttp,
+} from './http.ts'
 import { parseReply } from './reply.ts'
 import type { ActionType } from './types.ts'
 
@@ -78,6 +85,7 @@ export const sms: ActionType<SmsAction> = {
         'content-type': 'application/x-www-form-urlencoded',
         accept: 'application/json',
         'user-agent': 'pg-observers',
+        [deliveryIdHeader]: ctx.delivery.delivery_id,
       },
       body: form.toString(),
       signal: ctx.signal,

@@ -51,10 +51,17 @@ export function smtpError(err: unknown): ActionError {
   })
 }
 
+/** A recipient the server refused at RCPT TO, with its reply code. */
+export interface RefusedRecipient {
+  recipient: string
+  code: number | undefined
+}
+
 export interface SentMail {
   messageId: string
   accepted: number
   rejected: number
+  refused: RefusedRecipient[]
 }
 
 export async function sendMail(url: string, message: SendMailOptions): Promise<SentMail> {
@@ -65,6 +72,12 @@ export async function sendMail(url: string, message: SendMailOptions): Promise<S
       messageId: info.messageId,
       accepted: info.accepted?.length ?? 0,
       rejected: info.rejected?.length ?? 0,
+      refused: ((info.rejectedErrors ?? []) as Array<{ recipient?: unknown; responseCode?: number }>).map(
+        (e) => ({
+          recipient: String(e.recipient ?? ''),
+          code: e.responseCode,
+        }),
+      ),
     }
   } catch (err) {
     throw smtpError(err)

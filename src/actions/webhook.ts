@@ -1,10 +1,11 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Dispatcher } from 'undici'
+import { TemplateError } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
-import { assertOk, invalidUrl, safeUrl, sendHttp } from './http.ts'
+import { assertOk, invalidUrl, originLabel, safeUrl, sendHttp } from './http.ts'
 import type { ActionContext, ActionType } from './types.ts'
 
 export interface WebhookAction extends ActionConfig {
@@ -34,9 +35,38 @@ export function childTraceparent(parent: string | null | undefined): string | un
   return `00-${m[2]}-${randomBytes(8).toString('hex')}-${m[3]}`
 }
 
+/** The event's keys in the order SPEC §5 and docs/observers.md show them. */
+const eventKeyOrder = [
+  'id',
+  'seq',
+  'event',
+  'entity',
+  'entity_id',
+  'before',
+  'after',
+  'changed',
+  'tenant_id',
+  'actor_id',
+  'txid',
+  'created_at',
+] as const
+
+/**
+ * The default body: the event in its documented key order (any further event field after it),
+ * then which delivery this is: `observer`, `delivery_id` (receivers dedupe on it) and `attempt`.
+ */
+export function defaultBody(ctx: ActionContext): Record<string, unknown> {
+  const { delivery } = ctx
+  const event: Record<string, unknown> = { ...delivery.event }
+  const body: Record<string, unknown> = {}
+  for (const key of eventKeyOrder) body[key] = event[key]
+  for (const [key, value] of Object.entries(event)) if (!(key in body)) body[key] = value
+  return { ...body, observer: delivery.observer, delivery_id: delivery.delivery_id, attempt: ctx.attempt }
+}
+
 function renderBody(action: WebhookAction, ctx: ActionContext): { body: string; contentType: string } {
   const tpl = action.body_template
-  if (tpl === undefined) return { body: stringifyExact(ctx.delivery.event), contentType: 'application/json' }
+  if (tpl === undefined) return { body: stringifyExact(defaultBody(ctx)), contentType: 'application/json' }
   if (typeof tpl === 'string')
     return { body: renderString(tpl, ctx.scope), contentType: 'text/plain; charset=utf-8' }
   return { body: stringifyExact(renderJson(tpl, ctx.scope)), contentType: 'application/json' }
@@ -48,8 +78,12 @@ function renderHeaders(
   contentType: string,
 ): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': contentType, 'user-agent': 'pg-observers' }
-  for (const [name, tpl] of Object.entries(action.headers ?? {}))
-    headers[name.toLowerCase()] = renderString(tpl, ctx.scope)
+  for (const [name, tpl] of Object.entries(action.headers ?? {})) {
+    const value = renderString(tpl, ctx.scope)
+    // A line break would end the header (or smuggle another); no attempt can ever send it.
+    if (/[\r\n\0]/.test(value)) throw new TemplateError(`header ${name} rendered a line break or NUL`)
+    headers[name.toLowerCase()] = value
+  }
   for (const [name, envName] of Object.entries(action.headers_env ?? {})) {
     headers[name.toLowerCase()] = requireEnv(ctx.config, envName, `header ${name}`)
   }
@@ -58,12 +92,34 @@ function renderHeaders(
   return headers
 }
 
-export function webhookUrl(action: WebhookAction, ctx: ActionContext): string {
-  const raw = action.url_env
-    ? requireEnv(ctx.config, action.url_env, 'url_env')
-    : renderString(action.url ?? '', ctx.scope)
-  if (!URL.canParse(raw) || !/^https?:$/.test(new URL(raw).protocol)) throw invalidUrl(raw)
-  return raw
+/**
+ * A dot segment (`.`, `..`, in any percent-encoded spelling) in a rendered URL's path: URL
+ * parsers remove it, so a row value `..` would move a `DELETE /items/{{ id }}` up to `/items/`.
+ */
+function hasDotSegment(url: string): boolean {
+  const path = url
+    .replace(/[\t\n\r]/g, '')
+    .replace(/^[a-z][a-z0-9+.-]*:[\\/]{2}[^/\\?#]*/i, '')
+    .replace(/[?#].*$/s, '')
+  return path.split(/[\\/]/).some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))
+}
+
+/** The URL to call and how errors may name it: an env URL is a secret, shown as its origin only. */
+export function webhookUrl(action: WebhookAction, ctx: ActionContext): { url: string; label: string } {
+  if (action.url_env) {
+    const url = requireEnv(ctx.config, action.url_env, 'url_env')
+    const label = originLabel(url)
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw invalidUrl(label)
+    return { url, label }
+  }
+  const url = renderString(action.url ?? '', ctx.scope)
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw invalidUrl(url)
+  if (hasDotSegment(url)) {
+    throw new TemplateError(
+      `url "${safeUrl(url)}" rendered a "." or ".." path segment; put row values in a path with the path_segment filter`,
+    )
+  }
+  return { url, label: safeUrl(url) }
 }
 
 export const webhook: ActionType<WebhookAction> = {
@@ -76,18 +132,20 @@ export const webhook: ActionType<WebhookAction> = {
   templates: (action) => [action.url, ...Object.values(action.headers ?? {}), action.body_template],
   destination: (action) => (action.url_env ? `env:${action.url_env}` : safeUrl(action.url ?? '')),
   async execute(action, ctx) {
-    const url = webhookUrl(action, ctx)
+    const { url, label } = webhookUrl(action, ctx)
     const { body, contentType } = renderBody(action, ctx)
     const headers = renderHeaders(action, ctx, contentType)
+    // Standard Webhooks identity headers on every request, signed or not: receivers dedupe on webhook-id.
+    const timestamp = Math.floor(Date.now() / 1000)
+    headers['webhook-id'] = ctx.delivery.delivery_id
+    headers['webhook-timestamp'] = String(timestamp)
     if (action.signing_secret_env) {
       const secret = requireEnv(ctx.config, action.signing_secret_env, 'signing_secret_env')
-      const timestamp = Math.floor(Date.now() / 1000)
-      headers['webhook-id'] = ctx.delivery.delivery_id
-      headers['webhook-timestamp'] = String(timestamp)
       headers['webhook-signature'] = signPayload(secret, ctx.delivery.delivery_id, timestamp, body)
     }
-    const res = await sendHttp({ url, method: action.method ?? 'POST', headers, body, signal: ctx.signal })
-    assertOk(res, `webhook ${safeUrl(url)}`)
+    const method = action.method ?? 'POST'
+    const res = await sendHttp({ url, method, headers, body, signal: ctx.signal, label })
+    assertOk(res, `webhook ${label}`)
     return { status: res.status }
   },
 }

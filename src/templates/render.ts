@@ -1,6 +1,7 @@
 import { Liquid, type Template } from 'liquidjs'
 import type { Delivery } from '../delivery.ts'
 import { coerceError, TemplateError } from '../errors.ts'
+import { registerFilters } from './filters.ts'
 
 /**
  * Liquid with no file system (include/render find nothing), own properties only (no prototype
@@ -14,6 +15,7 @@ const liquid = new Liquid({
   memoryLimit: 64 * 1024 * 1024,
   parseLimit: 1024 * 1024,
 })
+registerFilters(liquid)
 
 const parsed = new Map<string, Template[]>()
 const singleExpression = /^\s*\{\{-?\s*([^{}]+?)\s*-?\}\}\s*$/

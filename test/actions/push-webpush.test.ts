@@ -8,7 +8,7 @@ import {
   type PushReply,
   startPushService,
 } from '../helpers/fake-webpush.ts'
-import { assertNoSecrets, completedOutput, dlqCount, dlqRow } from '../helpers/outcomes.ts'
+import { assertNoSecrets, completedOutput, deliveryIdOf, dlqCount, dlqRow } from '../helpers/outcomes.ts'
 import { pushObserver as observer, devicesTableSql as tableSql, webAction } from '../helpers/push-fixture.ts'
 import { eventually, runWorker, type TestWorker } from '../helpers/worker.ts'
 
@@ -72,6 +72,7 @@ test('webpush: VAPID-signed, aes128gcm-encrypted payload that the subscription c
   assert.ok(Number(push.vapid?.claims.exp) * 1000 > Date.now())
   assert.equal(output.provider, 'webpush')
   assert.equal(output.status, 201)
+  assert.equal(push.headers['x-observers-delivery-id'], await deliveryIdOf(db.pool, 'push-web'))
 })
 
 test('webpush: a subscription stored as JSON text works, and 429/503 are retried', async () => {

@@ -10,6 +10,7 @@ import { type FakeFcm, type FcmReply, fcmError, fcmScope, startFakeFcm } from '.
 import {
   assertNoSecrets,
   completedOutput,
+  deliveryIdOf,
   dlqCount,
   dlqRow,
   missingTransportWarnings,
@@ -93,6 +94,7 @@ describe('with FCM_SERVICE_ACCOUNT set', () => {
     })
     assert.equal(output.provider, 'fcm')
     assert.match(String(output.message_name), /^projects\/demo-project\/messages\//)
+    assert.equal(send!.deliveryId, await deliveryIdOf(db.pool, 'push-fcm'))
   })
 
   test('fcm: the access token is cached across sends', async () => {

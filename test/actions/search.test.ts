@@ -4,7 +4,7 @@ import { type SearchAction, search } from '../../src/actions/search.ts'
 import { actionContext, changeEvent, delivery } from '../helpers/action-context.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type FakeSearch, startFakeElasticsearch, startFakeMeilisearch } from '../helpers/fake-search.ts'
-import { assertNoSecrets, completedOutput, dlqCount, dlqRow } from '../helpers/outcomes.ts'
+import { assertNoSecrets, completedOutput, deliveryIdOf, dlqCount, dlqRow } from '../helpers/outcomes.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
 const retry = { max_attempts: 3, initial_delay_ms: 200, max_delay_ms: 5000, backoff_strategy: 'fixed' }
@@ -73,6 +73,11 @@ describe('search on Elasticsearch', () => {
     const put = await eventually(() => requestsFor('/products/_doc/9007199254740993')[0])
     assert.equal(put?.method, 'PUT')
     assert.equal(put?.headers.authorization, 'ApiKey es-api-key-1')
+    assert.equal(
+      put?.headers['x-opaque-id'],
+      await deliveryIdOf(db.pool, 'plain'),
+      'labelled with the delivery_id',
+    )
     assert.equal(put?.headers['content-type'], 'application/json')
     assert.equal(
       put?.body,

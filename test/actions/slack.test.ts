@@ -5,6 +5,7 @@ import type { TestDatabase } from '../helpers/db.ts'
 import {
   assertNoSecrets,
   completedOutput,
+  deliveryIdOf,
   dlqCount,
   dlqRow,
   missingTransportWarnings,
@@ -94,6 +95,7 @@ test('posts text, channel and typed blocks to the incoming webhook and succeeds 
   })
   const output = await completedOutput(db.pool, 'slack-ok')
   assert.equal(output.status, 200)
+  assert.equal(req!.headers['x-observers-delivery-id'], await deliveryIdOf(db.pool, 'slack-ok'))
 })
 
 test('429 with Retry-After and a 500 are retried, then the message is delivered once', async () => {

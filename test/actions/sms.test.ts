@@ -5,6 +5,7 @@ import type { TestDatabase } from '../helpers/db.ts'
 import {
   assertNoSecrets,
   completedOutput,
+  deliveryIdOf,
   dlqCount,
   dlqRow,
   missingTransportWarnings,
@@ -132,6 +133,7 @@ describe('with Twilio configured', () => {
     assert.equal(output.status, 201)
     assert.equal(output.message_status, 'queued')
     assert.match(String(output.sid), /^SM/)
+    assert.equal(req!.headers['x-observers-delivery-id'], await deliveryIdOf(db.pool, 'sms-ok'))
   })
 
   test('a Messaging Service SID as "from" is sent as MessagingServiceSid', async () => {

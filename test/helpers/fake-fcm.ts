@@ -16,6 +16,8 @@ export interface FcmSend {
   authorization: string | undefined
   /** Whether the bearer token is one this server issued. */
   authorized: boolean
+  /** The x-observers-delivery-id header. */
+  deliveryId: string | undefined
   body: { message?: Record<string, unknown> }
 }
 
@@ -100,6 +102,7 @@ export async function startFakeFcm(projectId = 'demo-project'): Promise<FakeFcm>
       path: req.url ?? '',
       authorization,
       authorized: issued.has(authorization?.replace(/^Bearer /, '') ?? ''),
+      deliveryId: req.headers['x-observers-delivery-id'] as string | undefined,
       body: JSON.parse(text || '{}'),
     }
     sends.push(s)

@@ -45,6 +45,16 @@ export function completedOutput(pool: Pool, observer: string, entityId?: string,
   )
 }
 
+/** The delivery_id of the observer's (first) job, as the dispatcher stored it. */
+export async function deliveryIdOf(pool: Pool, observer: string): Promise<string> {
+  const { rows } = await pool.query(
+    `select data ->> 'delivery_id' as id from pgboss.job where data ->> 'observer' = $1 limit 1`,
+    [observer],
+  )
+  assert.ok(rows[0]?.id, `a job of ${observer}`)
+  return rows[0].id as string
+}
+
 export async function dlqCount(pool: Pool, observer: string): Promise<number> {
   const { rows } = await pool.query('select count(*)::int as n from observers.dlq where observer = $1', [
     observer,

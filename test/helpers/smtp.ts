@@ -28,6 +28,8 @@ export interface SmtpServer {
   /** Accepted messages only. */
   accepted: ReceivedMail[]
   reply(script: SmtpReply[] | ((mail: ReceivedMail) => SmtpReply)): void
+  /** RCPT TO replies: a 4xx/5xx code refuses that recipient, undefined accepts it. */
+  refuseRecipients(refuse: (address: string) => SmtpReply | undefined): void
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMail[]>
   close(): Promise<void>
 }
@@ -46,6 +48,7 @@ export async function startSmtp(opts: {
   const accepted: ReceivedMail[] = []
   let script: SmtpReply[] | ((mail: ReceivedMail) => SmtpReply) = [250]
   let served = 0
+  let refuse: (address: string) => SmtpReply | undefined = () => undefined
   const server = new SMTPServer({
     secure: opts.secure ?? false,
     disabledCommands: ['STARTTLS'],
@@ -61,6 +64,12 @@ export async function startSmtp(opts: {
         return done(null, { user: { username: auth.username, password: auth.password ?? '' } })
       }
       return done(new Error('Invalid username or password'))
+    },
+    onRcptTo(address, _session, done) {
+      const code = refuse(address.address)
+      if (code === undefined) return done()
+      const text = code < 500 ? 'mailbox busy, try later' : 'no such mailbox'
+      return done(Object.assign(new Error(text), { responseCode: code }))
     },
     onData(stream, session, done) {
       const chunks: Buffer[] = []
@@ -105,6 +114,9 @@ export async function startSmtp(opts: {
     reply(next) {
       script = next
       served = 0
+    },
+    refuseRecipients(next) {
+      refuse = next
     },
     async waitFor(count, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs
