@@ -19,9 +19,8 @@ export function changeLogSource(pollMs: number): ChangeSource {
     kind: 'changelog',
     wake: 'notify',
     pollMs,
-    async claim(client, limit) {
-      const { events, unreadable, claimed } = await claimChanges(client, limit)
-      const more = claimed >= limit
+    async claim(client, limits) {
+      const { events, unreadable, more } = await claimChanges(client, limits)
       return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
     },
     async backlog(db) {
