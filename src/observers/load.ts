@@ -6,6 +6,7 @@ import { compileCondition } from '../conditions/index.ts'
 import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
 import type { EventKind } from '../event.ts'
 import { checkJsonTemplate, checkTemplate } from '../templates/render.ts'
+import { entityProblem, normaliseEntity } from './entity.ts'
 import { checkSchema } from './schema.ts'
 import {
   type ActionConfig,
@@ -35,10 +36,7 @@ const eventAliases: Record<string, EventKind> = {
   deleted: 'DELETE',
 }
 
-/** `orders` → `public.orders`; the form the capture trigger writes into change_log.entity. */
-export function normaliseEntity(entity: string): string {
-  return entity.includes('.') ? entity : `public.${entity}`
-}
+export { normaliseEntity } from './entity.ts'
 
 /**
  * Loads every `*.json` file of `dir`. A file with any problem is left out whole and all its
@@ -123,6 +121,9 @@ export function parseObserver(
   }
   const raw = data as RawObserver
   const problems = [...checkActions(file, raw.actions)]
+  // Other sources name entities their own way (a FraiseQL object_type, a MySQL db.table).
+  const entityError = (raw.source ?? ownSource) === ownSource ? entityProblem(raw.entity) : undefined
+  if (entityError) problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', entityError))
   const condition = compile(file, raw, problems, opts)
   if (problems.length > 0) return { problems }
   if (raw.enabled === false) return { observer: undefined }
