@@ -43,6 +43,10 @@ export interface Config {
   readonly actorSetting: string
   /** Change-log rows claimed per dispatch transaction. @defaultValue 500 */
   readonly dispatchBatchSize: number
+  /** Row-image bytes claimed per dispatch transaction; one change is always taken. @defaultValue 16777216 */
+  readonly dispatchBatchBytes: number
+  /** A change whose row images are larger is dead-lettered unread (OB009). @defaultValue 16777216 */
+  readonly maxChangeBytes: number
   /** Backstop poll when no NOTIFY arrives. @defaultValue 1000 */
   readonly dispatchPollMs: number
   /** Jobs in flight per action type in this process. @defaultValue 32 */
@@ -93,6 +97,8 @@ const defaults = {
   logLevel: 'info',
   actorSetting: 'request.jwt.claim.sub',
   dispatchBatchSize: 500,
+  dispatchBatchBytes: 16 * 1024 * 1024,
+  maxChangeBytes: 16 * 1024 * 1024,
   dispatchPollMs: 1000,
   concurrency: 32,
   dbPoolSize: 10,
@@ -130,6 +136,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     autoWatch: bool('OBSERVERS_AUTO_WATCH', env.OBSERVERS_AUTO_WATCH, true),
     actorSetting: env.OBSERVERS_ACTOR_SETTING ?? defaults.actorSetting,
     dispatchBatchSize: optInt('OBSERVERS_DISPATCH_BATCH_SIZE', env, defaults.dispatchBatchSize, 1),
+    dispatchBatchBytes: optInt('OBSERVERS_DISPATCH_BATCH_BYTES', env, defaults.dispatchBatchBytes, 1),
+    maxChangeBytes: optInt('OBSERVERS_MAX_CHANGE_BYTES', env, defaults.maxChangeBytes, 1),
     dispatchPollMs: optInt('OBSERVERS_DISPATCH_POLL_MS', env, defaults.dispatchPollMs, 10),
     concurrency: optInt('OBSERVERS_CONCURRENCY', env, defaults.concurrency, 1),
     concurrencyByType: Object.freeze(concurrencyByType),

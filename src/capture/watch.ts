@@ -1,11 +1,15 @@
 import type { Queryable } from '../db/pool.ts'
-import { coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
+import { entityProblem, parseEntity } from '../observers/entity.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 
-/** `schema.table` → the two identifier parts (the table part may itself contain dots). */
+/** `schema.table` → the two identifier parts, unquoted (docs/observers.md, entity names). */
 export function splitEntity(entity: string): [string, string] {
-  const dot = entity.indexOf('.')
-  return dot < 0 ? ['public', entity] : [entity.slice(0, dot), entity.slice(dot + 1)]
+  try {
+    return parseEntity(entity)
+  } catch (err) {
+    throw new AppError(ErrorCode.InvalidConfig, coerceError(err).message, { cause: err })
+  }
 }
 
 interface WatchSpec {
@@ -48,6 +52,9 @@ export async function watchTable(
   entity: string,
   opts: { tenantColumn: string | null; actorSetting: string; noopUpdates: boolean },
 ): Promise<boolean> {
+  // Capturing the change log's own writes would recurse until Postgres' stack limit.
+  const refused = entityProblem(entity)
+  if (refused) throw new AppError(ErrorCode.InvalidConfig, refused)
   const oid = await resolveTable(db, entity)
   if (oid === undefined) return false
   await db.query('select observers.watch($1::oid::regclass, $2, $3, $4)', [

@@ -47,7 +47,8 @@ const awakePollMs = 5
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
   return withTransaction(deps.pool, async (client) => {
-    const batch = await source.claim(client, deps.config.dispatchBatchSize)
+    const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
+    const batch = await source.claim(client, { rows, bytes, changeBytes })
     if (!batch) return undefined
     let jobs: QueuedDelivery[]
     if (oneByOne) {

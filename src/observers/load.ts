@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser'
 import { actionTypes } from '../actions/registry.ts'
@@ -6,6 +7,7 @@ import { compileCondition } from '../conditions/index.ts'
 import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
 import type { EventKind } from '../event.ts'
 import { checkJsonTemplate, checkTemplate } from '../templates/render.ts'
+import { entityProblem, normaliseEntity } from './entity.ts'
 import { checkSchema } from './schema.ts'
 import {
   type ActionConfig,
@@ -35,10 +37,7 @@ const eventAliases: Record<string, EventKind> = {
   deleted: 'DELETE',
 }
 
-/** `orders` → `public.orders`; the form the capture trigger writes into change_log.entity. */
-export function normaliseEntity(entity: string): string {
-  return entity.includes('.') ? entity : `public.${entity}`
-}
+export { normaliseEntity } from './entity.ts'
 
 /**
  * Loads every `*.json` file of `dir`. A file with any problem is left out whole and all its
@@ -62,7 +61,12 @@ export async function loadObservers(dir: string, opts: LoadOptions = {}): Promis
   const names = new Map<string, string>()
   for (const file of files) {
     const full = path.join(dir, file)
-    const result = parseObserver(full, await readFile(full, 'utf8'), opts)
+    const text = await readObserverFile(full)
+    if (typeof text !== 'string') {
+      problems.push(text)
+      continue
+    }
+    const result = parseObserver(full, text, opts)
     if ('problems' in result) {
       problems.push(...result.problems)
       continue
@@ -84,6 +88,29 @@ export async function loadObservers(dir: string, opts: LoadOptions = {}): Promis
     observers.push(result.observer)
   }
   return { observers, problems }
+}
+
+/**
+ * The text of one directory entry, or why it has none. Opened without blocking and checked
+ * before reading: a FIFO named `*.json` would otherwise hang the loader until someone writes to
+ * it, and a directory or a dangling link must be a problem of that entry, not of the whole load.
+ */
+async function readObserverFile(file: string): Promise<string | ObserverFileError> {
+  const problem = (message: string) => new ObserverFileError(ErrorCode.InvalidConfig, file, '', message)
+  let handle: Awaited<ReturnType<typeof open>> | undefined
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
+    const stats = await handle.stat()
+    if (!stats.isFile()) {
+      const kind = stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a special file'
+      return problem(`not a regular file (${kind}); observer files must be regular files`)
+    }
+    return await handle.readFile('utf8')
+  } catch (err) {
+    return problem(`cannot read: ${coerceError(err).message}`)
+  } finally {
+    await handle?.close()
+  }
 }
 
 /** Parses one observer file's text; `observer` is undefined for a valid but disabled file. */
@@ -123,6 +150,9 @@ export function parseObserver(
   }
   const raw = data as RawObserver
   const problems = [...checkActions(file, raw.actions)]
+  // Other sources name entities their own way (a FraiseQL object_type, a MySQL db.table).
+  const entityError = (raw.source ?? ownSource) === ownSource ? entityProblem(raw.entity) : undefined
+  if (entityError) problems.push(new ObserverFileError(ErrorCode.InvalidConfig, file, '/entity', entityError))
   const condition = compile(file, raw, problems, opts)
   if (problems.length > 0) return { problems }
   if (raw.enabled === false) return { observer: undefined }

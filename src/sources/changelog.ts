@@ -21,9 +21,8 @@ export function changeLogSource(pollMs: number, preparedStatements = true): Chan
     kind: 'changelog',
     wake: 'notify',
     pollMs,
-    async claim(client, limit) {
-      const { events, unreadable, claimed } = await claimChanges(client, limit, run)
-      const more = claimed >= limit
+    async claim(client, limits) {
+      const { events, unreadable, more } = await claimChanges(client, limits, run)
       return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
     },
     async backlog(db) {

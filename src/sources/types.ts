@@ -1,6 +1,9 @@
 import type { PoolClient, Queryable } from '../db/pool.ts'
+import type { ClaimLimits } from '../db/queries/change-log.ts'
 import type { ErrorCode } from '../errors.ts'
 import type { ChangeEvent } from '../event.ts'
+
+export type { ClaimLimits }
 
 export const SourceKinds = ['changelog', 'fraiseql', 'mysql'] as const
 export type SourceKind = (typeof SourceKinds)[number]
@@ -64,7 +67,7 @@ export interface ChangeSource {
   readonly wake: 'notify' | 'poll'
   readonly pollMs: number
   /** Undefined when another worker holds this source's dispatch lock. */
-  claim(client: PoolClient, limit: number): Promise<ClaimedBatch | undefined>
+  claim(client: PoolClient, limits: ClaimLimits): Promise<ClaimedBatch | undefined>
   backlog(db: Queryable): Promise<SourceBacklog>
   /** Periodic cleanup after a successful pass (pruning); errors are logged, never fatal. */
   tidy?(db: Queryable): Promise<void>

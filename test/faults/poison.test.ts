@@ -145,7 +145,7 @@ test('an update too large to queue (2 × 140 MB) is dead-lettered and later chan
   )
   assert.equal(dead.action_type, 'malformed')
   assert.equal(dead.last_error_code, 'OB009')
-  assert.match(dead.last_error, /cannot be queued: total size of jsonb/)
+  assert.match(dead.last_error, /more than OBSERVERS_MAX_CHANGE_BYTES/)
   await eventually(
     () => receiver.delivered().some((r) => r.path === '/raw' && r.body.includes('after the vast one')),
     60_000,

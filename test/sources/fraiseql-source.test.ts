@@ -29,7 +29,7 @@ async function freshSource(commitWindowMs = 300_000) {
 /** One dispatch transaction without jobs: claim and record. */
 function pass(source: ChangeSource, limit: number) {
   return withTransaction(db.pool, async (client) => {
-    const batch = await source.claim(client, limit)
+    const batch = await source.claim(client, { rows: limit, bytes: 2 ** 30, changeBytes: 2 ** 30 })
     await batch?.record(client)
     return batch
   })
@@ -57,9 +57,11 @@ test('a second dispatcher is locked out of a source while the first holds it', a
   const { table, source } = await freshSource()
   await insertFraiseqlChange(db.pool, {}, table)
   await withTransaction(db.pool, async (first) => {
-    const mine = await source.claim(first, 10)
+    const mine = await source.claim(first, { rows: 10, bytes: 2 ** 30, changeBytes: 2 ** 30 })
     assert.equal(mine?.events.length, 1)
-    const other = await withTransaction(db.pool, (second) => source.claim(second, 10))
+    const other = await withTransaction(db.pool, (second) =>
+      source.claim(second, { rows: 10, bytes: 2 ** 30, changeBytes: 2 ** 30 }),
+    )
     assert.equal(other, undefined)
     await mine?.record(first)
   })

@@ -38,7 +38,7 @@ describe('MySQL/MariaDB source: capture and progress', { skip }, () => {
 
   function pass(source: ChangeSource, limit = 100) {
     return withTransaction(db.pool, async (client) => {
-      const batch = await source.claim(client, limit)
+      const batch = await source.claim(client, { rows: limit, bytes: 2 ** 30, changeBytes: 2 ** 30 })
       await batch?.record(client)
       return batch
     })

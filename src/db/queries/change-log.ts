@@ -94,8 +94,11 @@ function toEvent(r: ChangeRow): ChangeEvent {
   }
 }
 
-const eventColumns =
-  'c.seq, c.id, c.event, c.entity, c.entity_id, c.before::text as before, c.after::text as after, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at'
+/** The change-log columns of an event; images are left out (null) where `skipImages` holds. */
+function eventColumns(skipImages = 'false') {
+  const image = (col: string) => `case when ${skipImages} then null else c.${col}::text end as ${col}`
+  return `c.seq, c.id, c.event, c.entity, c.entity_id, ${image('before')}, ${image('after')}, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at`
+}
 
 function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
   const { seq, id, event, entity, entity_id, txid, created_at } = r
@@ -103,63 +106,106 @@ function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
   return { seq: Number(seq), id, event, entity, entity_id, txid, created_at: created_at.toISOString(), error }
 }
 
+/** What one claim may take: changes, bytes of row images, and the largest change it will read. */
+export interface ClaimLimits {
+  rows: number
+  /** Row-image bytes per claim; the first change is taken whatever its size. */
+  bytes: number
+  /** A change with more image bytes is dead-lettered without its images ever being read. */
+  changeBytes: number
+}
+
 /**
- * Named, so a connection plans it once per batch size: it runs on every dispatch pass, and under
- * light load that is once per change, where planning cost more than running it. The limit is a
- * literal so that one plan is made for it; a generic plan for `limit $1`, made while the change
+ * Named, so a connection plans it once per set of limits: it runs on every dispatch pass, and under
+ * light load that is once per change, where planning cost more than running it. The limits are
+ * literals so that one plan is made for them; a generic plan for `limit $1`, made while the change
  * log was small, ran 4-15x slower (docs/performance.md). It claims from change_pending, a small
  * table of undispatched seqs: an index over change_log's undispatched rows kept an entry for
  * every dispatched row until the table's next vacuum, and claims walked past them all.
  */
-function claimStatement(limit: number) {
-  const rows = Math.max(1, Math.trunc(limit))
+function claimStatement(limits: ClaimLimits) {
+  const rows = Math.max(1, Math.trunc(limits.rows))
+  const bytes = Math.max(1, Math.trunc(limits.bytes))
+  const max = Math.max(1, Math.trunc(limits.changeBytes))
   return {
-    name: `observers.claim-changes-${rows}`,
+    name: `observers.claim-changes-${rows}-${bytes}-${max}`,
+    // Sizes come from change_pending, recorded at capture, so no image is read to choose the
+    // batch: the oldest candidates are taken while the bytes before each stay under the budget.
+    // An oversized change weighs nothing, because its images are never loaded.
     // `= any(array(…))` plans as index lookups whatever the tables held when the plan was made;
     // a join planned on an empty change log stayed a sequential scan of all of it.
-    // One row even when nothing was claimed, carrying the count of queue entries taken: an entry
-    // whose change-log row is gone (a truncated log) yields no event but still counts.
-    text: `with claimed as (
+    // One row even when nothing was claimed, carrying the count of queue entries taken and seen:
+    // an entry whose change-log row is gone (a truncated log) yields no event but still counts.
+    text: `with candidates as (
+       select seq, coalesce(bytes, 0) as bytes from observers.change_pending
+        order by seq limit ${rows} for update skip locked
+     ), taken as (
+       select seq, bytes from (
+         select seq, bytes, coalesce(sum(case when bytes > ${max} then 0 else bytes end)
+                  over (order by seq rows between unbounded preceding and 1 preceding), 0) as preceding
+           from candidates) s
+        where preceding < ${bytes}
+     ), claimed as (
        delete from observers.change_pending
-        where seq = any(array(select seq from observers.change_pending order by seq limit ${rows} for update skip locked))
+        where seq = any(array(select seq from taken))
        returning seq
      ), marked as (
        update observers.change_log c set dispatched_at = now()
         where c.seq = any(array(select seq from claimed))
-       returning ${eventColumns}
+       returning ${eventColumns(`c.seq = any(array(select seq from taken where bytes > ${max}))`)}
      )
-     select n.claimed, m.* from (select count(*)::int as claimed from claimed) n left join marked m on true`,
+     select n.claimed, n.candidates, t.bytes, m.*
+       from (select (select count(*) from claimed)::int as claimed,
+                    (select count(*) from candidates)::int as candidates) n
+       left join marked m on true left join taken t on t.seq = m.seq`,
   }
 }
 
-/** A claim's row: the count of queue entries taken, and a change unless none was marked. */
-type ClaimRow = { claimed: number } & (ChangeRow | Record<keyof ChangeRow, null>)
+/** A claim's row: the counts of queue entries taken and seen, and a change unless none was marked. */
+type ClaimRow = { claimed: number; candidates: number; bytes: string | null } & (
+  | ChangeRow
+  | Record<keyof ChangeRow, null>
+)
+
+function oversized(r: ChangeRow, bytes: number, max: number): UnreadableChange {
+  const error = `change ${r.seq} has ${bytes} bytes of row images, more than OBSERVERS_MAX_CHANGE_BYTES (${max}); it was not read`
+  return unreadable(r, new Error(error))
+}
 
 /**
- * Claims up to `limit` undispatched changes and marks them dispatched, inside the caller's
+ * Claims undispatched changes within `limits` and marks them dispatched, inside the caller's
  * transaction: if the caller rolls back, the changes are undispatched again. SKIP LOCKED keeps a
  * second claimer (a replay, or a leader hand-over) from waiting on or taking the same rows.
+ * `more` tells that the limits, not the queue, ended the claim.
  */
 export async function claimChanges(
   db: Queryable,
-  limit: number,
+  limits: ClaimLimits,
   run: Statements = statements(true),
-): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number }> {
-  const { rows } = (await run.run(db, claimStatement(limit), [])) as { rows: ClaimRow[] }
+): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number; more: boolean }> {
+  const { rows } = (await run.run(db, claimStatement(limits), [])) as { rows: ClaimRow[] }
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
   for (const r of rows) {
     if (r.seq === null) continue
+    const bytes = Number(r.bytes ?? 0)
+    if (bytes > limits.changeBytes) {
+      unreadableRows.push(oversized(r, bytes, limits.changeBytes))
+      continue
+    }
     try {
       events.push(toEvent(r))
     } catch (err) {
       unreadableRows.push(unreadable(r, err))
     }
   }
+  const claimed = rows[0]?.claimed ?? 0
+  const candidates = rows[0]?.candidates ?? 0
   return {
     events: events.sort((a, b) => a.seq - b.seq),
-    unreadable: unreadableRows,
-    claimed: rows[0]?.claimed ?? 0,
+    unreadable: unreadableRows.sort((a, b) => a.seq - b.seq),
+    claimed,
+    more: claimed >= limits.rows || candidates > claimed,
   }
 }
 
@@ -169,7 +215,7 @@ export async function selectChanges(
   range: { fromSeq?: number; toSeq?: number; since?: Date; afterSeq: number; limit: number },
 ): Promise<ChangeEvent[]> {
   const { rows } = await db.query<ChangeRow>(
-    `select ${eventColumns} from observers.change_log c
+    `select ${eventColumns()} from observers.change_log c
       where c.seq > $1
         and ($2::bigint is null or c.seq >= $2) and ($3::bigint is null or c.seq <= $3)
         and ($4::timestamptz is null or c.created_at >= $4)

@@ -47,7 +47,7 @@ export function fraiseqlSource(opts: FraiseqlSourceOptions): ChangeSource {
     kind: 'fraiseql',
     wake: 'poll',
     pollMs: opts.pollMs,
-    async claim(client, limit) {
+    async claim(client, { rows: limit }) {
       if (!(await tryLockSource(client, name))) return undefined
       const { layout: l, readAt, floor } = await read(client)
       const { rows } = await client

@@ -119,7 +119,7 @@ export function mysqlSource(opts: MysqlSourceOptions): ChangeSource {
     kind: 'mysql',
     wake: 'poll',
     pollMs: opts.pollMs,
-    async claim(client, limit) {
+    async claim(client, { rows: limit }) {
       if (!(await tryLockSource(client, name))) return undefined
       const l = await open()
       const readAt = await readNow(l)
