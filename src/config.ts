@@ -80,6 +80,14 @@ export interface Config {
   readonly housekeepingIntervalMs: number
   /** Comment line sent on idle /api/stream connections so proxies keep them open. @defaultValue 15000 */
   readonly sseHeartbeatMs: number
+  /** Open connections the ops server accepts; further ones are closed at once. @defaultValue 256 */
+  readonly httpMaxConnections: number
+  /** Time a client has to send its request headers. @defaultValue 10000 */
+  readonly httpHeadersTimeoutMs: number
+  /** Time a client has to send its whole request (a stream's response is not part of it). @defaultValue 30000 */
+  readonly httpRequestTimeoutMs: number
+  /** Open /api/stream connections; further ones are answered 503. @defaultValue 100 */
+  readonly streamMaxClients: number
   /** Human-readable logs (pino-pretty). @defaultValue true on a TTY unless NODE_ENV=production */
   readonly logPretty: boolean
   /** Sources besides the change log: OBSERVERS_SOURCES, FRAISEQL_CHANGE_LOG_TABLE, MYSQL_SOURCE_URL. */
@@ -111,6 +119,10 @@ const defaults = {
   watchDir: true,
   housekeepingIntervalMs: 60_000,
   sseHeartbeatMs: 15_000,
+  httpMaxConnections: 256,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 30_000,
+  streamMaxClients: 100,
   embeddedDataDir: '.data/postgres',
   sourcePollMs: 1000,
   fraiseqlTable: 'core.tb_entity_change_log',
@@ -162,6 +174,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       100,
     ),
     sseHeartbeatMs: optInt('OBSERVERS_SSE_HEARTBEAT_MS', env, defaults.sseHeartbeatMs, 100),
+    ...opsServerLimits(env),
     logPretty: bool(
       'LOG_PRETTY',
       env.LOG_PRETTY,
@@ -171,6 +184,39 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     sources: Object.freeze(parseSources(env)),
     env: Object.freeze({ ...env }),
   })
+}
+
+/** Connection limits of the ops server, checked against each other so a stream cannot take every slot. */
+function opsServerLimits(env: Readonly<Record<string, string | undefined>>) {
+  const limits = {
+    httpMaxConnections: optInt('OBSERVERS_HTTP_MAX_CONNECTIONS', env, defaults.httpMaxConnections, 2),
+    httpHeadersTimeoutMs: optInt(
+      'OBSERVERS_HTTP_HEADERS_TIMEOUT_MS',
+      env,
+      defaults.httpHeadersTimeoutMs,
+      100,
+    ),
+    httpRequestTimeoutMs: optInt(
+      'OBSERVERS_HTTP_REQUEST_TIMEOUT_MS',
+      env,
+      defaults.httpRequestTimeoutMs,
+      100,
+    ),
+    streamMaxClients: optInt('OBSERVERS_STREAM_MAX_CLIENTS', env, defaults.streamMaxClients, 0),
+  }
+  if (limits.httpRequestTimeoutMs < limits.httpHeadersTimeoutMs) {
+    throw new ConfigError(
+      ErrorCode.InvalidConfig,
+      'OBSERVERS_HTTP_REQUEST_TIMEOUT_MS must be at least OBSERVERS_HTTP_HEADERS_TIMEOUT_MS',
+    )
+  }
+  if (limits.streamMaxClients >= limits.httpMaxConnections) {
+    throw new ConfigError(
+      ErrorCode.InvalidConfig,
+      'OBSERVERS_STREAM_MAX_CLIENTS must be below OBSERVERS_HTTP_MAX_CONNECTIONS, so /healthz and the API keep a connection',
+    )
+  }
+  return limits
 }
 
 /** Where a source's settings live: FRAISEQL_CHANGE_LOG_*, MYSQL_SOURCE_*, else OBSERVERS_SOURCE_<NAME>_*. */

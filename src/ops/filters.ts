@@ -4,31 +4,37 @@ import type { DlqFilter } from '../queue/dlq.ts'
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
+// Four-digit years: what ISO-8601 spells without extensions, and well inside Postgres's range.
+const earliest = Date.parse('0001-01-01T00:00:00Z')
+const latest = Date.parse('9999-12-31T23:59:59.999Z')
+const isoTime =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i
+
+function invalid(what: string, text: string, expected: string): ConfigError {
+  return new ConfigError(ErrorCode.InvalidConfig, `${what} must be ${expected}; got "${text}"`)
+}
+
+/** Milliseconds since the epoch; NaN when `text` is neither form. */
+function timeOf(text: string, now: number): number {
+  const relative = /^(\d+)(ms|s|m|h|d)$/.exec(text)
+  if (relative) return now - Number(relative[1]) * (units[relative[2] ?? ''] ?? Number.NaN)
+  return isoTime.test(text) ? Date.parse(text) : Number.NaN
+}
+
 /**
  * A point in time: ISO-8601 (`2025-01-31T12:00:00Z`) or an age relative to `now`
- * (`90s`, `15m`, `1h`, `7d`). Throws OB001 naming `what` otherwise.
+ * (`90s`, `15m`, `1h`, `7d`), within the years 0001-9999. Throws OB001 naming `what` otherwise.
  */
 export function parseTime(text: string, what: string, now = Date.now()): Date {
-  const relative = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim())
-  if (relative?.[1] && relative[2]) return new Date(now - Number(relative[1]) * (units[relative[2]] ?? 0))
-  const at = Date.parse(text)
-  if (Number.isNaN(at)) {
-    throw new ConfigError(
-      ErrorCode.InvalidConfig,
-      `${what} must be an ISO-8601 time or an age such as 30m, 1h, 7d; got "${text}"`,
-    )
-  }
+  const at = timeOf(text.trim(), now)
+  if (Number.isNaN(at)) throw invalid(what, text, 'an ISO-8601 time or an age such as 30m, 1h, 7d')
+  if (at < earliest || at > latest) throw invalid(what, text, 'a time between the years 0001 and 9999')
   return new Date(at)
 }
 
 export function parsePositiveInt(text: string, what: string, max: number): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new ConfigError(
-      ErrorCode.InvalidConfig,
-      `${what} must be an integer from 1 to ${max}; got "${text}"`,
-    )
-  }
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN
+  if (!(n >= 1 && n <= max)) throw invalid(what, text, `an integer from 1 to ${max}`)
   return n
 }
 
@@ -41,11 +47,19 @@ export interface DlqFilterInput {
   until?: string | undefined
 }
 
+/** Free text compared in SQL; Postgres refuses a NUL in text, which must be the caller's 400. */
+function text(value: string | undefined, what: string): string | undefined {
+  if (!value) return undefined
+  if (value.includes('\u0000')) throw invalid(what, value.replaceAll('\u0000', '\\0'), 'text without NUL')
+  return value
+}
+
 export function parseDlqFilter(input: DlqFilterInput, now = Date.now()): DlqFilter {
+  const entity = text(input.entity, 'entity')
   return {
-    observer: input.observer || undefined,
-    type: input.type || undefined,
-    entity: input.entity ? normaliseEntity(input.entity) : undefined,
+    observer: text(input.observer, 'observer'),
+    type: text(input.type, 'type'),
+    entity: entity ? normaliseEntity(entity) : undefined,
     since: input.since ? parseTime(input.since, 'since', now) : undefined,
     until: input.until ? parseTime(input.until, 'until', now) : undefined,
   }

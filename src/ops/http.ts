@@ -31,7 +31,13 @@ export function statusOf(err: unknown): number {
   return err instanceof AppError && err.code === ErrorCode.InvalidConfig ? 400 : 500
 }
 
-/** `{ "error": message, "code": code }` with the status the error implies. */
+/** What a 500 says: database and driver messages can name tables, values and hosts. */
+export const internalErrorMessage = 'internal error; the worker log has the details'
+
+/**
+ * `{ "error": message, "code": code }` with the status the error implies. Messages of 5xx errors
+ * that are not HttpErrors stay in the log (routes.ts logs them): the client gets the code only.
+ */
 export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy()
@@ -39,7 +45,9 @@ export function sendError(res: ServerResponse, err: unknown): void {
   }
   const e = coerceError(err)
   const code = e instanceof HttpError || e instanceof AppError ? e.code : ErrorCode.DatabaseError
-  sendJson(res, statusOf(e), { error: e.message, code })
+  const status = statusOf(e)
+  const message = status >= 500 && !(e instanceof HttpError) ? internalErrorMessage : e.message
+  sendJson(res, status, { error: message, code })
 }
 
 const maxBodyBytes = 1024 * 1024

@@ -58,7 +58,10 @@ const routes: Route[] = [
     method: 'GET',
     path: /^\/api\/stream$/,
     handle: ({ req, res, url, worker, config }) =>
-      serveStream(req, res, url, worker.telemetry.feed, config.sseHeartbeatMs),
+      serveStream(req, res, url, worker.telemetry.feed, {
+        heartbeatMs: config.sseHeartbeatMs,
+        maxClients: config.streamMaxClients,
+      }),
   },
 ]
 

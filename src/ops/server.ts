@@ -13,14 +13,49 @@ export interface OpsServer {
   close(): Promise<void>
 }
 
+const keepAliveTimeoutMs = 5000
+const dropWarningIntervalMs = 60_000
+
+/**
+ * Bounds what clients can hold: connections past the cap are closed as they arrive, and a
+ * client that is slow to send its request is answered 408 and closed, so the ops port can never
+ * take the file descriptors and memory deliveries need (docs/api.md, Limits).
+ */
+function limitConnections(server: http.Server, config: Config, log: Logger): void {
+  server.maxConnections = config.httpMaxConnections
+  let dropped = 0
+  let warnedAt = Number.NEGATIVE_INFINITY
+  server.on('drop', () => {
+    dropped++
+    const now = performance.now()
+    if (now - warnedAt < dropWarningIntervalMs) return
+    log.warn(
+      { dropped, max_connections: config.httpMaxConnections },
+      'ops HTTP at its connection limit (OBSERVERS_HTTP_MAX_CONNECTIONS): new connections are closed',
+    )
+    warnedAt = now
+    dropped = 0
+  })
+}
+
 /**
  * node:http on PORT/HOST: a dozen routes, JSON and one SSE stream need no framework, and
  * keeping the dependency list short keeps the worker's attack surface small (docs/api.md).
  */
 export async function startOpsServer(worker: Worker, config: Config, log: Logger): Promise<OpsServer> {
-  const server = http.createServer((req, res) => {
-    void handleRequest(req, res, { worker, config, log })
-  })
+  const server = http.createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default), which would stretch them.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.httpHeadersTimeoutMs / 4)),
+    },
+    (req, res) => {
+      void handleRequest(req, res, { worker, config, log })
+    },
+  )
+  limitConnections(server, config, log)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.port, config.host, resolve)

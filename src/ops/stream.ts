@@ -1,52 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ExecutionReport } from '../execute/execute.ts'
-import { stringifyExact } from '../json/exact.ts'
 import { normaliseEntity } from '../observers/load.ts'
-
-/** Fans every execution report of this process out to the open /api/stream connections. */
-export interface ExecutionFeed {
-  publish(report: ExecutionReport): void
-  subscribe(listener: (report: ExecutionReport) => void): () => void
-  readonly subscribers: number
-}
-
-export function createExecutionFeed(): ExecutionFeed {
-  const listeners = new Set<(report: ExecutionReport) => void>()
-  return {
-    publish(report) {
-      for (const l of listeners) l(report)
-    },
-    subscribe(listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
-    get subscribers() {
-      return listeners.size
-    },
-  }
-}
-
-/** What a stream client receives per execution: no row images, they may be large or private. */
-export function executionMessage(r: ExecutionReport) {
-  const e = r.delivery.event
-  return {
-    delivery_id: r.delivery.delivery_id,
-    observer: r.delivery.observer,
-    action_index: r.delivery.action_index,
-    type: r.delivery.action.type,
-    attempt: r.attempt,
-    outcome: r.outcome,
-    duration_ms: r.durationMs,
-    ...(r.code === undefined ? {} : { code: r.code }),
-    ...(r.error === undefined ? {} : { error: r.error }),
-    at: new Date().toISOString(),
-    event: { id: e.id, seq: e.seq, event: e.event, entity: e.entity, entity_id: e.entity_id },
-  }
-}
+import type { ExecutionFeed, StreamEvent } from './feed.ts'
+import { HttpError } from './http.ts'
 
 const eventAliases: Record<string, string> = { CREATED: 'INSERT', UPDATED: 'UPDATE', DELETED: 'DELETE' }
 
-function matcher(url: URL): (r: ExecutionReport) => boolean {
+function matcher(url: URL): (e: StreamEvent) => boolean {
   const entity = url.searchParams.get('entity')
   const rawEvent = url.searchParams.get('event')?.toUpperCase()
   const want = {
@@ -55,15 +14,32 @@ function matcher(url: URL): (r: ExecutionReport) => boolean {
     observer: url.searchParams.get('observer') ?? undefined,
     outcome: url.searchParams.get('outcome') ?? undefined,
   }
-  return (r) =>
-    (want.entity === undefined || r.delivery.event.entity === want.entity) &&
-    (want.event === undefined || r.delivery.event.event === want.event) &&
-    (want.observer === undefined || r.delivery.observer === want.observer) &&
-    (want.outcome === undefined || r.outcome === want.outcome)
+  return (e) =>
+    (want.entity === undefined || e.entity === want.entity) &&
+    (want.event === undefined || e.event === want.event) &&
+    (want.observer === undefined || e.observer === want.observer) &&
+    (want.outcome === undefined || e.outcome === want.outcome)
 }
 
-// A client that stops reading is dropped rather than buffered without bound.
+// A client that stops reading is dropped rather than buffered without bound; it can resume.
 const maxBufferedBytes = 1024 * 1024
+const fullRetryAfterSeconds = 10
+
+export interface StreamOptions {
+  heartbeatMs: number
+  maxClients: number
+}
+
+/**
+ * The replay owed to a client that reconnects with Last-Event-ID: the events it missed, or a
+ * `gap` event when they are gone.
+ */
+function resumeFrames(feed: ExecutionFeed, lastEventId: string, accepts: (e: StreamEvent) => boolean) {
+  const missed = feed.since(lastEventId)
+  if (typeof missed !== 'string') return missed.filter(accepts).map((e) => e.frame)
+  const data = JSON.stringify({ last_event_id: lastEventId, reason: missed })
+  return [`event: gap\ndata: ${data}\n\n`]
+}
 
 /** Server-sent events: `event: execution` per matching report, a comment line as heartbeat. */
 export function serveStream(
@@ -71,27 +47,42 @@ export function serveStream(
   res: ServerResponse,
   url: URL,
   feed: ExecutionFeed,
-  heartbeatMs: number,
+  opts: StreamOptions,
 ): void {
+  if (feed.subscribers >= opts.maxClients) {
+    res.setHeader('retry-after', String(fullRetryAfterSeconds))
+    throw new HttpError(
+      503,
+      'stream_full',
+      `/api/stream has ${feed.subscribers} client(s), its limit (OBSERVERS_STREAM_MAX_CLIENTS=${opts.maxClients}); try again later`,
+    )
+  }
   const accepts = matcher(url)
+  const lastEventId = req.headers['last-event-id'] ?? url.searchParams.get('last_event_id')
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   })
-  res.write(': connected\n\n')
-  let id = 0
   const send = (text: string) => {
+    if (res.destroyed) return
     if (res.writableLength > maxBufferedBytes) res.destroy()
     else res.write(text)
   }
-  const unsubscribe = feed.subscribe((r) => {
-    if (!accepts(r)) return
-    id++
-    send(`id: ${id}\nevent: execution\ndata: ${stringifyExact(executionMessage(r))}\n\n`)
+  res.write(': connected\n\n')
+  // The replay is bounded by the feed's capacity, so it is written whole, never cut as slow.
+  if (typeof lastEventId === 'string' && lastEventId !== '') {
+    for (const frame of resumeFrames(feed, lastEventId, accepts)) res.write(frame)
+  }
+  // An id line without data moves the client's position without an event (the SSE spec), so
+  // a client whose filter matched nothing lately still resumes from here, not from a stale id.
+  const position = () => `id: ${feed.head}\n\n`
+  send(position())
+  const unsubscribe = feed.subscribe((e) => {
+    if (accepts(e)) send(e.frame)
   })
-  const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs)
+  const heartbeat = setInterval(() => send(`: heartbeat\n${position()}`), opts.heartbeatMs)
   const cleanup = () => {
     clearInterval(heartbeat)
     unsubscribe()

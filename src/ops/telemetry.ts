@@ -6,8 +6,8 @@ import { createMetrics, type GaugeSample, type Metrics } from '../metrics.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import { countDeadLetters } from '../queue/stats.ts'
 import type { SourceHealth } from '../sources/types.ts'
+import { createExecutionFeed, type ExecutionFeed } from './feed.ts'
 import { createObserverStats, type ObserverStats } from './stats.ts'
-import { createExecutionFeed, type ExecutionFeed } from './stream.ts'
 
 /** Everything the worker tells the ops surface: metrics, per-observer stats, the live stream. */
 export interface Telemetry {

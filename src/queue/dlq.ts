@@ -117,7 +117,8 @@ export async function listDeadLetters(
 
 /** Undefined when the cursor was not made by listDeadLetters. */
 function decodeCursor(cursor: string): { us: string; id: string } | undefined {
-  const m = /^(\d+):(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  // 18 digits of microseconds reach the year 33658: more would overflow bigint or timestamptz.
+  const m = /^(\d{1,18}):(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
   return m?.[1] && m[2] && isJobId(m[2]) ? { us: m[1], id: m[2] } : undefined
 }
 

@@ -1,13 +1,15 @@
-import { Liquid, type Template } from 'liquidjs'
+import type { Template } from 'liquidjs'
 import type { Delivery } from '../delivery.ts'
 import { coerceError, TemplateError } from '../errors.ts'
 import { registerFilters } from './filters.ts'
+import { BoundedLiquid } from './limits.ts'
 
 /**
  * Liquid with no file system (include/render find nothing), own properties only (no prototype
- * chains), and limits on render time and memory so a runaway loop fails the job, not the worker.
+ * chains), and limits on render time, memory and filter inputs so a runaway loop or a huge row
+ * array fails the job, not the worker (docs/observers.md, Template limits).
  */
-const liquid = new Liquid({
+const liquid = new BoundedLiquid({
   templates: {},
   ownPropertyOnly: true,
   strictFilters: true,

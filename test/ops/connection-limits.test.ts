@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { after, before, test } from 'node:test'
+import { loadConfig } from '../../src/config.ts'
+import { ConfigError } from '../../src/errors.ts'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { api, hookObserver } from './helpers.ts'
+
+const maxConnections = 20
+
+let db: TestDatabase
+let receiver: Receiver
+let worker: TestWorker
+
+before(async () => {
+  db = await createTestDatabase()
+  receiver = await startReceiver()
+  await db.pool.query('create table parcels (id int primary key)')
+  const dir = await observersDir({
+    'parcels.json': hookObserver('parcel-hook', 'parcels', `${receiver.url}/parcels`),
+  })
+  worker = await runWorker(db.url, dir, {
+    OBSERVERS_HTTP_MAX_CONNECTIONS: String(maxConnections),
+    OBSERVERS_HTTP_HEADERS_TIMEOUT_MS: '1000',
+    OBSERVERS_HTTP_REQUEST_TIMEOUT_MS: '2000',
+    OBSERVERS_STREAM_MAX_CLIENTS: '5',
+  })
+})
+
+after(async () => {
+  await worker?.stop()
+  await receiver?.close()
+  await db?.drop()
+})
+
+interface SlowClient {
+  closed: boolean
+  received: string
+}
+
+/** A client that connects and then sends nothing, or only the start of a request, ever. */
+function slowClient(port: number, partial: string): SlowClient {
+  const client: SlowClient = { closed: false, received: '' }
+  const socket = net.connect(port, '127.0.0.1', () => {
+    if (partial) socket.write(partial)
+  })
+  socket.setEncoding('utf8')
+  socket.on('data', (text: string) => {
+    client.received += text
+  })
+  socket.on('error', () => {})
+  socket.on('close', () => {
+    client.closed = true
+  })
+  return client
+}
+
+test('idle and half-sent requests are cut by the server; /healthz and deliveries carry on', async () => {
+  const port = worker.worker.ops?.port ?? 0
+  const slow = Array.from({ length: 3 * maxConnections }, (_, i) =>
+    slowClient(port, i % 2 ? 'GET /healthz HTTP/1.1\r\nHost: worker\r\nX-Slow: ' : ''),
+  )
+  await db.pool.query('insert into parcels select generate_series(1, 100)')
+
+  await eventually(() => slow.every((c) => c.closed), 30_000, 'the server to close every slow client')
+  const answered = slow.filter((c) => c.received.startsWith('HTTP/1.1 408'))
+  assert.ok(answered.length > 0, 'the accepted slow clients are answered 408')
+  assert.ok(
+    answered.length <= maxConnections,
+    `at most ${maxConnections} connections held at once, ${answered.length} were`,
+  )
+
+  const health = await eventually(async () => {
+    const r = await api(worker.worker, '/healthz').catch(() => undefined)
+    return r?.status === 200 ? r : undefined
+  })
+  assert.deepEqual(health.body, { status: 'ok' })
+  await receiver.waitFor(100)
+  const ids = new Set(receiver.requests.map((r) => JSON.parse(r.body).after.id))
+  assert.equal(ids.size, 100, 'every change delivered')
+  const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
+  assert.equal(rows[0].n, 0, 'nothing dead-lettered')
+})
+
+test('the connection limits are checked against each other at startup', () => {
+  const base = { DATABASE_URL: 'postgres://x/y' }
+  assert.throws(
+    () => loadConfig({ ...base, OBSERVERS_HTTP_MAX_CONNECTIONS: '10', OBSERVERS_STREAM_MAX_CLIENTS: '10' }),
+    ConfigError,
+  )
+  assert.throws(
+    () =>
+      loadConfig({
+        ...base,
+        OBSERVERS_HTTP_HEADERS_TIMEOUT_MS: '5000',
+        OBSERVERS_HTTP_REQUEST_TIMEOUT_MS: '1000',
+      }),
+    ConfigError,
+  )
+  const config = loadConfig(base)
+  assert.equal(config.httpMaxConnections, 256)
+  assert.equal(config.streamMaxClients, 100)
+})
