@@ -6,7 +6,7 @@ import type { Config } from './config.ts'
 import { type Database, openDatabase } from './db/connect.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
-import { createDemoTable, fireDemo } from './demo.ts'
+import { createDemoTable, fireDemo, withDemoObservers } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
 import { ErrorCode, type ObserverFileError } from './errors.ts'
@@ -73,6 +73,8 @@ interface PrepareOptions {
   countConditionError(observer: string): void
   /** Observers naming any other source are problems. */
   sources: readonly ChangeSource[]
+  /** Add the sample observer of the embedded database. */
+  demo: boolean
 }
 
 /** Loads, watches and indexes the observers; logs every problem with its code and location. */
@@ -82,12 +84,9 @@ async function prepareObservers(
   log: Logger,
   opts: PrepareOptions,
 ): Promise<ObserverSet> {
-  const loaded = withKnownSources(
-    await loadObservers(config.observersDir, {
-      onConditionError: oncePerObserver(log, opts.countConditionError),
-    }),
-    opts.sources,
-  )
+  const loadOpts = { onConditionError: oncePerObserver(log, opts.countConditionError) }
+  const own = await loadObservers(config.observersDir, loadOpts)
+  const loaded = withKnownSources(opts.demo ? await withDemoObservers(own, loadOpts) : own, opts.sources)
   const logProblems = (problems: readonly ObserverFileError[]) => {
     for (const p of problems) log.error({ code: p.code, file: p.file, path: p.path }, p.message)
   }
@@ -181,7 +180,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   const undo: Array<() => Promise<unknown>> = []
   let dispatcherRef: Dispatcher | undefined
   try {
-    const db: Database = await openDatabase(config)
+    const db: Database = await openDatabase(config, (msg) => log.info(msg))
     undo.push(() => db.close())
     const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
     undo.push(() => pool.end())
@@ -198,6 +197,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         strict,
         countConditionError: telemetry.onConditionError,
         sources,
+        demo: db.embedded !== undefined,
       })
     const state: ObserverState = { set: await load(false), rejected: [] }
     registerSecretValues(secretValues(config, state.set.observers))
