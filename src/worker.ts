@@ -106,7 +106,7 @@ async function prepareObservers(
       for (const variable of missing) {
         log.warn(
           { code: 'OB005', observer: o.name, action: i, variable },
-          `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail`,
+          `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail (set it and restart the worker: a reload does not re-read the environment)`,
         )
       }
     })
