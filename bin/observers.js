@@ -1,6 +1,37 @@
 #!/usr/bin/env node
-// The package bin: runs the TypeScript CLI through tsx (Node >= 22.12).
-import { register } from 'tsx/esm/api'
+// The package bin: runs the TypeScript CLI through tsx on Node >= 22.12. On an older Node it
+// runs itself again on the Node 22 the project installs as a dev dependency.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
 
-register()
-await import('../src/cli/main.ts')
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+
+if (major > 22 || (major === 22 && minor >= 12)) {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import('../src/cli/main.ts')
+} else {
+  const bundled = path.resolve(import.meta.dirname, '../node_modules/node/bin/node')
+  if (!existsSync(bundled)) {
+    console.error(
+      `OB001: pg-observers needs Node.js >= 22.12 (this is ${process.version}); install it, or run \`npm install\` in the project to get its own Node 22`,
+    )
+    process.exit(2)
+  }
+  const child = spawn(bundled, [...process.execArgv, import.meta.filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  })
+  // This process stands between the caller and the CLI: every signal that stops or reloads the
+  // worker is passed on (Ctrl-C reaches both; the worker acts on the first SIGINT only).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => child.kill(signal))
+  }
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+    }
+    process.exit(code ?? 1)
+  })
+}

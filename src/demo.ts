@@ -1,9 +1,14 @@
+import path from 'node:path'
 import type { Queryable } from './db/pool.ts'
+import { type LoadOptions, type LoadResult, loadObservers } from './observers/load.ts'
 
 /**
- * The demo table of the sample observer (observers/demo-order-shipped.json). Created only on
- * the embedded database, so `npm start` on a fresh machine shows an observer firing.
+ * The sample observer's folder. It is loaded only on the embedded database, where its table
+ * exists; against your own database only your observers run.
  */
+export const demoObserversDir = path.resolve(import.meta.dirname, '../demo')
+
+/** The demo table of the sample observer (demo/demo-order-shipped.json). */
 export async function createDemoTable(db: Queryable): Promise<void> {
   await db.query(`create table if not exists public.demo_orders (
     id serial primary key,
@@ -11,6 +16,16 @@ export async function createDemoTable(db: Queryable): Promise<void> {
     total numeric(12, 2) not null,
     status text not null default 'pending',
     updated_at timestamptz not null default now())`)
+}
+
+/** `loaded` plus the sample observer, unless an observer of `loaded` already has its name. */
+export async function withDemoObservers(loaded: LoadResult, opts: LoadOptions): Promise<LoadResult> {
+  const demo = await loadObservers(demoObserversDir, opts)
+  const names = new Set(loaded.observers.map((o) => o.name))
+  return {
+    observers: [...loaded.observers, ...demo.observers.filter((o) => !names.has(o.name))],
+    problems: [...loaded.problems, ...demo.problems],
+  }
 }
 
 export const demoInsertSql =

@@ -104,27 +104,35 @@ function gauges(registry: Registry, sample: () => Promise<GaugeSample>) {
   )
 }
 
-/** Per-source gauges (docs/sources.md), read from the dispatcher's health at scrape time. */
+/** Per-source metrics (docs/sources.md), read from the dispatcher's health at scrape time. */
 function sourceGauges(registry: Registry, health: () => Promise<SourceHealth[]>) {
-  const gauge = (name: string, help: string, read: (h: SourceHealth) => number | null) =>
-    new Gauge({
+  // Each collect sets every series to the health's current value; a count since start becomes
+  // a counter by resetting and adding it whole.
+  const collectFrom = (
+    read: (h: SourceHealth) => number | null,
+    write: (labels: SourceLabels, value: number) => void,
+  ) =>
+    async function (this: { reset(): void }) {
+      try {
+        const all = await health()
+        this.reset()
+        for (const h of all) {
+          const value = read(h)
+          if (value !== null) write({ source: h.name, kind: h.kind }, value)
+        }
+      } catch {
+        // Keeps the last values: a scrape must not fail while a source is briefly unreachable.
+      }
+    }
+  const gauge = (name: string, help: string, read: (h: SourceHealth) => number | null) => {
+    const g: Gauge<'source' | 'kind'> = new Gauge({
       name,
       help,
       labelNames: ['source', 'kind'],
       registers: [registry],
-      async collect() {
-        try {
-          const all = await health()
-          this.reset()
-          for (const h of all) {
-            const value = read(h)
-            if (value !== null) this.set({ source: h.name, kind: h.kind }, value)
-          }
-        } catch {
-          // Keeps the last values: a scrape must not fail while a source is briefly unreachable.
-        }
-      },
+      collect: collectFrom(read, (labels, value) => g.set(labels, value)),
     })
+  }
   gauge('observers_source_backlog', 'Entries of a change source not yet dispatched', (h) => h.backlog)
   gauge(
     'observers_source_lag_seconds',
@@ -136,11 +144,21 @@ function sourceGauges(registry: Registry, health: () => Promise<SourceHealth[]>)
     'Failed dispatch passes over all passes of the last five minutes',
     (h) => h.errorRate,
   )
-  gauge(
-    'observers_source_malformed_entries',
-    'Malformed source entries dead-lettered since start',
-    (h) => h.malformed,
-  )
+  const malformed: Counter<'source' | 'kind'> = new Counter({
+    name: 'observers_source_malformed_entries_total',
+    help: 'Malformed source entries dead-lettered since start',
+    labelNames: ['source', 'kind'],
+    registers: [registry],
+    collect: collectFrom(
+      (h) => h.malformed,
+      (labels, value) => malformed.inc(labels, value),
+    ),
+  })
+}
+
+interface SourceLabels {
+  source: string
+  kind: string
 }
 
 /** A registry per worker, so several workers in one process (tests) keep separate counts. */

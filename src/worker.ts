@@ -7,7 +7,7 @@ import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
 import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { statements } from './db/statements.ts'
-import { createDemoTable, fireDemo } from './demo.ts'
+import { createDemoTable, fireDemo, withDemoObservers } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
 import { AppError, ConfigError, coerceError, ErrorCode, type ObserverFileError } from './errors.ts'
@@ -75,6 +75,8 @@ interface PrepareOptions {
   countConditionError(observer: string): void
   /** Observers naming any other source are problems. */
   sources: readonly ChangeSource[]
+  /** Add the sample observer of the embedded database. */
+  demo: boolean
 }
 
 /** Loads, watches and indexes the observers; logs every problem with its code and location. */
@@ -84,12 +86,9 @@ async function prepareObservers(
   log: Logger,
   opts: PrepareOptions,
 ): Promise<ObserverSet> {
-  const loaded = withKnownSources(
-    await loadObservers(config.observersDir, {
-      onConditionError: oncePerObserver(log, opts.countConditionError),
-    }),
-    opts.sources,
-  )
+  const loadOpts = { onConditionError: oncePerObserver(log, opts.countConditionError) }
+  const own = await loadObservers(config.observersDir, loadOpts)
+  const loaded = withKnownSources(opts.demo ? await withDemoObservers(own, loadOpts) : own, opts.sources)
   const logProblems = (problems: readonly ObserverFileError[]) => {
     for (const p of problems) log.error({ code: p.code, file: p.file, path: p.path }, p.message)
   }
@@ -109,7 +108,7 @@ async function prepareObservers(
       for (const variable of missing) {
         log.warn(
           { code: 'OB005', observer: o.name, action: i, variable },
-          `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail`,
+          `OB005: observer "${o.name}" action ${i} (${action.type}) needs ${variable}, which is not set; its deliveries will fail (set it and restart the worker: a reload does not re-read the environment)`,
         )
       }
     })
@@ -215,7 +214,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
   const undo: Array<() => Promise<unknown>> = []
   let dispatcherRef: Dispatcher | undefined
   try {
-    const db: Database = await openDatabase(config)
+    const db: Database = await openDatabase(config, (msg) => log.info(msg))
     undo.push(() => db.close())
     const pool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolSize / 2)) })
     undo.push(() => pool.end())
@@ -240,6 +239,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         strict,
         countConditionError: telemetry.onConditionError,
         sources,
+        demo: db.embedded !== undefined,
       })
     const state: ObserverState = { set: await load(false), rejected: [] }
     registerSecretValues(secretValues(config, state.set.observers))

@@ -1,5 +1,6 @@
 /**
- * `npm test`: provides a Postgres (TEST_DATABASE_URL, or an embedded one under .data/), migrates
+ * `npm test`: provides a Postgres (TEST_DATABASE_URL, or an embedded one under .data/, removed
+ * when the run ends), migrates
  * a template database once, then runs every test file with node:test; each file clones the
  * template into a database of its own (test/helpers/db.ts).
  */
@@ -7,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { glob, rm } from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
-import { startEmbedded } from '../src/db/embedded.ts'
+import { startEmbedded, usableDataDir } from '../src/db/embedded.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
 import { createLogger } from '../src/log.ts'
@@ -49,10 +50,14 @@ async function main() {
   let stop = async () => {}
   if (!adminUrl) {
     const dataDir = path.resolve('.data/test-postgres')
-    await rm(dataDir, { recursive: true, force: true })
-    const embedded = await startEmbedded(dataDir, { trust: true })
+    await rm(usableDataDir(dataDir), { recursive: true, force: true })
+    const embedded = await startEmbedded(dataDir, { trust: true, onNotice: (msg) => console.log(`# ${msg}`) })
     adminUrl = embedded.url
-    stop = () => embedded.stop()
+    // The cluster is only for this run: its files (over 100 MB) go with it.
+    stop = async () => {
+      await embedded.stop()
+      await rm(embedded.dataDir, { recursive: true, force: true })
+    }
     console.log(`# embedded Postgres for tests at ${adminUrl}`)
   } else {
     console.log(`# tests on ${adminUrl.replace(/\/\/[^@/]*@/, '//***@')}`)

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
 import { register as registerDlq } from './commands/dlq.ts'
@@ -10,9 +11,14 @@ import { register as registerValidate } from './commands/validate.ts'
 import { register as registerWatch } from './commands/watch.ts'
 import { ExitCode } from './context.ts'
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
+
 const program = new Command()
   .name('observers')
   .description('Turn committed Postgres row changes into reliable side effects.')
+  .version(version, '-V, --version')
   .showHelpAfterError()
   // Usage errors (unknown option, missing argument) are invalid input: exit 2, not commander's 1.
   .exitOverride((err) => {

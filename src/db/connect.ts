@@ -29,13 +29,16 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** DATABASE_URL when set; otherwise an embedded Postgres this process starts and stops. */
-export async function openDatabase(config: Config): Promise<Database> {
+export async function openDatabase(
+  config: Config,
+  onNotice: (msg: string) => void = () => {},
+): Promise<Database> {
   if (config.databaseUrl) {
     const directUrl = config.databaseDirectUrl ?? config.databaseUrl
     return { url: config.databaseUrl, directUrl, embedded: undefined, close: async () => {} }
   }
   const port = (await portIsFree(embeddedPreferredPort)) ? embeddedPreferredPort : await freePort()
-  const embedded = await startEmbedded(config.embeddedDataDir, { port })
+  const embedded = await startEmbedded(config.embeddedDataDir, { port, onNotice })
   await writeFile(stateFile(config), JSON.stringify({ url: embedded.url, pid: process.pid }))
   return {
     url: embedded.url,

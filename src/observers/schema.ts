@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Ajv, type ErrorObject } from 'ajv'
+import { didYouMean } from '../conditions/suggest.ts'
 
 /** The published JSON Schema of observer files (observer.schema.json at the package root). */
 export const observerSchema: object = JSON.parse(
@@ -12,6 +13,8 @@ const ajv = new Ajv({
   strict: true,
   strictRequired: false,
   allowUnionTypes: true,
+  // Errors carry the offending value, for "did you mean" on an unknown action type.
+  verbose: true,
 })
 const validateFile = ajv.compile(observerSchema)
 
@@ -43,7 +46,7 @@ function describe(e: ErrorObject): SchemaProblem {
     return {
       path,
       keyword: 'discriminator',
-      message: `unknown action type (expected one of ${(p.allowedValues as string[]).join(', ')})`,
+      message: `unknown action type "${String(e.data)}"${didYouMean(String(e.data), p.allowedValues as string[])} (expected one of ${(p.allowedValues as string[]).join(', ')})`,
     }
   }
   switch (e.keyword) {

@@ -190,7 +190,7 @@ test('/metrics and /readyz report each configured source', async () => {
   const base = `http://127.0.0.1:${worker.worker.ops?.port}`
   const metrics = await (await fetch(`${base}/metrics`)).text()
   assert.match(metrics, /observers_source_backlog\{source="fraiseql",kind="fraiseql"\} 0/)
-  assert.match(metrics, /observers_source_malformed_entries\{source="legacy",kind="fraiseql"\} 2/)
+  assert.match(metrics, /observers_source_malformed_entries_total\{source="legacy",kind="fraiseql"\} 2/)
   assert.match(metrics, /observers_source_error_rate\{source="legacy",kind="fraiseql"\} \d/)
   const ready = (await (await fetch(`${base}/readyz`)).json()) as { checks: Record<string, { ok: boolean }> }
   assert.equal(ready.checks.sources?.ok, true)

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { loadConfig } from '../../config.ts'
-import { coerceError } from '../../errors.ts'
+import { type Config, loadConfig } from '../../config.ts'
+import { ConfigError, coerceError, ErrorCode } from '../../errors.ts'
 import { createLogger, type Logger } from '../../log.ts'
 import { startWorker, type Worker } from '../../worker.ts'
 import { ExitCode } from '../context.ts'
@@ -45,6 +45,17 @@ function handleSignals(log: Logger) {
   }
 }
 
+/** A taken ops port is a configuration problem: name the variable that chose it. */
+function explainStartError(err: unknown, config: Config): Error {
+  const e = coerceError(err) as Error & { code?: string }
+  if (e.code !== 'EADDRINUSE') return e
+  return new ConfigError(
+    ErrorCode.InvalidConfig,
+    `PORT ${config.port} is already in use on ${config.host}; set PORT to a free port (0 picks any)`,
+    { cause: e },
+  )
+}
+
 export function register(program: Command): void {
   program
     .command('start')
@@ -53,6 +64,10 @@ export function register(program: Command): void {
       const config = loadConfig()
       const log = createLogger(config.logLevel, undefined, { pretty: config.logPretty })
       const started = handleSignals(log)
-      started(await startWorker(config, { log }))
+      started(
+        await startWorker(config, { log }).catch((err: unknown) => {
+          throw explainStartError(err, config)
+        }),
+      )
     })
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { text as readStream } from 'node:stream/consumers'
 import type { Command } from 'commander'
 import type { ExplainNode } from '../../conditions/index.ts'
+import { didYouMean } from '../../conditions/suggest.ts'
 import { loadConfig } from '../../config.ts'
 import { ConfigError, coerceError, ErrorCode } from '../../errors.ts'
 import { parseExact, stringifyExact } from '../../json/exact.ts'
@@ -35,7 +36,10 @@ async function findObserver(dir: string, name: string): Promise<Observer> {
   for (const p of problems) console.error(p.message)
   throw new ConfigError(
     ErrorCode.NoMatchingObservers,
-    `no valid, enabled observer named "${name}" in ${dir}${problems.length ? ` (${problems.length} problem(s) above)` : ''}`,
+    `no valid, enabled observer named "${name}" in ${dir}${didYouMean(
+      name,
+      observers.map((o) => o.name),
+    )}${problems.length ? ` (${problems.length} problem(s) above)` : ''}`,
   )
 }
 

@@ -32,11 +32,14 @@ export function register(program: Command): void {
       const { observers, problems } = await loadObservers(config.observersDir)
       for (const p of problems) console.error(p.message)
       const missing = missingVariables(observers, config)
-      for (const line of missing) console.error(`warning: ${line}`)
+      // With --strict-env an unset variable is a problem like any other, and says so.
+      const strict = opts.strictEnv === true
+      for (const line of missing) console.error(strict ? line : `warning: ${line}`)
+      const count = problems.length + (strict ? missing.length : 0)
       console.log(
-        `${observers.length} observer(s) valid, ${problems.length} problem(s), ${missing.length} unset variable(s)`,
+        `${observers.length} observer(s) valid, ${count} problem(s), ${missing.length} unset variable(s)`,
       )
-      const failed = problems.length > 0 || (opts.strictEnv === true && missing.length > 0)
+      const failed = count > 0
       process.exitCode = failed ? ExitCode.invalid : ExitCode.ok
     })
 }

@@ -1,11 +1,21 @@
 import type { Command } from 'commander'
 import { unwatchTable, watchTable } from '../../capture/watch.ts'
 import { loadConfig } from '../../config.ts'
-import { AppError, ErrorCode } from '../../errors.ts'
+import { AppError, ConfigError, coerceError, ErrorCode } from '../../errors.ts'
 import { normaliseEntity } from '../../observers/load.ts'
 import { unwatchMysqlTable, watchMysqlTable } from '../../sources/mysql/install.ts'
 import { mysqlTarget, withMysqlPool } from '../../sources/mysql/target.ts'
 import { withPool } from '../context.ts'
+
+/** What observers.watch raises for a table it cannot capture: the user's input, not a failure. */
+const unwatchableTable = new Set(['42P16', '42703'])
+
+function asInvalidInput(err: unknown): Error {
+  const e = coerceError(err) as Error & { code?: string; hint?: string }
+  if (!e.code || !unwatchableTable.has(e.code)) return e
+  const message = e.message.replace(/^observers\.watch: /, '')
+  return new ConfigError(ErrorCode.InvalidConfig, e.hint ? `${message}. ${e.hint}` : message, { cause: e })
+}
 
 const sourceHelp = 'capture in MySQL/MariaDB instead: a mysql:// URL or a configured mysql source name'
 
@@ -32,7 +42,9 @@ export function register(program: Command): void {
           actorSetting: config.actorSetting,
           noopUpdates: false,
         }),
-      )
+      ).catch((err: unknown) => {
+        throw asInvalidInput(err)
+      })
       if (!found) throw new AppError(ErrorCode.InvalidConfig, `table "${entity}" does not exist`)
       console.log(`watching ${entity}`)
     })
