@@ -163,7 +163,13 @@ describe('with SMTP_URL and SMTP_FROM set', () => {
   })
 
   test('the SMTP password never reaches logs or job rows', async () => {
-    await assertNoSecrets(db.pool, worker.logs, [password, encodeURIComponent(password)])
+    // A delivery over the authenticated connection and one the server rejects, logged with its error.
+    await db.pool.query(
+      `insert into orders values (90, 'ok', 'Sam', 'sam@example.com', 'paid'), (91, 'ok', 'Rex', 'reject@example.com', 'paid')`,
+    )
+    await completedOutput(db.pool, 'email-ok', '90')
+    await dlqRow(db.pool, 'email-ok', '91')
+    await assertNoSecrets(db.pool, worker.logs, [password, encodeURIComponent(password)], 'email-ok')
   })
 })
 

@@ -119,5 +119,17 @@ test('webpush: a device_token that is not a subscription fails with OB007 and no
 })
 
 test('the VAPID private key never reaches logs or job rows', async () => {
-  await assertNoSecrets(db.pool, worker.logs, [vapid.privateKey])
+  // A push the service accepts and one it refuses, logged with its error; both signed with the key.
+  for (const [id, name] of [
+    [40, 'secret-ok'],
+    [41, 'gone410'],
+  ] as const) {
+    await db.pool.query(`insert into devices (id, kind, name, subscription) values ($1, 'web', 'Ed', $2)`, [
+      id,
+      pushService.subscribe(name),
+    ])
+  }
+  await completedOutput(db.pool, 'push-web', '40')
+  await dlqRow(db.pool, 'push-web', '41')
+  await assertNoSecrets(db.pool, worker.logs, [vapid.privateKey], 'push-web')
 })

@@ -138,9 +138,16 @@ describe('with FCM_SERVICE_ACCOUNT set', () => {
   })
 
   test('neither the service-account key nor the access token reaches logs or job rows', async () => {
+    // A message FCM accepts and one it refuses, logged with its error; both sent with a token.
+    await db.pool.query(
+      `insert into devices (id, kind, name, token) values (50, 'fcm', 'Jo', 'tok-sec'), (51, 'fcm', 'Jo', 'tok-gone')`,
+    )
+    await completedOutput(db.pool, 'push-fcm', '50')
+    await dlqRow(db.pool, 'push-fcm', '51')
     const key = JSON.parse(fcm.serviceAccount).private_key as string
     const accessTokens = fcm.sends.map((s) => String(s.authorization).replace('Bearer ', ''))
-    await assertNoSecrets(db.pool, worker.logs, [key.split('\n')[1]!, ...accessTokens])
+    assert.ok(accessTokens.length > 0, 'access tokens to look for')
+    await assertNoSecrets(db.pool, worker.logs, [key.split('\n')[1]!, ...accessTokens], 'push-fcm')
   })
 })
 

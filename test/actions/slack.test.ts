@@ -141,5 +141,10 @@ test('an unset webhook_url_env is reported at startup and its deliveries fail wi
 })
 
 test('the webhook token never reaches logs or job rows', async () => {
-  await assertNoSecrets(db.pool, worker.logs, ['s3cr3tWebhookToken'])
+  // A post that succeeds and one Slack rejects, logged with its error; both URLs carry the token.
+  hooks.ok!.reply([{ status: 200, body: 'ok' }])
+  await db.pool.query(`insert into tickets values (30, 'ok', 'Sent', null), (31, 'invalid', 'Refused', null)`)
+  await completedOutput(db.pool, 'slack-ok', '30')
+  await dlqRow(db.pool, 'slack-invalid', '31')
+  await assertNoSecrets(db.pool, worker.logs, ['s3cr3tWebhookToken'], 'slack-invalid')
 })

@@ -190,10 +190,18 @@ describe('with Twilio configured', () => {
   })
 
   test('the auth token never reaches logs or job rows', async () => {
-    await assertNoSecrets(db.pool, worker.logs, [
-      authToken,
-      Buffer.from(`${sid}:${authToken}`).toString('base64'),
-    ])
+    // A message Twilio accepts and one it refuses, logged with its error; both sent with the token.
+    await db.pool.query(
+      `insert into customers values (30, 'ok', 'Ida', '+14155550130'), (31, 'ok', 'Ned', '+15005550005')`,
+    )
+    await completedOutput(db.pool, 'sms-ok', '30')
+    await dlqRow(db.pool, 'sms-ok', '31')
+    await assertNoSecrets(
+      db.pool,
+      worker.logs,
+      [authToken, Buffer.from(`${sid}:${authToken}`).toString('base64')],
+      'sms-ok',
+    )
   })
 })
 

@@ -5,7 +5,7 @@ import type { TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { observersDir, startWorkerWithDatabase, type TestWorker } from '../helpers/worker.ts'
 import { deadLetters, hookObserver } from '../ops/helpers.ts'
-import { runCli } from './helpers.ts'
+import { runCli, runCliInProcess as runInProcess } from './helpers.ts'
 
 let db: TestDatabase
 let worker: TestWorker
@@ -45,7 +45,7 @@ test('dlq list shows what failed and why, as a table or as JSON', async () => {
   assert.equal(items.length, 3)
   assert.equal(next_cursor, null)
   assert.ok(items.every((i: { last_error: string }) => /503: receiver is down/.test(i.last_error)))
-  const table = await runCli(['dlq', 'list', '--observer', 'alpha'], env)
+  const table = await runInProcess(['dlq', 'list', '--observer', 'alpha'], env)
   assert.equal(table.code, 0, table.output)
   assert.match(table.stdout, /last error/)
   assert.match(table.stdout, /receiver is down/)
@@ -69,16 +69,19 @@ test('dlq list offers --cursor only when another page exists', async () => {
 
 test('dlq show prints one dead letter with its attempts', async () => {
   const [id] = await deadLetters(db.pool, 'beta')
-  const res = await runCli(['dlq', 'show', id!, '--json'], env)
+  // Both spawned: the process's exit code, 0 and 1, is what scripts read.
+  const [res, missing] = await Promise.all([
+    runCli(['dlq', 'show', id!, '--json'], env),
+    runCli(['dlq', 'show', randomUUID()], env),
+  ])
   assert.equal(res.code, 0, res.output)
   const item = JSON.parse(res.stdout)
   assert.equal(item.observer, 'beta')
   assert.equal(item.delivery.event.after.id, 3)
   assert.equal(item.attempt_history[0].status, 503)
-  const missing = await runCli(['dlq', 'show', randomUUID()], env)
   assert.equal(missing.code, 1)
   assert.match(missing.output, /OB012: dead letter .* not found/)
-  assert.equal((await runCli(['dlq', 'show', 'nope'], env)).code, 2)
+  assert.equal((await runInProcess(['dlq', 'show', 'nope'], env)).code, 2)
 })
 
 test('dlq retry by id and by filter delivers to the receiver that came back', async () => {
@@ -88,7 +91,7 @@ test('dlq retry by id and by filter delivers to the receiver that came back', as
   assert.equal(one.code, 0, one.output)
   assert.match(one.stdout, /retried 1 dead letter/)
   await receiver.waitFor(4)
-  const rest = await runCli(['dlq', 'retry', '--observer', 'alpha', '--json'], env)
+  const rest = await runInProcess(['dlq', 'retry', '--observer', 'alpha', '--json'], env)
   assert.equal(JSON.parse(rest.stdout).retried, 1)
   const reqs = await receiver.waitFor(5)
   assert.deepEqual(
@@ -106,18 +109,18 @@ test('dlq retry by id and by filter delivers to the receiver that came back', as
 })
 
 test('bulk operations without a selection need explicit consent (exit 2)', async () => {
-  const retry = await runCli(['dlq', 'retry'], env)
+  const retry = await runInProcess(['dlq', 'retry'], env)
   assert.equal(retry.code, 2)
   assert.match(retry.output, /needs ids, a filter, or --all/)
   const purge = await runCli(['dlq', 'purge'], env)
   assert.equal(purge.code, 2)
   assert.match(purge.output, /--yes/)
-  assert.equal((await runCli(['dlq', 'list', '--since', 'last tuesday'], env)).code, 2)
-  assert.equal((await runCli(['dlq', 'list', '--bogus'], env)).code, 2)
+  assert.equal((await runInProcess(['dlq', 'list', '--since', 'last tuesday'], env)).code, 2)
+  assert.equal((await runInProcess(['dlq', 'list', '--bogus'], env)).code, 2)
 })
 
 test('dlq purge with a filter deletes for good', async () => {
-  const res = await runCli(['dlq', 'purge', '--observer', 'beta', '--json'], env)
+  const res = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--json'], env)
   assert.equal(res.code, 0, res.output)
   assert.deepEqual(JSON.parse(res.stdout), { deleted: 1 })
   const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq`)

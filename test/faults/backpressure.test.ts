@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
-import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitForOutput } from '../helpers/process.ts'
+import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitUntilReady } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
 import { audit, full, reaped, rssMb } from './support.ts'
 
@@ -35,7 +35,7 @@ after(async () => {
 test(`slow consumer: ${total} changes into a ${ratePerSecond} req/s receiver keep the worker's memory bounded`, async (t) => {
   const worker = reaped(spawnCli(['start'], { ...env, LOG_LEVEL: 'info' }))
   t.after(() => void worker.kill('SIGKILL'))
-  await waitForOutput(worker, /loaded 1 observer/)
+  await waitUntilReady(worker, env.PORT!)
   const pid = worker.pid!
   const baseline = rssMb(pid)!
   let peak = baseline

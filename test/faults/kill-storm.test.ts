@@ -9,8 +9,10 @@ import {
   sigkill,
   spawnCli,
   trackedWebhook,
-  waitForOutput,
+  untilChild,
+  waitUntilReady,
 } from '../helpers/process.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { eventually } from '../helpers/worker.ts'
 import { audit, doomedIdBase, duplicateLine, full, randomBetween, reaped, writeChanges } from './support.ts'
 
@@ -23,7 +25,7 @@ let env: Record<string, string>
 
 before(async () => {
   db = await createTestDatabase('create table ledger (id int primary key, note text)')
-  // Latency keeps deliveries in flight at the moment of each kill.
+  // Latency keeps each delivery open long enough to be seen in flight.
   receiver = await startDurableReceiver({ latencyMs: 200 })
   // Watched up front: the writer starts before the first worker would watch it.
   await db.pool.query(`select observers.watch('ledger')`)
@@ -46,23 +48,30 @@ after(async () => {
   await db?.drop()
 })
 
-/** Waits until this worker has delivered something (or 8 s pass), then `ms` more. */
-async function deliveringFor(ms: number) {
-  const before = receiver.distinct
-  const deadline = Date.now() + 8000
-  while (receiver.distinct < before + 10 && Date.now() < deadline) await delay(50)
-  await delay(ms)
-}
+// Rows of changes written for one kill each; below doomedIdBase, apart from the writer's.
+const baitIdBase = 9_000_000
 
-/** Starts and SIGKILLs `kills` workers in turn; every third dies during startup. */
-async function storm() {
+/**
+ * Starts and SIGKILLs `kills` workers in turn. Every third dies at a random point of its start;
+ * the others once the receiver holds one of their requests open, so each of those kills lands
+ * while a delivery is in flight. A row written per kill gives each worker something to deliver
+ * even after the writer is done.
+ */
+async function storm(): Promise<number> {
+  let baits = 0
   for (let k = 0; k < kills; k++) {
+    await eventually(() => receiver.open === 0, 30_000, "the killed worker's requests closed")
     const worker = reaped(spawnCli(['start'], env))
     if (k % 3 === 2) await delay(randomBetween(300, 1500))
-    else await deliveringFor(randomBetween(100, 1500))
+    else {
+      await db.pool.query(`insert into ledger values ($1, 'bait')`, [baitIdBase + baits++])
+      // No await between this check and the kill: the receiver cannot answer in between.
+      await untilChild(worker, async () => receiver.open > 0, `worker ${k} delivering`)
+    }
     assert.equal(worker.exitCode, null, `worker ${k} ran until its kill:\n${worker.output.join('')}`)
     await sigkill(worker)
   }
+  return baits
 }
 
 /** Every committed change delivered, under one delivery id per row; nothing else delivered. */
@@ -87,21 +96,21 @@ async function assertNothingLost(committed: number) {
 }
 
 test(`kill -9 storm: ${kills} SIGKILLs while ${total} changes flow lose nothing and deliver no rollback`, async (t) => {
-  // Paced to outlast the storm, so most kills land while deliveries are in flight.
   const writer = writeChanges(db.pool, 'ledger', total, kills * 2500)
-  await storm()
+  const baits = await storm()
   const survivor = reaped(spawnCli(['start'], { ...env, LOG_LEVEL: 'info' }))
   t.after(() => void survivor.kill('SIGKILL'))
-  await waitForOutput(survivor, /loaded 1 observer/, 60_000)
+  await waitUntilReady(survivor, env.PORT!)
   await writer
+  const committed = total + baits
   const { rows } = await db.pool.query<{ changes: number; rows: number }>(
     `select count(*)::int as changes, (select count(*)::int from ledger) as rows
        from observers.change_log where entity = 'public.ledger'`,
   )
-  assert.equal(rows[0]!.rows, total, 'every batch the writer meant to commit committed')
-  assert.equal(rows[0]!.changes, total, 'every committed insert was captured')
-  await eventually(() => receiver.distinct >= total, 120_000, `all ${total} deliveries`)
-  await delay(1000)
-  await assertNothingLost(total)
+  assert.equal(rows[0]!.rows, committed, 'every batch the writer meant to commit committed')
+  assert.equal(rows[0]!.changes, committed, 'every committed insert was captured')
+  await eventually(() => receiver.distinct >= committed, 120_000, `all ${committed} deliveries`)
+  await changesSettled(db.pool, 'public.ledger')
+  await assertNothingLost(committed)
   await assertDrains(survivor)
 })

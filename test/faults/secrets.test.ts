@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
 import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
+import { exited, spawnCli, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
 import { reaped } from './support.ts'
@@ -141,7 +140,7 @@ function collectStream() {
 test('secrets never reach logs, job rows, the DLQ, the change log or the ops API', async (t) => {
   const worker = reaped(spawnCli(['start'], env))
   t.after(() => void worker.kill('SIGKILL'))
-  await waitForOutput(worker, /loaded 3 observer/)
+  await waitUntilReady(worker, opsPort)
   const stream = collectStream()
   await db.pool.query('insert into invoices select g, g * 100 from generate_series(1, 5) g')
   await eventually(
@@ -153,10 +152,20 @@ test('secrets never reach logs, job rows, the DLQ, the change log or the ops API
     'deliveries done and failures dead-lettered',
   )
   // A lost listener connection and a reconnect add their own log lines.
-  await db.pool.query(
-    `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pg-observers-listener'`,
+  const { rows: lost } = await db.pool.query<{ pid: number }>(
+    `select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pg-observers-listener'`,
   )
-  await delay(1000)
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query(
+        `select 1 from pg_stat_activity where application_name = 'pg-observers-listener' and pid <> all($1::int[])`,
+        [lost.map((l) => l.pid)],
+      )
+      return rows.length > 0
+    },
+    60_000,
+    'the listener reconnected',
+  )
   const responses: Array<[string, string]> = []
   for (const path of ['/healthz', '/readyz', '/metrics', '/api/observers', '/api/dlq']) {
     responses.push([path, await get(path)])

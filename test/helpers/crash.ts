@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import type { TestContext } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
-import { assertDrains, sigkill, spawnCli, waitForOutput } from './process.ts'
+import { assertDrains, sigkill, spawnCli, waitUntilReady } from './process.ts'
 import type { Receiver } from './receiver.ts'
 import { eventually } from './worker.ts'
 
@@ -32,7 +32,7 @@ export async function killMidStream(t: TestContext, run: MidStreamKill): Promise
   const first = spawnCli(['start'], env)
   // A failed assertion must not leave a worker running.
   t.after(() => first.kill('SIGKILL'))
-  await waitForOutput(first, /loaded 1 observer/)
+  await waitUntilReady(first, env.PORT!)
   const writer = (async () => {
     for (let n = 1; n <= total; n += run.batchSize) {
       await run.writeBatch(n, run.batchSize)

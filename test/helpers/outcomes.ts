@@ -62,14 +62,32 @@ export async function dlqCount(pool: Pool, observer: string): Promise<number> {
   return rows[0].n as number
 }
 
-/** No secret appears in any log line or anywhere in a job row (data, output, DLQ copies). */
-export async function assertNoSecrets(pool: Pool, logs: LogSink, secrets: string[]): Promise<void> {
+/**
+ * No secret appears in any log line or anywhere in a job row (data, output, DLQ copies). With
+ * `deliveriesOf`, the scan must also hold that observer's delivery log lines and jobs, so it
+ * cannot pass on a log or a queue that holds nothing to leak.
+ */
+export async function assertNoSecrets(
+  pool: Pool,
+  logs: LogSink,
+  secrets: string[],
+  deliveriesOf?: string,
+): Promise<void> {
   const { rows } = await pool.query(
-    `select coalesce(string_agg(data::text || coalesce(output::text, ''), ' '), '') as text from pgboss.job`,
+    `select coalesce(string_agg(data::text || coalesce(output::text, ''), ' '), '') as text,
+            count(*) filter (where data ->> 'observer' = $1)::int as scanned
+       from pgboss.job`,
+    [deliveriesOf ?? null],
   )
   const jobs = rows[0].text as string
   const lines = logs.lines.join('\n')
+  if (deliveriesOf !== undefined) {
+    const logged = logs.records.filter((r) => r.observer === deliveriesOf && r.outcome !== undefined)
+    assert.ok(logged.length > 0, `the log holds delivery lines of ${deliveriesOf}`)
+    assert.ok(rows[0].scanned > 0, `the job rows hold deliveries of ${deliveriesOf}`)
+  }
   for (const secret of secrets) {
+    assert.ok(secret.length > 0, 'a secret to look for')
     assert.ok(!lines.includes(secret), `secret ${secret.slice(0, 4)}… appears in the logs`)
     assert.ok(!jobs.includes(secret), `secret ${secret.slice(0, 4)}… appears in a job row`)
   }

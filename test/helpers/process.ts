@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
+import { freePort } from '../../src/db/embedded.ts'
 import { observersDir } from './worker.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
@@ -51,6 +52,54 @@ export async function waitForOutput(
   }
 }
 
+/** GET `path` on a worker's ops port: the status and JSON body, or status 0 while nothing answers. */
+export async function opsGet(
+  port: number | string,
+  path: string,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON bodies
+): Promise<{ status: number; body: any }> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) })
+    const text = await res.text()
+    return {
+      status: res.status,
+      body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+    }
+  } catch {
+    return { status: 0, body: undefined }
+  }
+}
+
+/**
+ * Polls `check` until it returns something other than undefined or false, failing at once if the
+ * child exits. The default deadline is generous: under tsx on a loaded machine a worker's start
+ * alone can take tens of seconds.
+ */
+export async function untilChild<T>(
+  child: ChildProcess & { output: string[] },
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `process exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${child.output.join('')}`,
+      )
+    if (Date.now() > deadline)
+      throw new Error(`no ${what} in ${timeoutMs} ms:\n${child.output.join('').slice(-3000)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Waits until a spawned worker answers GET /readyz with 200: observers loaded, listener connected. */
+export function waitUntilReady(child: ChildProcess & { output: string[] }, port: number | string) {
+  return untilChild(child, async () => (await opsGet(port, '/readyz')).status === 200, 'ready worker')
+}
+
 /** SIGKILLs a worker, as a crash or the OOM killer would, and waits until it is gone. */
 export async function sigkill(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL')
@@ -96,7 +145,7 @@ export function trackedWebhook(o: TrackedWebhook) {
   }
 }
 
-/** Env for `spawnCli(['start'], env)`: the database, a directory holding just `observer`, any free ops port. */
+/** Env for `spawnCli(['start'], env)`: the database, a directory holding just `observer`, a free ops port (PORT). */
 export async function cliWorkerEnv(
   databaseUrl: string,
   observer: { name: string },
@@ -105,7 +154,8 @@ export async function cliWorkerEnv(
   return {
     DATABASE_URL: databaseUrl,
     OBSERVERS_DIR: await observersDir({ [`${observer.name}.json`]: observer }),
-    PORT: '0',
+    // A known port, so a test can ask the worker's /readyz instead of reading its log.
+    PORT: String(await freePort()),
     ...env,
   }
 }

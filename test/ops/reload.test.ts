@@ -2,9 +2,11 @@ import assert from 'node:assert/strict'
 import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
+import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { exited, spawnCli, waitForOutput } from '../helpers/process.ts'
+import { exited, opsGet, spawnCli, untilChild, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api } from './helpers.ts'
 
@@ -31,7 +33,7 @@ async function deliveredPaths(expected: number): Promise<string[]> {
   await db.pool.query('insert into items values ($1)', [id])
   const got = () => receiver.requests.filter((r) => JSON.parse(r.body).after.id === id)
   await eventually(() => got().length >= expected, 10_000, `${expected} deliveries of row ${id}`)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await changesSettled(db.pool, 'public.items', id)
   return got()
     .map((r) => r.path)
     .sort()
@@ -122,20 +124,41 @@ test('SIGHUP reloads a running worker, rejecting a broken set', async () => {
   const env = {
     DATABASE_URL: own.url,
     OBSERVERS_DIR: hupDir,
-    PORT: '0',
+    PORT: String(await freePort()),
     OBSERVERS_WATCH_DIR: 'false',
     OBSERVERS_CONCURRENCY: '2',
   }
   const child = spawnCli(['start'], env)
   let exit: Awaited<ReturnType<typeof exited>> | undefined
   try {
-    await waitForOutput(child, /loaded 1 observer/)
+    await waitUntilReady(child, env.PORT)
     await writeFile(path.join(hupDir, 'b.json'), '[]')
     child.kill('SIGHUP')
-    await waitForOutput(child, /reload rejected: 1 problem/)
+    const rejected = await untilChild(
+      child,
+      async () => {
+        const ready = await opsGet(env.PORT, '/readyz')
+        return ready.status === 503 && ready.body.checks.observers
+      },
+      'readiness failing on the rejected reload',
+    )
+    assert.match(rejected.detail, /reload rejected with 1 problem/)
+    assert.deepEqual(
+      (await opsGet(env.PORT, '/api/observers')).body.observers.map((o: { name: string }) => o.name),
+      ['a'],
+      'the old set keeps running',
+    )
     await writeFile(path.join(hupDir, 'b.json'), JSON.stringify(hook('b', '/b')))
     child.kill('SIGHUP')
-    await waitForOutput(child, /loaded 2 observer/)
+    await untilChild(
+      child,
+      async () => {
+        const { body } = await opsGet(env.PORT, '/api/observers')
+        return body?.observers?.length === 2
+      },
+      'both observers running',
+    )
+    await waitUntilReady(child, env.PORT)
     child.kill('SIGTERM')
     exit = await exited(child)
   } finally {

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test'
 import type { TestDatabase } from '../helpers/db.ts'
 import { type EventsFixture, eventsFixture } from '../helpers/events.ts'
 import type { Receiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { runWorker } from '../helpers/worker.ts'
 
 let fixture: EventsFixture
@@ -25,7 +26,7 @@ test('changes committed while no worker runs are all delivered once it starts', 
   const second = await runWorker(db.url, dir)
   try {
     await receiver.waitFor(1000, 60_000)
-    await new Promise((r) => setTimeout(r, 500))
+    await changesSettled(db.pool, 'public.events')
     const ids = receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
     assert.equal(ids.length, 1000, 'each change delivered exactly once')
     assert.equal(new Set(ids).size, 1000)
@@ -49,7 +50,7 @@ test('two workers on one database deliver each change once', async () => {
       ])
     }
     await receiver.waitFor(500, 60_000)
-    await new Promise((r) => setTimeout(r, 1000))
+    await changesSettled(db.pool, 'public.events')
     const ids = receiver.requests.map((r) => r.headers['content-length'] && JSON.parse(r.body).after.id)
     assert.equal(ids.length, 500)
     assert.equal(new Set(ids).size, 500)

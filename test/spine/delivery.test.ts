@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
@@ -64,7 +65,7 @@ test('insert, update and delete each deliver exactly once, signed, with the even
   await db.pool.query(`update orders set note = 'gift' where id = 9007199254740993`)
   await db.pool.query(`delete from orders where id = 9007199254740993`)
   const reqs = await receiver.waitFor(3)
-  await new Promise((r) => setTimeout(r, 500))
+  await changesSettled(db.pool, 'public.orders', '9007199254740993')
   const hooks = receiver.requests.filter((r) => r.path.startsWith('/hooks/'))
   assert.equal(hooks.length, 3)
   const byEvent = new Map(hooks.map((r) => [r.headers['x-event'], r]))
@@ -106,7 +107,7 @@ test('an update that changes nothing fires nothing', async () => {
   await db.pool.query(`update orders set status = status where id = 8`)
   await db.pool.query(`insert into orders values (9, 'new', 1, null)`)
   await eventually(() => receiver.requests.some((r) => r.path === '/hooks/9'), 10_000, 'marker webhook')
-  await new Promise((r) => setTimeout(r, 300))
+  await changesSettled(db.pool, 'public.orders', 8)
   assert.equal(receiver.requests.length, before + 1)
   const { rows } = await db.pool.query(
     `select count(*)::int as n from observers.change_log where entity_id = '8'`,

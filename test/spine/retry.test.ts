@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
@@ -56,10 +57,11 @@ test('500 then 503 then 200: delivered on attempt 3 after the exponential delays
   const reqs = await receivers.flaky!.waitFor(3, 15_000)
   const gap1 = reqs[1]!.at - reqs[0]!.at
   const gap2 = reqs[2]!.at - reqs[1]!.at
-  assert.ok(gap1 >= 190 && gap1 < 1500, `first retry after ~200 ms, was ${gap1}`)
-  assert.ok(gap2 >= 390 && gap2 < 1700, `second retry after ~400 ms, was ${gap2}`)
+  // Lower bounds only: a loaded machine may add any delay, never remove one.
+  assert.ok(gap1 >= 190, `first retry after at least 200 ms, was ${gap1}`)
+  assert.ok(gap2 >= 390, `second retry after at least 400 ms, was ${gap2}`)
   assert.equal(new Set(reqs.map((r) => r.headers['user-agent'])).size, 1)
-  await new Promise((r) => setTimeout(r, 500))
+  await changesSettled(db.pool, 'public.items', 1)
   assert.equal(receivers.flaky!.requests.length, 3)
   const { rows } = await db.pool.query(
     `select count(*)::int as n from observers.dlq where observer = 'flaky'`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitForOutput } from '../helpers/process.ts'
+import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 
 let db: TestDatabase
@@ -22,7 +22,7 @@ after(async () => {
 
 test('SIGTERM lets an in-flight action finish, then exits 0', async () => {
   const worker = spawnCli(['start'], env)
-  await waitForOutput(worker, /loaded 1 observer/)
+  await waitUntilReady(worker, env.PORT!)
   receiver.reply([{ status: 200, delayMs: 1500 }])
   await db.pool.query('insert into jobs values (1)')
   await receiver.waitFor(1, 15_000)
