@@ -27,8 +27,16 @@ export interface Statements {
 export function statements(prepared: boolean): Statements {
   const run: Statements['run'] = (db, { name, text }, values) =>
     prepared ? db.query({ name, text, values }) : db.query(text, values)
-  const nameOf = (text: string) =>
-    `observers_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`
+  // Few texts ever come through here (the completion, per job table), so names are kept.
+  const names = new Map<string, string>()
+  const nameOf = (text: string) => {
+    let name = names.get(text)
+    if (name === undefined) {
+      name = `observers_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`
+      names.set(text, name)
+    }
+    return name
+  }
   return {
     run,
     adapter: (db) => ({ executeSql: (text, values = []) => run(db, { name: nameOf(text), text }, values) }),

@@ -84,14 +84,25 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const plain = queueName(actionType, 'plain')
   const concurrency = o.concurrency(actionType)
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
-  const stopping = new AbortController()
+  let stopping = false
   const cutShort = new AbortController()
   const running = new Set<Promise<void>>()
   // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
   const marks = new Map(queues.map((q) => [q, 1]))
-  let wake = new AbortController()
   let first = 0
-  const nudge = () => wake.abort()
+  let wakeUp: (() => void) | undefined
+  const nudge = () => wakeUp?.()
+  /** Resolves after `ms`, or at once when nudged. */
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        wakeUp = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      wakeUp = done
+    })
   const mark = (queue?: string) => {
     for (const q of queue === undefined ? queues : [queue]) marks.set(q, (marks.get(q) ?? 0) + 1)
     nudge()
@@ -145,18 +156,16 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
 
   const loop = async () => {
     let lingered = false
-    while (!stopping.signal.aborted) {
-      wake = new AbortController()
-      const wait = AbortSignal.any([wake.signal, stopping.signal])
+    while (!stopping) {
       const free = concurrency - running.size
       if (marks.size === 0 || free === 0) {
-        await delay(3_600_000, undefined, { signal: wait }).catch(() => {})
+        await sleep(pollMs.listening)
         continue
       }
       // With attempts in flight, let a few more slots free up: one fetch then fills them all.
       if (running.size > 0 && free < refillAt && !lingered) {
         lingered = true
-        await delay(refillMs, undefined, { signal: wait }).catch(() => {})
+        await sleep(refillMs)
         continue
       }
       lingered = false
@@ -164,7 +173,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
         await fetchRound()
       } catch (e) {
         o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not fetch jobs')
-        await delay(pollMs.polling, undefined, { signal: stopping.signal }).catch(() => {})
+        await sleep(pollMs.polling)
       }
     }
   }
@@ -174,7 +183,8 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     queues,
     mark,
     async stop(graceMs) {
-      stopping.abort()
+      stopping = true
+      nudge()
       await looping
       const settled = Promise.all(running)
       const graceOver = delay(graceMs, undefined, { ref: false }).then(() => 'grace over' as const)
