@@ -23,7 +23,7 @@ import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
 import { ensureQueues, type Queue, startQueue } from './queue/boss.ts'
-import { type Runner, startRunner } from './queue/runner.ts'
+import { startRunners } from './queue/runner.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
 
@@ -261,19 +261,16 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       opts.onReport?.(r)
     }
     const deps = { config, log, onReport }
-    const runners: Runner[] = [...actionTypes.keys()].map((actionType) =>
-      startRunner({
-        boss: queue,
-        pool,
-        statements: statements(config.preparedStatements),
-        log,
-        actionType,
-        concurrency: config.concurrencyByType[actionType] ?? config.concurrency,
-        listen: !pooled,
-        handle: (job) => executeDelivery(job, deps),
-      }),
-    )
-    const stopRunners = (graceMs: number) => Promise.all(runners.map((r) => r.stop(graceMs)))
+    const runners = await startRunners(actionTypes.keys(), {
+      boss: queue,
+      pool,
+      statements: statements(config.preparedStatements),
+      log,
+      concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
+      listen: !pooled,
+      handle: (job) => executeDelivery(job, deps),
+    })
+    const stopRunners = (graceMs: number) => runners.stop(graceMs)
     undo.push(() => stopRunners(0))
     const worker: Worker = {
       url: db.url,

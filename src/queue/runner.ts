@@ -17,9 +17,15 @@ import { notifyChannel } from './pgboss-sql.ts'
 import { settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
-export interface Runner {
-  /** Fetch now: new jobs may be waiting. */
-  nudge(): void
+interface Runner {
+  queues: readonly string[]
+  /** Jobs may be ready on `queue` (all of them when undefined): fetch from it once a slot is free. */
+  mark(queue?: string): void
+  stop(graceMs: number): Promise<void>
+}
+
+/** Every action type's runner, and the one LISTEN connection that wakes them. */
+export interface Runners {
   /** Stops fetching, gives attempts in flight `graceMs` to end, then cuts them short and requeues them. */
   stop(graceMs: number): Promise<void>
 }
@@ -29,34 +35,83 @@ export interface RunnerOptions {
   pool: pg.Pool
   statements: Statements
   log: Logger
-  actionType: string
-  /** Attempts in flight at once, across the plain, ordered and limited queues. */
-  concurrency: number
-  /** LISTEN for new jobs; false behind a transaction-mode pooler, where only polling works. */
+  /** Attempts in flight at once per action type, across its plain, ordered and limited queues. */
+  concurrency: (actionType: string) => number
+  /** LISTEN for new jobs; false behind a transaction-mode pooler, where LISTEN cannot work. */
   listen: boolean
   handle: (job: ClaimedJob) => Promise<Outcome>
 }
 
-/** Backstop poll; NOTIFY and our own settlements wake the loop sooner. */
-const pollMs = 2_000
+/** Backstop poll of every queue: for jobs no NOTIFY announced (a crashed worker's, once expired). */
+const pollMs = { listening: 5_000, polling: 1_000 }
+/** A runner with jobs in flight refills once this share of its slots is free, or after refillMs. */
+const refillShare = 4
+const refillMs = 10
+
+export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptions): Promise<Runners> {
+  const runners = [...actionTypes].map((type) => startRunner(type, o))
+  const byQueue = new Map(runners.flatMap((r) => r.queues.map((q) => [q, r] as const)))
+  const markAll = () => {
+    for (const r of runners) r.mark()
+  }
+  const db = o.boss.getDb()
+  const listener = await (o.listen
+    ? db.listen?.(notifyChannel(), (queue) => byQueue.get(queue)?.mark(queue), markAll)
+    : undefined
+  )?.catch((e: unknown) => {
+    o.log.warn({ err: coerceError(e) }, 'no LISTEN connection for new jobs; polling every second')
+    return undefined
+  })
+  const backstop = setInterval(markAll, listener ? pollMs.listening : pollMs.polling)
+  backstop.unref()
+  return {
+    async stop(graceMs) {
+      clearInterval(backstop)
+      await listener?.close()
+      await Promise.all(runners.map((r) => r.stop(graceMs)))
+    },
+  }
+}
+
+type FetchedJob = { id: string; retryCount: number; data: JobData }
 
 /**
  * A job is fetched only when a slot is free to run it, so its expiry clock runs only while its
  * attempt does, and each attempt is settled the moment it ends. One loop fetches for all three
  * queues of the type, so the slots are shared and a limited queue has one fetcher per process
  * (pg-boss ranks a destination's jobs within one fetch; two fetching at once could overfill it).
+ * Only queues marked as possibly holding jobs are fetched from, so idle variants cost nothing.
  */
-export function startRunner(o: RunnerOptions): Runner {
-  const queues = QueueVariants.map((v) => queueName(o.actionType, v))
-  const stopping = new AbortController()
+function startRunner(actionType: string, o: RunnerOptions): Runner {
+  const queues = QueueVariants.map((v) => queueName(actionType, v))
+  const plain = queueName(actionType, 'plain')
+  const concurrency = o.concurrency(actionType)
+  const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
+  let stopping = false
   const cutShort = new AbortController()
   const running = new Set<Promise<void>>()
-  let wake = new AbortController()
+  // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
+  const marks = new Map(queues.map((q) => [q, 1]))
   let first = 0
-  const nudge = () => wake.abort()
+  let wakeUp: (() => void) | undefined
+  const nudge = () => wakeUp?.()
+  /** Resolves after `ms`, or at once when nudged. */
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        wakeUp = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      wakeUp = done
+    })
+  const mark = (queue?: string) => {
+    for (const q of queue === undefined ? queues : [queue]) marks.set(q, (marks.get(q) ?? 0) + 1)
+    nudge()
+  }
 
-  const run = async (queue: string, job: { id: string; retryCount: number; data: JobData }) => {
-    const attempt = { queue, id: job.id, retryCount: job.retryCount }
+  const run = async (queue: string, job: FetchedJob) => {
     try {
       const outcome = await o.handle({
         id: job.id,
@@ -65,16 +120,18 @@ export function startRunner(o: RunnerOptions): Runner {
         delivery: fromJobData(job.data),
         signal: cutShort.signal,
       })
-      const held = await settle(o.boss, o.pool, o.statements, attempt, outcome)
+      const held = await settle(o.boss, o.pool, o.statements, { queue, ...job }, outcome)
       if (!held) o.log.warn({ queue, job: job.id }, 'attempt ended after its job expired; pg-boss retries it')
-      // A retry falls due later; wake the loop then rather than at the next poll.
-      if (outcome.kind === 'retry') setTimeout(nudge, outcome.delayMs).unref()
+      if (outcome.kind === 'retry') setTimeout(() => mark(queue), outcome.delayMs).unref()
+      // A settled job of an ordered or limited queue frees a row's key or a destination's slot
+      // for a job that no NOTIFY announces.
+      if (outcome.kind === 'requeue' || queue !== plain) mark(queue)
     } catch (e) {
       o.log.error({ err: coerceError(e), code: 'OB009', queue, job: job.id }, 'OB009: could not settle a job')
     }
   }
 
-  const start = (queue: string, job: { id: string; retryCount: number; data: JobData }) => {
+  const start = (queue: string, job: FetchedJob) => {
     const p = run(queue, job).finally(() => {
       running.delete(p)
       nudge()
@@ -82,68 +139,58 @@ export function startRunner(o: RunnerOptions): Runner {
     running.add(p)
   }
 
-  const fetchRound = async (): Promise<number> => {
-    let fetched = 0
-    for (let k = 0; k < queues.length && running.size < o.concurrency; k++) {
+  const fetchFrom = async (queue: string) => {
+    const seen = marks.get(queue) ?? 0
+    const batchSize = concurrency - running.size
+    const jobs = await o.boss.fetch<JobData>(queue, {
+      batchSize,
+      ...(queue === plain ? {} : { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }),
+    })
+    if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
+    for (const job of jobs) start(queue, job)
+  }
+
+  const fetchRound = async () => {
+    for (let k = 0; k < queues.length && running.size < concurrency; k++) {
       const queue = queues[(first + k) % queues.length] as string
-      const jobs = await o.boss.fetch<JobData>(queue, {
-        batchSize: o.concurrency - running.size,
-        ...(queue === queueName(o.actionType, 'plain')
-          ? {}
-          : { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }),
-      })
-      for (const job of jobs) start(queue, job)
-      fetched += jobs.length
+      if (marks.has(queue)) await fetchFrom(queue)
     }
-    // Next round starts on the next queue, so no variant waits behind a busy one.
+    // The next round starts on the next queue, so no variant waits behind a busy one.
     first = (first + 1) % queues.length
-    return fetched
   }
 
   const loop = async () => {
-    while (!stopping.signal.aborted) {
-      wake = new AbortController()
-      let fetched = 0
-      if (running.size < o.concurrency) {
-        try {
-          fetched = await fetchRound()
-        } catch (e) {
-          o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not fetch jobs')
-        }
+    let lingered = false
+    while (!stopping) {
+      const free = concurrency - running.size
+      if (marks.size === 0 || free === 0) {
+        await sleep(pollMs.listening)
+        continue
       }
-      // A round that found work and has slots left goes again at once.
-      if (fetched > 0 && running.size < o.concurrency) continue
-      const wait = AbortSignal.any([wake.signal, stopping.signal])
-      await delay(running.size < o.concurrency ? pollMs : 3_600_000, undefined, { signal: wait }).catch(
-        () => {},
-      )
+      // With attempts in flight, let a few more slots free up: one fetch then fills them all.
+      if (running.size > 0 && free < refillAt && !lingered) {
+        lingered = true
+        await sleep(refillMs)
+        continue
+      }
+      lingered = false
+      try {
+        await fetchRound()
+      } catch (e) {
+        o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not fetch jobs')
+        await sleep(pollMs.polling)
+      }
     }
   }
-
-  const db = o.boss.getDb()
-  const listening =
-    o.listen && db.listen
-      ? db
-          .listen(
-            notifyChannel(),
-            (name) => {
-              if (queues.includes(name)) nudge()
-            },
-            nudge,
-          )
-          .catch((e: unknown) => {
-            o.log.warn({ err: coerceError(e) }, 'no LISTEN connection for new jobs; polling every 2 s')
-            return undefined
-          })
-      : Promise.resolve(undefined)
   const looping = loop()
 
   return {
-    nudge,
+    queues,
+    mark,
     async stop(graceMs) {
-      stopping.abort()
+      stopping = true
+      nudge()
       await looping
-      await (await listening)?.close()
       const settled = Promise.all(running)
       const graceOver = delay(graceMs, undefined, { ref: false }).then(() => 'grace over' as const)
       if ((await Promise.race([settled, graceOver])) === 'grace over') {

@@ -26,8 +26,9 @@ export async function settle(
   const fence = { id: job.id, retryCount: job.retryCount }
   switch (outcome.kind) {
     case 'completed':
-      // Fenced on the attempt: a job pg-boss expired meanwhile is left to its retry.
-      await boss.complete(job.queue, fence, outcome.output)
+      // Fenced on the attempt: a job pg-boss expired meanwhile is left to its retry. The one
+      // statement per delivery, so it is prepared like our own (its planning cost more than its run).
+      await boss.complete(job.queue, fence, outcome.output, { db: statements.adapter(pool) })
       return true
     case 'retry': {
       const { rows } = await statements.run(pool, scheduleRetry, [
