@@ -76,8 +76,9 @@ test('dlq show prints one dead letter with its attempts', async () => {
   assert.equal(item.delivery.event.after.id, 3)
   assert.equal(item.attempt_history[0].status, 503)
   const missing = await runCli(['dlq', 'show', randomUUID()], env)
-  assert.equal(missing.code, 1)
-  assert.match(missing.output, /OB012: dead letter .* not found/)
+  assert.equal(missing.code, 2)
+  assert.match(missing.output, /OB001: no dead letter with id [0-9a-f-]{36}/)
+  assert.doesNotMatch(missing.output, /OB012/)
   assert.equal((await runCli(['dlq', 'show', 'nope'], env)).code, 2)
 })
 

@@ -62,6 +62,7 @@ test('a dead letter is listed, shown with its attempts, and retried to a receive
   assert.equal(rows[0].n, 0, 'the dead letter is gone')
   const again = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
   assert.equal(again.status, 404)
+  assert.equal(again.body.code, 'not_found')
   assert.equal((await api(worker.worker, `/api/dlq/${id}`)).status, 404)
 })
 

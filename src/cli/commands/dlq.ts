@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import type { Config } from '../../config.ts'
 import { findDatabaseUrl } from '../../db/connect.ts'
 import type { Pool } from '../../db/pool.ts'
-import { AppError, ConfigError, ErrorCode } from '../../errors.ts'
+import { ConfigError, ErrorCode } from '../../errors.ts'
 import { stringifyExact } from '../../json/exact.ts'
 import { createLogger } from '../../log.ts'
 import { retryOptions } from '../../ops/api-dlq.ts'
@@ -153,7 +153,8 @@ function registerShow(dlq: Command): void {
     .action(async (id: string, opts: { json?: boolean }) => {
       selection([id], {})
       const item = await withPool((pool) => getDeadLetter(pool, id))
-      if (!item) throw new AppError(ErrorCode.DeadLetterQueueError, `dead letter ${id} not found`)
+      // Not a database fault: the id names no dead letter (never one, or retried or purged since).
+      if (!item) throw new ConfigError(ErrorCode.InvalidConfig, `no dead letter with id ${id}`)
       if (opts.json) printJson(item)
       else printDetail(item)
     })
