@@ -6,7 +6,6 @@ import type { Pool } from '../../db/pool.ts'
 import { ConfigError, ErrorCode } from '../../errors.ts'
 import { stringifyExact } from '../../json/exact.ts'
 import { createLogger } from '../../log.ts'
-import { retryOptions } from '../../ops/api-dlq.ts'
 import { type DlqFilterInput, narrows, parseDlqFilter, parsePositiveInt } from '../../ops/filters.ts'
 import { type Queue, startQueue } from '../../queue/boss.ts'
 import {
@@ -169,7 +168,7 @@ function registerRetry(dlq: Command): void {
       if (!narrows(filter) && !opts.all) {
         throw new ConfigError(ErrorCode.InvalidConfig, 'dlq retry needs ids, a filter, or --all')
       }
-      const jobIds = await withQueue((queue, pool) => retryDeadLetters(queue, pool, filter, retryOptions))
+      const jobIds = await withPool((pool) => retryDeadLetters(pool, filter))
       if (opts.json) printJson({ retried: jobIds.length, job_ids: jobIds })
       else console.log(`retried ${jobIds.length} dead letter(s)`)
       if (ids.length > 0 && jobIds.length < ids.length) {
