@@ -63,7 +63,8 @@ select j.id,
   from observers.queue_jobs(in_state => 'retry') j
  where j.queue <> 'observers.dlq';
 
--- A delivery counts until a later job of it (a DLQ retry or a replay) completes.
+-- A delivery counts until a later job of it in its queue (a DLQ retry or a replay) completes;
+-- pg-boss's (name, created_on) index finds those.
 create view observers.retry_exhausted as
 select j.id,
        j.queue,
@@ -79,12 +80,12 @@ select j.id,
  where j.queue <> 'observers.dlq'
    and not exists (
          select 1 from observers.queue_jobs(in_state => 'completed') k
-          where k.queue <> 'observers.dlq'
-            and k.data ->> 'delivery_id' = j.data ->> 'delivery_id'
-            and k.created_on > j.created_on);
+          where k.queue = j.queue and k.created_on > j.created_on
+            and k.data ->> 'delivery_id' = j.data ->> 'delivery_id');
 
 -- A dead letter carries its source job's attempts; those are listed once, from the source job
--- while it is retained.
+-- while it is retained: found by its primary key, or, where pg-boss kept no source_id, by the
+-- delivery id.
 create view observers.recent_failures as
 select j.id as job_id,
        j.queue,
@@ -100,11 +101,15 @@ select j.id as job_id,
   from observers.queue_jobs() j
  cross join lateral jsonb_array_elements(coalesce(j.data -> 'attempts', '[]')) as a
  where (a ->> 'at')::timestamptz > now() - interval '24 hours'
-   and not (j.queue = 'observers.dlq' and exists (
-         select 1 from observers.queue_jobs() s
-          where s.queue <> 'observers.dlq'
-            and s.data ->> 'delivery_id' = j.data ->> 'delivery_id'
-            and s.data -> 'attempts' @> jsonb_build_array(a)));
+   and not (j.queue = 'observers.dlq' and (
+         exists (select 1 from observers.queue_jobs() s
+                  where s.queue = j.source_queue and s.id = j.source_id
+                    and s.data -> 'attempts' @> jsonb_build_array(a))
+         or (j.source_id is null and exists (
+               select 1 from observers.queue_jobs() s
+                where s.queue <> 'observers.dlq'
+                  and s.data ->> 'delivery_id' = j.data ->> 'delivery_id'
+                  and s.data -> 'attempts' @> jsonb_build_array(a)))));
 
 -- The default timeout of each action type (src/actions/*.ts), for the expiry of a retried job.
 create function observers.default_timeout_ms(action_type text) returns int
