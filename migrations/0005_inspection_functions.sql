@@ -7,12 +7,12 @@
 --    resolved each time a query uses it, and Postgres inlines it there, so filters still reach
 --    pg-boss's indexes. It reads only columns every pg-boss schema has; source_name and
 --    source_id, which not all have, are read from the row as JSON and are null where absent.
+--    The views keep their columns, so views of users' own built on them stay.
 -- 2. recent_failures listed each attempt of a dead letter twice (the source queue's job and
 --    its DLQ copy), and retry_exhausted kept listing deliveries retried successfully since.
--- 3. observers.retry_dead_letter(id) and observers.retry_dead_letters(...) do what
---    `observers dlq retry` does (src/queue/dlq.ts), from SQL.
-
-drop view observers.dlq, observers.pending_retries, observers.retry_exhausted, observers.recent_failures;
+-- 3. observers.requeue_dead_letters(...) puts dead letters back on their queues; `observers
+--    dlq retry` and the API (src/queue/dlq.ts) call it, and so do psql's
+--    observers.retry_dead_letter(id) and observers.retry_dead_letters(...).
 
 -- Jobs of our queues, optionally of one queue and in one state. The filters are parameters so
 -- that, inlined with constants, they match pg-boss's indexes on (name, state).
@@ -31,7 +31,7 @@ as $$
      and ($2 is null or j.state = $2::pgboss.job_state)
 $$;
 
-create view observers.dlq as
+create or replace view observers.dlq as
 select j.id,
        j.data ->> 'observer' as observer,
        (j.data ->> 'action')::jsonb ->> 'type' as action_type,
@@ -49,7 +49,7 @@ select j.id,
        j.source_id
   from observers.queue_jobs('observers.dlq', 'created') j;
 
-create view observers.pending_retries as
+create or replace view observers.pending_retries as
 select j.id,
        j.queue,
        j.data ->> 'observer' as observer,
@@ -65,7 +65,7 @@ select j.id,
 
 -- A delivery counts until a later job of it in its queue (a DLQ retry or a replay) completes;
 -- pg-boss's (name, created_on) index finds those.
-create view observers.retry_exhausted as
+create or replace view observers.retry_exhausted as
 select j.id,
        j.queue,
        j.data ->> 'observer' as observer,
@@ -86,7 +86,7 @@ select j.id,
 -- A dead letter carries its source job's attempts; those are listed once, from the source job
 -- while it is retained: found by its primary key, or, where pg-boss kept no source_id, by the
 -- delivery id.
-create view observers.recent_failures as
+create or replace view observers.recent_failures as
 select j.id as job_id,
        j.queue,
        j.data ->> 'observer' as observer,
