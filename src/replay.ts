@@ -51,8 +51,8 @@ export interface ReplayDeps {
 
 /**
  * Splits a page's deliveries into rounds holding at most one delivery per ordering key, in
- * commit order. Jobs inserted together share their created_on, and pg-boss's FIFO keys order by
- * it, so each round of an ordered key needs a transaction of its own.
+ * commit order. Jobs inserted in one transaction share its created_on, which pg-boss's FIFO
+ * keys order by, so each round needs a transaction of its own.
  */
 function rounds(jobs: QueuedDelivery[]): QueuedDelivery[][] {
   const out: QueuedDelivery[][] = []

@@ -1,23 +1,14 @@
-import { actionTypes } from '../actions/registry.ts'
-import type { Delivery } from '../delivery.ts'
 import { AppError, coerceError, ErrorCode } from '../errors.ts'
 import {
   getDeadLetter,
   isValidCursor,
   listDeadLetters,
   purgeDeadLetters,
-  type RetryOptions,
   retryDeadLetters,
 } from '../queue/dlq.ts'
 import { type DlqFilterInput, parseDlqFilter, parsePositiveInt } from './filters.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './routes.ts'
-
-/** A re-created job gets the same time limit the dispatcher gives a fresh one (src/dispatch/match.ts). */
-export const retryOptions: RetryOptions = {
-  expireInSeconds: (d: Delivery) =>
-    Math.ceil((d.action.timeout_ms ?? actionTypes.get(d.action.type)?.defaultTimeoutMs ?? 10_000) / 1000) + 5,
-}
 
 const defaultLimit = 50
 const maxLimit = 500
@@ -69,9 +60,7 @@ export async function showDlq({ res, worker, params }: RouteContext) {
 
 export async function retryOneDlq({ res, worker, params, log }: RouteContext) {
   const id = params[0] ?? ''
-  const jobIds = await dlqOperation(() =>
-    retryDeadLetters(worker.queue, worker.pool, { ids: [id] }, retryOptions),
-  )
+  const jobIds = await dlqOperation(() => retryDeadLetters(worker.pool, { ids: [id] }))
   if (jobIds.length === 0) throw notFound('dead letter')
   log.info({ dlq_id: id, job_id: jobIds[0] }, 'dead letter retried')
   sendJson(res, 200, { retried: 1, job_ids: jobIds })
@@ -80,7 +69,7 @@ export async function retryOneDlq({ res, worker, params, log }: RouteContext) {
 export async function retryManyDlq({ req, url, res, worker, log }: RouteContext) {
   const body = await readJson(req)
   const filter = parseDlqFilter(filterFrom({ ...Object.fromEntries(url.searchParams), ...body }))
-  const jobIds = await dlqOperation(() => retryDeadLetters(worker.queue, worker.pool, filter, retryOptions))
+  const jobIds = await dlqOperation(() => retryDeadLetters(worker.pool, filter))
   log.info({ retried: jobIds.length, filter }, `retried ${jobIds.length} dead letter(s)`)
   sendJson(res, 200, { retried: jobIds.length })
 }

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto'
 import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts'
 import type { AttemptRecord, Delivery } from '../delivery.ts'
-import { bossSchema, dlqQueue, fromJobData, type JobData, type Queue } from './boss.ts'
+import { bossSchema, dlqQueue, fromJobData, type JobData } from './boss.ts'
 
 /** Selects dead letters; every field narrows, and none set selects them all. */
 export interface DlqFilter {
@@ -141,7 +140,6 @@ export async function getDeadLetter(db: Pool, id: string): Promise<DeadLetterDet
 
 interface DeadRow {
   id: string
-  data: JobData
   source_name: string
   source_id: string | null
   singleton_key: string | null
@@ -153,7 +151,7 @@ interface DeadRow {
  * A failed job of a strict-FIFO queue holds its key until it is gone; deleting it lets the
  * key's later deliveries (and the retried one) run.
  */
-async function unblockKeys(client: PoolClient, rows: ReadonlyArray<Omit<DeadRow, 'data'>>) {
+async function unblockKeys(client: PoolClient, rows: readonly DeadRow[]) {
   const held = rows.filter((r) => r.source_name.endsWith('.ordered') && r.source_id)
   if (held.length === 0) return
   await client.query(
@@ -163,79 +161,38 @@ async function unblockKeys(client: PoolClient, rows: ReadonlyArray<Omit<DeadRow,
   )
 }
 
-export interface RetryOptions {
-  /** How long a worker may hold the re-created job before pg-boss hands it to another. */
-  expireInSeconds(delivery: Delivery): number
-  batchSize?: number
-}
-
-async function retryBatch(boss: Queue, pool: Pool, filter: DlqFilter, opts: RetryOptions, limit: number) {
-  return withTransaction(pool, async (client) => {
-    // Only rows whose source queue still exists can go back; the others stay in the DLQ.
-    const { rows } = await client.query<DeadRow>(
-      `select j.id, j.data, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier
-         from ${job} j join ${bossSchema}.queue q on q.name = j.source_name
-        where ${where}
-        order by j.created_on, j.id limit $8
-        for update of j skip locked`,
-      [...filterParams(filter), limit],
-    )
-    if (rows.length === 0) return []
-    await unblockKeys(client, rows)
-    const ids: string[] = []
-    const db = { executeSql: (text: string, values?: unknown[]) => client.query(text, values) }
-    for (const [queue, group] of Map.groupBy(rows, (r) => r.source_name)) {
-      const jobs = group.map((r) => {
-        const { attempts: _, ...data } = r.data
-        const id = randomUUID()
-        ids.push(id)
-        return {
-          id,
-          data,
-          retryLimit: data.retry.max_attempts - 1,
-          expireInSeconds: opts.expireInSeconds(fromJobData(r.data)),
-          ...(r.singleton_key ? { singletonKey: r.singleton_key } : {}),
-          ...(r.group_id && r.group_tier ? { group: { id: r.group_id, tier: r.group_tier } } : {}),
-        }
-      })
-      await boss.insert(queue, jobs, { db })
-    }
-    await client.query(`delete from ${job} where name = $1 and id = any($2::uuid[])`, [
-      dlqQueue,
-      rows.map((r) => r.id),
-    ])
-    return ids
-  })
-}
-
 /**
  * Puts dead letters back on their source queues as fresh jobs (attempts cleared, same delivery
- * id), removing each from the DLQ in the same transaction. Rows dead-lettered after the call
- * began are left alone, so a delivery that fails again at once is not retried in a loop.
+ * id), removing each from the DLQ in the same statement: observers.requeue_dead_letters
+ * (migrations/0005), which psql's observers.retry_dead_letters shares. Rows dead-lettered after
+ * the call began are left alone, so a delivery that fails again at once is not retried in a loop.
  * Returns the new job ids.
  */
 export async function retryDeadLetters(
-  boss: Queue,
   pool: Pool,
   filter: DlqFilter,
-  opts: RetryOptions,
+  opts: { batchSize?: number } = {},
 ): Promise<string[]> {
   const { rows } = await pool.query<{ now: Date }>('select clock_timestamp() as now')
   const startedAt = rows[0]!.now
-  const bounded = { ...filter, until: filter.until && filter.until < startedAt ? filter.until : startedAt }
+  const until = filter.until && filter.until < startedAt ? filter.until : startedAt
+  const [, observer, type, entity, since, , ids] = filterParams(filter)
   const batchSize = opts.batchSize ?? 200
   const all: string[] = []
   for (;;) {
-    const ids = await retryBatch(boss, pool, bounded, opts, batchSize)
-    all.push(...ids)
-    if (ids.length < batchSize) return all
+    const { rows: moved } = await pool.query<{ job_id: string }>(
+      'select job_id from observers.requeue_dead_letters($1, $2, $3, $4, $5, $6, $7)',
+      [observer, type, entity, since, until, ids, batchSize],
+    )
+    all.push(...moved.map((r) => r.job_id))
+    if (moved.length < batchSize) return all
   }
 }
 
 /** Deletes dead letters for good (and the failed strict-FIFO jobs holding their keys). */
 export async function purgeDeadLetters(pool: Pool, filter: DlqFilter): Promise<number> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<Omit<DeadRow, 'data'>>(
+    const { rows } = await client.query<DeadRow>(
       `delete from ${job} j where ${where}
        returning j.id, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier`,
       filterParams(filter),

@@ -62,6 +62,7 @@ test('a dead letter is listed, shown with its attempts, and retried to a receive
   assert.equal(rows[0].n, 0, 'the dead letter is gone')
   const again = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
   assert.equal(again.status, 404)
+  assert.equal(again.body.code, 'not_found')
   assert.equal((await api(worker.worker, `/api/dlq/${id}`)).status, 404)
 })
 
@@ -133,19 +134,32 @@ test('DELETE removes one dead letter for good', async () => {
   assert.equal(left.body.items.length, 4)
 })
 
-test('retrying a strict-FIFO dead letter unblocks the rows that queued behind it', async () => {
+test('retrying a strict-FIFO dead letter runs it, then the changes of its row that queued behind it', async () => {
   await db.pool.query(`insert into items values (30, 'ordered')`)
   const [id] = await deadLetters(db.pool, 'ordered')
   await db.pool.query(`update items set n = 1 where id = 30`)
   await db.pool.query(`update items set n = 2 where id = 30`)
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await eventually(async () => {
+    const { rows } = await db.pool.query(
+      `select count(*)::int as n from pgboss.job where name = 'observers.webhook.ordered' and state = 'created'`,
+    )
+    return rows[0].n === 2
+  })
   assert.equal(r.ordered.requests.length, 1, 'later changes of the row wait behind the failed one')
   r.ordered.reply([{ status: 200 }])
   const res = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
   assert.equal(res.body.retried, 1)
   const reqs = await r.ordered.waitFor(4)
   const delivered = reqs.slice(1).map((q) => JSON.parse(q.body))
-  assert.deepEqual(delivered.map((e) => e.event).sort(), ['INSERT', 'UPDATE', 'UPDATE'])
+  assert.deepEqual(
+    delivered.map((e) => [e.event, e.after.n]),
+    [
+      ['INSERT', 0],
+      ['UPDATE', 1],
+      ['UPDATE', 2],
+    ],
+    'the retried change runs first, then the changes that waited behind it, in commit order',
+  )
   await eventually(async () => {
     const { rows } = await db.pool.query(
       `select count(*)::int as n from pgboss.job where name = 'observers.webhook.ordered' and state <> 'completed'`,

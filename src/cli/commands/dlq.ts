@@ -3,10 +3,9 @@ import type { Command } from 'commander'
 import type { Config } from '../../config.ts'
 import { findDatabaseUrl } from '../../db/connect.ts'
 import type { Pool } from '../../db/pool.ts'
-import { AppError, ConfigError, ErrorCode } from '../../errors.ts'
+import { ConfigError, ErrorCode } from '../../errors.ts'
 import { stringifyExact } from '../../json/exact.ts'
 import { createLogger } from '../../log.ts'
-import { retryOptions } from '../../ops/api-dlq.ts'
 import { type DlqFilterInput, narrows, parseDlqFilter, parsePositiveInt } from '../../ops/filters.ts'
 import { type Queue, startQueue } from '../../queue/boss.ts'
 import {
@@ -153,7 +152,8 @@ function registerShow(dlq: Command): void {
     .action(async (id: string, opts: { json?: boolean }) => {
       selection([id], {})
       const item = await withPool((pool) => getDeadLetter(pool, id))
-      if (!item) throw new AppError(ErrorCode.DeadLetterQueueError, `dead letter ${id} not found`)
+      // Not a database fault: the id names no dead letter (never one, or retried or purged since).
+      if (!item) throw new ConfigError(ErrorCode.InvalidConfig, `no dead letter with id ${id}`)
       if (opts.json) printJson(item)
       else printDetail(item)
     })
@@ -168,7 +168,7 @@ function registerRetry(dlq: Command): void {
       if (!narrows(filter) && !opts.all) {
         throw new ConfigError(ErrorCode.InvalidConfig, 'dlq retry needs ids, a filter, or --all')
       }
-      const jobIds = await withQueue((queue, pool) => retryDeadLetters(queue, pool, filter, retryOptions))
+      const jobIds = await withPool((pool) => retryDeadLetters(pool, filter))
       if (opts.json) printJson({ retried: jobIds.length, job_ids: jobIds })
       else console.log(`retried ${jobIds.length} dead letter(s)`)
       if (ids.length > 0 && jobIds.length < ids.length) {
