@@ -8,12 +8,18 @@ export interface TcpProxy {
   port: number
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void
+  /**
+   * Stops forwarding on every open connection but keeps its sockets open, as a NAT or firewall
+   * that silently forgets a flow does, and refuses new connections until `restore()`.
+   */
+  blackhole(): void
   restore(): void
   close(): Promise<void>
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>()
+  const pairs = new Set<[net.Socket, net.Socket]>()
   let down = false
   const server = net.createServer((client) => {
     if (down) {
@@ -29,6 +35,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         upstream.destroy()
       })
     }
+    const pair: [net.Socket, net.Socket] = [client, upstream]
+    pairs.add(pair)
+    client.on('close', () => pairs.delete(pair))
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -38,6 +47,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     cut() {
       down = true
       for (const s of open) s.destroy()
+    },
+    blackhole() {
+      down = true
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+      pairs.clear()
     },
     restore() {
       down = false
