@@ -20,6 +20,8 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>()
   const pairs = new Set<[net.Socket, net.Socket]>()
+  // Black-holed sockets: whatever happens to one side never reaches the other.
+  const holed = new Set<net.Socket>()
   let down = false
   const server = net.createServer((client) => {
     if (down) {
@@ -31,6 +33,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       open.add(s)
       s.on('close', () => open.delete(s))
       s.on('error', () => {
+        if (holed.has(s)) return s.destroy()
         client.destroy()
         upstream.destroy()
       })
@@ -55,6 +58,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         upstream.unpipe(client)
         client.pause()
         upstream.pause()
+        holed.add(client).add(upstream)
       }
       pairs.clear()
     },
