@@ -4,7 +4,7 @@ import pg from 'pg'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type PgBouncer, skipUnlessPgbouncer, startPgbouncer } from '../helpers/pgbouncer.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { eventually, observersDir, runWorker, startError, type TestWorker } from '../helpers/worker.ts'
 
 /**
  * DATABASE_URL through PgBouncer in transaction mode (as on Heroku and most managed poolers),
@@ -57,11 +57,9 @@ function env(): Record<string, string> {
 test('without DATABASE_DIRECT_URL, a worker behind a transaction pooler says what it needs', {
   skip,
 }, async () => {
-  await assert.rejects(runWorker(bouncer.url(db.url), dir, env()), (err: Error) => {
-    assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
-    assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
-    return true
-  })
+  const err = await startError(bouncer.url(db.url), dir, env())
+  assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
+  assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
 })
 
 test('through the pooler with a direct URL: deliveries flow, LISTEN and leadership stay direct', {
