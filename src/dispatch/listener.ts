@@ -116,7 +116,19 @@ export function startListener(
         t.unref()
       })
       try {
-        await Promise.race([conn.client.query('select 1'), timeout])
+        const { rows } = await Promise.race([
+          conn.client.query<{ pid: number }>('select pg_backend_pid() as pid'),
+          timeout,
+        ])
+        // Another backend answering means a transaction-mode pooler sits in between, which the
+        // start-up probe can miss: LISTEN and the locks would then hold on nobody's session.
+        if (conn.session && rows[0]?.pid !== conn.session.pid) {
+          log.error(
+            { code: ErrorCode.InvalidConfig },
+            `${ErrorCode.InvalidConfig}: the listener's connection moved to another server session: a transaction-mode pooler sits in between; set DATABASE_DIRECT_URL to a direct connection to the database`,
+          )
+          throw new Error('the connection changed server session')
+        }
         if (conn === current) beat(conn)
       } catch (err) {
         drop(conn, err)
