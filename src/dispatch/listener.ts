@@ -9,8 +9,25 @@ const leaderLockKey = 7_311_902_115
 // (migrations/0004_dispatch_queue.sql names the same key).
 const sleepLockKey = 7_311_902_116
 
+/**
+ * A connection that stops answering without closing (a NAT or firewall dropping the flow, a
+ * half-open socket) is found by this heartbeat, not by TCP: keepalive takes minutes at best.
+ */
+export interface HeartbeatOptions {
+  /** @defaultValue 2000 */
+  intervalMs: number
+  /** @defaultValue 5000 */
+  timeoutMs: number
+}
+
+const defaultHeartbeat: HeartbeatOptions = { intervalMs: 2_000, timeoutMs: 5_000 }
+const firstBackoffMs = 250
+const maxBackoffMs = 30_000
+
 export interface Listener {
   readonly connected: boolean
+  /** Why the listener is not connected, while it is not. */
+  readonly problem: string | undefined
   readonly leader: boolean
   /** Tries to become the one dispatcher; true when this process is it. */
   tryLead(): Promise<boolean>
@@ -26,68 +43,164 @@ export interface Listener {
   close(): Promise<void>
 }
 
+/** One connection attempt; events of a connection that was replaced reach only its own record. */
+interface Connection {
+  client: pg.Client
+  /** The server session, so a successor can end it if it outlives our side of the socket. */
+  session: { pid: number; startedAt: string } | undefined
+  heartbeat: NodeJS.Timeout | undefined
+}
+
+/** Closes our side at once: a silent peer would keep `end()` waiting, and its queries pending. */
+function destroy(client: pg.Client): void {
+  client.end().catch(() => {})
+  ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+}
+
+/** Up to `ms`, at least half of it, so workers that lost the database together come back spread out. */
+function jittered(ms: number): number {
+  return Math.round(ms / 2 + (Math.random() * ms) / 2)
+}
+
 /**
  * A dedicated connection that LISTENs for change-log wake-ups and holds the dispatcher's
- * advisory lock. It reconnects with capped exponential backoff; while it is down the
- * dispatcher neither leads nor hears NOTIFYs, and nothing is lost: rows wait in the log.
+ * advisory lock. A heartbeat replaces it when it stops answering; it reconnects with capped,
+ * jittered exponential backoff; while it is down the dispatcher neither leads nor hears NOTIFYs,
+ * and nothing is lost: rows wait in the log.
  */
-export function startListener(url: string, log: Logger, onWake: () => void): Listener {
-  let client: pg.Client | undefined
+export function startListener(
+  url: string,
+  log: Logger,
+  onWake: () => void,
+  heartbeat: HeartbeatOptions = defaultHeartbeat,
+): Listener {
+  let current: Connection | undefined
   let connected = false
+  let problem: string | undefined = 'connecting'
   let leader = false
   let asleep = false
   let closed = false
-  let backoffMs = 250
+  let backoffMs = firstBackoffMs
+  // The session the last connection held, ended by the next one if the server still has it.
+  let abandoned: Connection['session']
 
-  const drop = (err: unknown) => {
-    if (!connected && !client) return
+  const drop = (conn: Connection, err: unknown) => {
+    if (conn !== current) return
+    current = undefined
+    clearTimeout(conn.heartbeat)
     connected = false
     leader = false
     asleep = false
-    const old = client
-    client = undefined
-    old?.end().catch(() => {})
+    abandoned = conn.session
+    destroy(conn.client)
     if (closed) return
+    const message = coerceError(err).message
+    problem = `listener connection lost (${message}); reconnecting`
+    const retryInMs = jittered(backoffMs)
     log.warn(
-      { code: ErrorCode.ListenerConnectionFailed, error: coerceError(err).message, retry_in_ms: backoffMs },
+      { code: ErrorCode.ListenerConnectionFailed, error: message, retry_in_ms: retryInMs },
       `${ErrorCode.ListenerConnectionFailed}: listener connection lost`,
     )
-    setTimeout(connect, backoffMs).unref()
-    backoffMs = Math.min(backoffMs * 2, 30_000)
+    setTimeout(connect, retryInMs).unref()
+    backoffMs = Math.min(backoffMs * 2, maxBackoffMs)
+  }
+
+  const beat = (conn: Connection) => {
+    conn.heartbeat = setTimeout(async () => {
+      if (conn !== current) return
+      const timeout = new Promise<never>((_, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no answer to the heartbeat within ${heartbeat.timeoutMs} ms`)),
+          heartbeat.timeoutMs,
+        )
+        t.unref()
+      })
+      try {
+        const { rows } = await Promise.race([
+          conn.client.query<{ pid: number }>('select pg_backend_pid() as pid'),
+          timeout,
+        ])
+        // Another backend answering means a transaction-mode pooler sits in between, which the
+        // start-up probe can miss: LISTEN and the locks would then hold on nobody's session.
+        if (conn.session && rows[0]?.pid !== conn.session.pid) {
+          log.error(
+            { code: ErrorCode.InvalidConfig },
+            `${ErrorCode.InvalidConfig}: the listener's connection moved to another server session: a transaction-mode pooler sits in between; set DATABASE_DIRECT_URL to a direct connection to the database`,
+          )
+          throw new Error('the connection changed server session')
+        }
+        if (conn === current) beat(conn)
+      } catch (err) {
+        drop(conn, err)
+      }
+    }, heartbeat.intervalMs)
+    conn.heartbeat.unref()
+  }
+
+  /**
+   * Ends the session a replaced connection left behind: the server may not have noticed the
+   * silent peer, and that session still holds the leadership and sleep locks.
+   */
+  const endAbandoned = async (client: pg.Client) => {
+    const session = abandoned
+    abandoned = undefined
+    if (!session) return
+    await client.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where pid = $1 and backend_start = $2::timestamptz and application_name = 'pg-observers-listener'`,
+      [session.pid, session.startedAt],
+    )
   }
 
   const connect = async () => {
     if (closed) return
-    const c = new pg.Client({
+    const client = new pg.Client({
       connectionString: url,
       application_name: 'pg-observers-listener',
       keepAlive: true,
+      // Setting up and each lock query answer in milliseconds; a silent server must not hold them.
+      connectionTimeoutMillis: heartbeat.timeoutMs,
+      query_timeout: heartbeat.timeoutMs,
     })
-    client = c
-    c.on('error', drop)
-    c.on('end', () => drop(new Error('connection ended')))
-    c.on('notification', () => onWake())
+    const conn: Connection = { client, session: undefined, heartbeat: undefined }
+    current = conn
+    client.on('error', (err) => drop(conn, err))
+    client.on('end', () => drop(conn, new Error('connection ended')))
+    client.on('notification', () => {
+      if (conn === current) onWake()
+    })
     try {
-      await c.connect()
-      await c.query(`listen ${changeChannel}`)
+      await client.connect()
+      const { rows } = await client.query<{ pid: number; started_at: string }>(
+        `select pid, backend_start::text as started_at from pg_stat_activity where pid = pg_backend_pid()`,
+      )
+      if (rows[0]) conn.session = { pid: rows[0].pid, startedAt: rows[0].started_at }
+      await endAbandoned(client)
+      await client.query(`listen ${changeChannel}`)
+      if (conn !== current) return
       connected = true
-      backoffMs = 250
+      problem = undefined
+      backoffMs = firstBackoffMs
+      beat(conn)
       log.info('listening for changes')
       onWake()
     } catch (err) {
-      drop(err)
+      drop(conn, err)
     }
   }
   void connect()
 
   /** A session advisory lock on this connection, without waiting; false when the connection fails. */
   const tryLock = async (key: number): Promise<boolean> => {
-    if (!connected || !client) return false
+    const conn = current
+    if (!connected || !conn) return false
     try {
-      const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key])
-      return rows[0]?.ok === true
+      const { rows } = await conn.client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
+        key,
+      ])
+      return conn === current && rows[0]?.ok === true
     } catch (err) {
-      drop(err)
+      drop(conn, err)
       return false
     }
   }
@@ -95,6 +208,9 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
   return {
     get connected() {
       return connected
+    },
+    get problem() {
+      return connected ? undefined : problem
     },
     get leader() {
       return leader
@@ -113,16 +229,23 @@ export function startListener(url: string, log: Logger, onWake: () => void): Lis
       return asleep
     },
     async stayAwake() {
-      if (!asleep || !client) return
+      const conn = current
+      if (!asleep || !conn) return
       asleep = false
-      await client.query('select pg_advisory_unlock($1)', [sleepLockKey]).catch(drop)
+      await conn.client.query('select pg_advisory_unlock($1)', [sleepLockKey]).catch((err) => drop(conn, err))
     },
     async close() {
       closed = true
       connected = false
       leader = false
       asleep = false
-      await client?.end().catch(() => {})
+      const conn = current
+      current = undefined
+      if (!conn) return
+      clearTimeout(conn.heartbeat)
+      const ended = conn.client.end().catch(() => {})
+      await Promise.race([ended, new Promise((r) => setTimeout(r, heartbeat.timeoutMs).unref())])
+      destroy(conn.client)
     },
   }
 }

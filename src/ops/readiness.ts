@@ -73,7 +73,7 @@ export async function readiness(worker: Worker, config: Config): Promise<Readine
   }
   const listener: Check = worker.dispatcher.listener.connected
     ? { ok: true }
-    : { ok: false, detail: 'listener connection is down' }
+    : { ok: false, detail: worker.dispatcher.listener.problem ?? 'listener connection is down' }
   const sources = await sourcesCheck(worker, config)
   const checks = {
     database,

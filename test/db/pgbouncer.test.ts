@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
+import { startListener } from '../../src/dispatch/listener.ts'
+import { createLogger } from '../../src/log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type PgBouncer, skipUnlessPgbouncer, startPgbouncer } from '../helpers/pgbouncer.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
-import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import {
+  eventually,
+  logSink,
+  observersDir,
+  runWorker,
+  startError,
+  type TestWorker,
+} from '../helpers/worker.ts'
 
 /**
  * DATABASE_URL through PgBouncer in transaction mode (as on Heroku and most managed poolers),
@@ -57,11 +66,9 @@ function env(): Record<string, string> {
 test('without DATABASE_DIRECT_URL, a worker behind a transaction pooler says what it needs', {
   skip,
 }, async () => {
-  await assert.rejects(runWorker(bouncer.url(db.url), dir, env()), (err: Error) => {
-    assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
-    assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
-    return true
-  })
+  const err = await startError(bouncer.url(db.url), dir, env())
+  assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
+  assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
 })
 
 test('through the pooler with a direct URL: deliveries flow, LISTEN and leadership stay direct', {
@@ -110,5 +117,39 @@ test('through the pooler with a direct URL: deliveries flow, LISTEN and leadersh
     assert.deepEqual(errors, [], 'nothing failed along the way')
   } finally {
     await worker?.stop()
+  }
+})
+
+test('a listener that finds itself on a pooled connection says so, even when the start-up probe missed it', {
+  skip,
+}, async () => {
+  const { sink, stream } = logSink()
+  const listener = startListener(bouncer.url(db.url), createLogger('info', stream), () => {}, {
+    intervalMs: 200,
+    timeoutMs: 10_000,
+  })
+  const holders: pg.Client[] = []
+  try {
+    await eventually(() => listener.connected, 30_000, 'the listener connects')
+    // Every server session the pooler keeps for this database is taken by an open transaction,
+    // so the listener's next statement runs on another one.
+    const servers = await query<{ database: string }>(bouncer.adminUrl, 'show servers')
+    const ours = servers.filter((s) => s.database === new URL(db.url).pathname.slice(1)).length
+    for (let i = 0; i < ours; i++) {
+      const c = new pg.Client({ connectionString: bouncer.url(db.url) })
+      await c.connect()
+      await c.query('begin')
+      await c.query('select 1')
+      holders.push(c)
+    }
+    const line = await eventually(
+      () => sink.records.find((r) => r.code === 'OB001'),
+      30_000,
+      'the OB001 line',
+    )
+    assert.match(String(line.msg), /moved to another server session.*set DATABASE_DIRECT_URL/)
+  } finally {
+    await listener.close()
+    for (const c of holders) await c.end().catch(() => {})
   }
 })

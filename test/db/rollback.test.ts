@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { migrate } from '../../src/db/migrate.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
-import { observersDir, runWorker } from '../helpers/worker.ts'
+import { observersDir, runWorker, startError } from '../helpers/worker.ts'
 
 /**
  * A rolled-back deploy: the database carries a migration this code does not know, as a newer
@@ -41,13 +41,11 @@ test('a worker older than the database refuses when a newer migration is breakin
   await db.pool.query(
     `insert into observers.migrations (id, name, breaking) values (9010, 'drop_column', true)`,
   )
-  await assert.rejects(runWorker(db.url, await observersDir({})), (err: Error) => {
-    assert.equal(
-      err.message,
-      'OB009: database has breaking migrations newer than this version: 9010_drop_column; upgrade pg-observers',
-    )
-    return true
-  })
+  const err = await startError(db.url, await observersDir({}))
+  assert.equal(
+    err.message,
+    'OB009: database has breaking migrations newer than this version: 9010_drop_column; upgrade pg-observers',
+  )
   await assert.rejects(migrate(db.pool), /OB009: database has breaking migrations newer than this version/)
 })
 

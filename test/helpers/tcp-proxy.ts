@@ -8,12 +8,20 @@ export interface TcpProxy {
   port: number
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void
+  /**
+   * Stops forwarding on every open connection but keeps its sockets open, as a NAT or firewall
+   * that silently forgets a flow does, and refuses new connections until `restore()`.
+   */
+  blackhole(): void
   restore(): void
   close(): Promise<void>
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>()
+  const pairs = new Set<[net.Socket, net.Socket]>()
+  // Black-holed sockets: whatever happens to one side never reaches the other.
+  const holed = new Set<net.Socket>()
   let down = false
   const server = net.createServer((client) => {
     if (down) {
@@ -25,10 +33,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       open.add(s)
       s.on('close', () => open.delete(s))
       s.on('error', () => {
+        if (holed.has(s)) return s.destroy()
         client.destroy()
         upstream.destroy()
       })
     }
+    const pair: [net.Socket, net.Socket] = [client, upstream]
+    pairs.add(pair)
+    client.on('close', () => pairs.delete(pair))
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -38,6 +50,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     cut() {
       down = true
       for (const s of open) s.destroy()
+    },
+    blackhole() {
+      down = true
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+        holed.add(client).add(upstream)
+      }
+      pairs.clear()
     },
     restore() {
       down = false

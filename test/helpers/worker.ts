@@ -69,6 +69,14 @@ export async function runWorker(
   return { worker, logs: sink, stop: () => worker.stop() }
 }
 
+/** The error a worker fails to start with; a worker that starts is stopped again and fails the test. */
+export async function startError(url: string, dir: string, env: Record<string, string> = {}): Promise<Error> {
+  const started = await runWorker(url, dir, env).catch((err: unknown) => err)
+  if (started instanceof Error) return started
+  await (started as TestWorker).stop()
+  throw new Error('the worker started')
+}
+
 /**
  * Starts a worker on a database of its own prepared by `setupSql`, so a test file's rows and jobs
  * meet no other file's; the database is dropped again if the worker fails to start.

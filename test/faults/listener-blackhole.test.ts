@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { hostPort } from '../helpers/services.ts'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+
+/**
+ * The listener's connection (DATABASE_DIRECT_URL) runs through a relay that can stop forwarding
+ * without closing anything: only the heartbeat can tell that connection is gone.
+ */
+let db: TestDatabase
+let proxy: TcpProxy
+let receiver: Receiver
+let worker: TestWorker
+
+before(async () => {
+  db = await createTestDatabase('create table orders (id int primary key)')
+  proxy = await startTcpProxy(hostPort(db.url, 5432))
+  receiver = await startReceiver()
+  const direct = new URL(db.url)
+  direct.hostname = '127.0.0.1'
+  direct.port = String(proxy.port)
+  const dir = await observersDir({
+    'orders.json': {
+      name: 'orders',
+      entity: 'orders',
+      events: ['INSERT'],
+      actions: [{ type: 'webhook', url: `${receiver.url}/orders/{{ entity_id }}` }],
+    },
+  })
+  worker = await runWorker(db.url, dir, { DATABASE_DIRECT_URL: direct.toString() })
+})
+
+after(async () => {
+  await worker?.stop()
+  await proxy?.close()
+  await receiver?.close()
+  await db?.drop()
+})
+
+async function readyz(): Promise<{ status: number; listener: { ok: boolean; detail?: string } | undefined }> {
+  const res = await fetch(`http://127.0.0.1:${worker.worker.ops?.port}/readyz`)
+  const body = (await res.json()) as { checks?: { listener?: { ok: boolean; detail?: string } } }
+  return { status: res.status, listener: body.checks?.listener }
+}
+
+async function listenerSessions(): Promise<number[]> {
+  const { rows } = await db.pool.query<{ pid: number }>(
+    `select pid from pg_stat_activity
+      where application_name = 'pg-observers-listener' and datname = current_database()`,
+  )
+  return rows.map((r) => r.pid)
+}
+
+test('a listener connection that silently stops answering is replaced, and changes still flow', async () => {
+  const listener = worker.worker.dispatcher.listener
+  await eventually(() => listener.leader, 30_000, 'the worker leads')
+  await db.pool.query('insert into orders values (1)')
+  await receiver.waitFor(1, 30_000)
+  const [before] = await listenerSessions()
+  assert.ok(before, 'one listener session')
+
+  proxy.blackhole()
+  const blackholedAt = Date.now()
+  // /readyz says why while the path stays down.
+  const down = await eventually(
+    async () => {
+      const r = await readyz()
+      return r.status === 503 && /no answer to the heartbeat/.test(r.listener?.detail ?? '') ? r : undefined
+    },
+    60_000,
+    '/readyz 503 naming the heartbeat',
+  )
+  assert.equal(down.listener?.ok, false)
+  const detectedMs = Date.now() - blackholedAt
+  assert.equal(listener.leader, false)
+  // Committed after the black-hole: the old session still LISTENs and holds the lock.
+  await db.pool.query('insert into orders values (2)')
+
+  proxy.restore()
+  await eventually(async () => (await readyz()).status === 200, 60_000, '/readyz 200 again')
+  const [req] = await eventually(
+    () => {
+      const r = receiver.requests.filter((q) => q.path === '/orders/2')
+      return r.length > 0 ? r : undefined
+    },
+    60_000,
+    'the change committed after the black-hole delivered',
+  )
+  assert.equal(req?.path, '/orders/2')
+  // The abandoned session was ended, so its locks no longer block the new connection.
+  const after = await listenerSessions()
+  assert.equal(after.length, 1)
+  assert.notEqual(after[0], before)
+  assert.equal(listener.leader, true)
+  console.log(`black-holed listener detected after ${detectedMs} ms`)
+})
