@@ -47,6 +47,11 @@ function range6(name: string, cidr: string): Range {
   return { name, cidr, base: v6(base), bits: Number(bits) }
 }
 
+/*
+ * The IANA IPv4 and IPv6 Special-Purpose Address Registries: every entry whose "Globally
+ * Reachable" is False (plus multicast and deprecated site-local, which no HTTP action needs).
+ * The few globally reachable entries nested inside a blocked one are listed as exceptions.
+ */
 const ipv4Ranges: Range[] = [
   range4('this-network', '0.0.0.0/8'),
   range4('private', '10.0.0.0/8'),
@@ -55,19 +60,47 @@ const ipv4Ranges: Range[] = [
   range4('link-local', '169.254.0.0/16'),
   range4('private', '172.16.0.0/12'),
   range4('IETF protocol assignments', '192.0.0.0/24'),
+  range4('documentation (TEST-NET-1)', '192.0.2.0/24'),
+  range4('6to4 relay anycast (deprecated)', '192.88.99.0/24'),
   range4('private', '192.168.0.0/16'),
   range4('benchmarking', '198.18.0.0/15'),
+  range4('documentation (TEST-NET-2)', '198.51.100.0/24'),
+  range4('documentation (TEST-NET-3)', '203.0.113.0/24'),
   range4('multicast', '224.0.0.0/4'),
   range4('reserved', '240.0.0.0/4'),
+]
+
+/** Globally reachable entries inside a blocked IPv4 range (PCP and TURN anycast). */
+const ipv4Reachable: Range[] = [
+  range4('PCP anycast', '192.0.0.9/32'),
+  range4('TURN anycast', '192.0.0.10/32'),
 ]
 
 const ipv6Ranges: Range[] = [
   range6('unspecified', '::/128'),
   range6('loopback', '::1/128'),
+  range6('local-use IPv4/IPv6 translation', '64:ff9b:1::/48'),
+  range6('discard-only', '100::/64'),
+  range6('dummy prefix', '100:0:0:1::/64'),
+  range6('IETF protocol assignments', '2001::/23'),
+  range6('documentation', '2001:db8::/32'),
+  range6('documentation', '3fff::/20'),
+  range6('segment routing SIDs', '5f00::/16'),
   range6('unique local', 'fc00::/7'),
   range6('link-local', 'fe80::/10'),
   range6('site-local', 'fec0::/10'),
   range6('multicast', 'ff00::/8'),
+]
+
+/** Globally reachable entries inside 2001::/23. */
+const ipv6Reachable: Range[] = [
+  range6('PCP anycast', '2001:1::1/128'),
+  range6('TURN anycast', '2001:1::2/128'),
+  range6('DNS-SD SRP anycast', '2001:1::3/128'),
+  range6('AMT', '2001:3::/32'),
+  range6('AS112-v6', '2001:4:112::/48'),
+  range6('ORCHIDv2', '2001:20::/28'),
+  range6('drone remote ID', '2001:30::/28'),
 ]
 
 /** IPv6 forms that carry an IPv4 address, which is then judged as IPv4; `shift` finds it. */
@@ -95,11 +128,14 @@ function describe(r: Range): string {
 export function blockedRange(address: string): string | undefined {
   const family = net.isIP(address.split('%')[0] ?? '')
   if (family === 4) {
-    const r = ipv4Ranges.find((r) => inRange(v4(address), 32, r))
+    const n = v4(address)
+    if (ipv4Reachable.some((r) => inRange(n, 32, r))) return undefined
+    const r = ipv4Ranges.find((r) => inRange(n, 32, r))
     return r && describe(r)
   }
   if (family !== 6) return 'not an IP address'
   const n = v6(address)
+  if (ipv6Reachable.some((r) => inRange(n, 128, r))) return undefined
   const direct = ipv6Ranges.find((r) => inRange(n, 128, r))
   if (direct) return describe(direct)
   for (const e of embeddings) {

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Dispatcher } from 'undici'
-import { TemplateError } from '../errors.ts'
+import { ActionError, ErrorCode, TemplateError } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
@@ -108,9 +108,13 @@ function hasDotSegment(url: string): boolean {
 export function webhookUrl(action: WebhookAction, ctx: ActionContext): { url: string; label: string } {
   if (action.url_env) {
     const url = requireEnv(ctx.config, action.url_env, 'url_env')
-    const label = originLabel(url)
-    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw invalidUrl(label)
-    return { url, label }
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+      throw new ActionError(`url_env: ${action.url_env} does not hold an http(s) URL`, {
+        retryable: false,
+        code: ErrorCode.InvalidActionConfig,
+      })
+    }
+    return { url, label: originLabel(url) }
   }
   const url = renderString(action.url ?? '', ctx.scope)
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw invalidUrl(url)

@@ -36,6 +36,27 @@ const blocked = [
   '::127.0.0.1',
   '64:ff9b::a9fe:a9fe',
   '2002:a9fe:a9fe::1',
+  // IANA special-purpose entries that are not globally reachable
+  '192.0.2.1',
+  '198.51.100.7',
+  '203.0.113.255',
+  '192.88.99.1',
+  '192.0.0.8',
+  '198.19.255.255',
+  '2001:db8::1',
+  '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
+  '100::1',
+  '100::ffff:ffff:ffff:ffff',
+  '100:0:0:1::1',
+  '64:ff9b:1::a00:1',
+  '64:ff9b:1:ffff::1',
+  '2001::1',
+  '2001:2::1',
+  '2001:10::1',
+  '3fff::1',
+  '5f00::1',
+  '::ffff:192.0.2.1',
+  '64:ff9b::c000:201',
 ]
 
 const allowed = [
@@ -53,6 +74,23 @@ const allowed = [
   '::ffff:8.8.8.8',
   '64:ff9b::808:808',
   '2002:808:808::1',
+  // globally reachable entries of the registries, some nested in blocked ones
+  '192.0.0.9',
+  '192.0.0.10',
+  '192.31.196.1',
+  '192.52.193.1',
+  '192.175.48.1',
+  '192.0.3.1',
+  '198.51.101.1',
+  '203.0.114.1',
+  '2001:1::1',
+  '2001:3::1',
+  '2001:4:112::1',
+  '2001:20::1',
+  '2001:db9::1',
+  '101::1',
+  '64:ff9b:2::1',
+  '2620:4f:8000::1',
 ]
 
 test('the address classifier blocks loopback, private, link-local, CGNAT, unspecified and their IPv6 forms', () => {
@@ -62,6 +100,8 @@ test('the address classifier blocks loopback, private, link-local, CGNAT, unspec
   assert.equal(blockedRange('100.64.0.1'), 'shared (CGNAT) range 100.64.0.0/10')
   assert.equal(blockedRange('::ffff:127.0.0.1'), 'loopback range 127.0.0.0/8 (IPv4-mapped 127.0.0.1)')
   assert.equal(blockedRange('fd00::1'), 'unique local range fc00::/7')
+  assert.equal(blockedRange('203.0.113.9'), 'documentation (TEST-NET-3) range 203.0.113.0/24')
+  assert.equal(blockedRange('2001:db8::1'), 'documentation range 2001:db8::/32')
 })
 
 /** A resolver that answers from a script, one answer per call, without touching the network. */
