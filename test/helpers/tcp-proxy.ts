@@ -6,6 +6,8 @@ import net from 'node:net'
  */
 export interface TcpProxy {
   port: number
+  /** Bytes clients have sent through the relay: zero growth means no request reached the server. */
+  readonly bytesFromClients: number
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void
   restore(): void
@@ -15,6 +17,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>()
   let down = false
+  let bytesFromClients = 0
   const server = net.createServer((client) => {
     if (down) {
       client.destroy()
@@ -29,12 +32,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         upstream.destroy()
       })
     }
+    client.on('data', (chunk: Buffer) => {
+      bytesFromClients += chunk.length
+    })
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
   return {
     port,
+    get bytesFromClients() {
+      return bytesFromClients
+    },
     cut() {
       down = true
       for (const s of open) s.destroy()

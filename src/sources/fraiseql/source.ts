@@ -61,7 +61,7 @@ export function fraiseqlSource(opts: FraiseqlSourceOptions): ChangeSource {
           throw err
         })
       const entries = rows.map((r) => toFraiseqlEntry(r, name))
-      return ledgerBatch(name, entries, { readAt, windowMs, limit })
+      return ledgerBatch(name, entries, { readAt, windowMs, complete: entries.length < limit })
     },
     async backlog(db) {
       const { layout: l, floor } = await read(db)
