@@ -11,6 +11,9 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void
   restore(): void
+  /** Holds what clients send (the server never sees it, so they wait on it) until `resume()`. */
+  stall(): void
+  resume(): void
   close(): Promise<void>
 }
 
@@ -18,6 +21,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const open = new Set<net.Socket>()
   let down = false
   let bytesFromClients = 0
+  let stalled = false
+  const held: Array<() => void> = []
   const server = net.createServer((client) => {
     if (down) {
       client.destroy()
@@ -34,8 +39,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     client.on('data', (chunk: Buffer) => {
       bytesFromClients += chunk.length
+      if (stalled) held.push(() => upstream.write(chunk))
+      else upstream.write(chunk)
     })
-    client.pipe(upstream).pipe(client)
+    client.on('end', () => upstream.end())
+    upstream.pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
@@ -50,6 +58,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     restore() {
       down = false
+    },
+    stall() {
+      stalled = true
+    },
+    resume() {
+      stalled = false
+      for (const send of held.splice(0)) send()
     },
     close: () =>
       new Promise<void>((resolve) => {

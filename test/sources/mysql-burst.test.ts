@@ -27,6 +27,8 @@ describe('MySQL source under a burst', { skip }, () => {
   let receiver: Receiver
   let proxy: TcpProxy
   let worker: TestWorker
+  let dir: string
+  let env: Record<string, string>
 
   before(async () => {
     db = await createTestDatabase()
@@ -44,7 +46,7 @@ describe('MySQL source under a burst', { skip }, () => {
     const u = new URL(mysqlUrl)
     proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 3306) })
     u.host = `127.0.0.1:${proxy.port}`
-    const dir = await observersDir({
+    dir = await observersDir({
       'burst.json': {
         name: 'burst',
         source: 'mysql',
@@ -53,9 +55,9 @@ describe('MySQL source under a burst', { skip }, () => {
         actions: [{ type: 'webhook', url: `${receiver.url}/burst`, body_template: '{{ n }}' }],
       },
     })
+    env = { MYSQL_SOURCE_URL: u.toString(), MYSQL_SOURCE_TABLE: logTable }
     worker = await runWorker(db.url, dir, {
-      MYSQL_SOURCE_URL: u.toString(),
-      MYSQL_SOURCE_TABLE: logTable,
+      ...env,
       // After the burst, the dispatcher's next read is a minute away: probes alone meet MySQL then.
       MYSQL_SOURCE_POLL_MS: '60000',
       OBSERVERS_DISPATCH_BATCH_SIZE: String(batchSize),
@@ -108,5 +110,28 @@ describe('MySQL source under a burst', { skip }, () => {
       assert.equal(ready.body.checks.sources.ok, true, JSON.stringify(ready.body))
     }
     assert.equal(proxy.bytesFromClients, sent, 'no probe reached MySQL')
+  })
+  test('a MySQL that stops answering holds no Postgres transaction or dispatch lock', async () => {
+    await worker.stop()
+    worker = await runWorker(db.url, dir, { ...env, MYSQL_SOURCE_POLL_MS: '100' })
+    proxy.stall()
+    const sent = proxy.bytesFromClients
+    try {
+      await my.query(`insert into ${table} (id, n) values (${burst + 1}, ${burst + 1})`)
+      await eventually(() => proxy.bytesFromClients > sent, 20_000, 'the dispatcher waiting on MySQL')
+      const { rows } = await db.pool.query(
+        `select count(*)::int as n from pg_locks
+          where locktype = 'advisory' and classid::bigint = 731190211 and objsubid = 2
+            and database = (select oid from pg_database where datname = current_database())`,
+      )
+      assert.equal(rows[0].n, 0, 'the source lock is taken only once MySQL has answered')
+    } finally {
+      proxy.resume()
+    }
+    await eventually(
+      () => receiver.requests.some((r) => r.body === String(burst + 1)),
+      30_000,
+      'the row written while MySQL stalled',
+    )
   })
 })
