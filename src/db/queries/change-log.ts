@@ -180,7 +180,7 @@ function oversized(r: ChangeRow, bytes: number, max: number): UnreadableChange {
 export async function claimChanges(
   db: Queryable,
   limits: ClaimLimits,
-): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number; more: boolean }> {
+): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; more: boolean }> {
   const { rows } = await db.query<ClaimRow>(claimStatement(limits))
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
@@ -202,7 +202,6 @@ export async function claimChanges(
   return {
     events: events.sort((a, b) => a.seq - b.seq),
     unreadable: unreadableRows.sort((a, b) => a.seq - b.seq),
-    claimed,
     more: claimed >= limits.rows || candidates > claimed,
   }
 }

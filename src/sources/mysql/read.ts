@@ -42,7 +42,7 @@ export function mysqlTime(iso: string): string {
   return iso.replace('T', ' ').replace('Z', '')
 }
 
-export async function select<T>(log: MysqlLog, sql: string, values: unknown[] = []): Promise<T[]> {
+async function select<T>(log: MysqlLog, sql: string, values: unknown[] = []): Promise<T[]> {
   return (await log.pool.query<mysql.RowDataPacket[]>(sql, values))[0] as T[]
 }
 
