@@ -45,10 +45,12 @@ const awakeBatch = 8
 const awakePollMs = 5
 
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
-function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
+async function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
+  const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
+  const limits = { rows, bytes, changeBytes }
+  await source.read?.(deps.pool, limits)
   return withTransaction(deps.pool, async (client) => {
-    const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
-    const batch = await source.claim(client, { rows, bytes, changeBytes })
+    const batch = await source.claim(client, limits)
     if (!batch) return undefined
     let jobs: QueuedDelivery[]
     if (oneByOne) {

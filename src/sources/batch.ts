@@ -8,7 +8,7 @@ import type { ClaimedBatch, MalformedEntry, SourceEntry, SourceEvent } from './t
 export function ledgerBatch(
   source: string,
   entries: readonly SourceEntry[],
-  pass: { readAt: string; windowMs: number; limit: number },
+  pass: { readAt: string; windowMs: number; complete: boolean; lastRead?: string | undefined },
 ): ClaimedBatch {
   const events: SourceEvent[] = []
   const malformed: MalformedEntry[] = []
@@ -16,12 +16,13 @@ export function ledgerBatch(
     if ('event' in e) events.push(e.event)
     else malformed.push(e.malformed)
   }
-  const complete = entries.length < pass.limit
+  const { readAt, windowMs, complete } = pass
+  const until = complete ? null : (pass.lastRead ?? entries.at(-1)?.createdAt ?? null)
   const ledger = entries.map((e) => ({ key: e.key, createdAt: e.createdAt, malformed: 'malformed' in e }))
   return {
     events,
     malformed,
     more: !complete,
-    record: (client) => recordPass(client, source, { ...pass, entries: ledger, complete }),
+    record: (client) => recordPass(client, source, { readAt, windowMs, entries: ledger, until }),
   }
 }

@@ -48,6 +48,10 @@ export function withKnownSources(
 export async function configuredSourceHealth(db: Queryable, config: Config): Promise<SourceHealth[]> {
   const sources = createSources(config)
   try {
+    // Without a dispatcher nothing has read the sources that measure as they read: read one entry.
+    // A failure is kept by the source and reported below as its lastError.
+    const probe = { rows: 1, bytes: 1, changeBytes: config.maxChangeBytes }
+    await Promise.all(sources.map((s) => s.read?.(db, probe).catch(() => {})))
     return await Promise.all(sources.map((s) => sourceHealth(s, db, { backlogWarn: config.backlogWarn })))
   } finally {
     await Promise.all(sources.map((s) => s.close()))

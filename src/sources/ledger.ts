@@ -64,13 +64,13 @@ export async function missingKeys(
 
 /**
  * Records a pass: its entries join the ledger and the floor moves up to `readAt` minus the commit
- * window. When the pass was cut short by its limit, the floor stops just before the last entry
- * taken, because entries created at the same instant may still be waiting.
+ * window. When the pass was cut short by its limits, the floor stops just before `until`, the
+ * last entry read, because entries created at the same instant may still be waiting.
  */
 export async function recordPass(
   client: PoolClient,
   source: string,
-  pass: { readAt: string; windowMs: number; entries: readonly LedgerEntry[]; complete: boolean },
+  pass: { readAt: string; windowMs: number; entries: readonly LedgerEntry[]; until: string | null },
 ): Promise<void> {
   if (pass.entries.length > 0) {
     await client.query(
@@ -85,13 +85,12 @@ export async function recordPass(
       ],
     )
   }
-  const last = pass.complete ? null : (pass.entries.at(-1)?.createdAt ?? null)
   await client.query(
     `insert into observers.source_progress as p (source, floor)
      values ($1, least($2::timestamptz - $3::int * interval '1 millisecond',
                        coalesce($4::timestamptz - interval '1 microsecond', 'infinity')))
      on conflict (source) do update set floor = greatest(p.floor, excluded.floor), updated_at = now()`,
-    [source, pass.readAt, pass.windowMs, last],
+    [source, pass.readAt, pass.windowMs, pass.until],
   )
 }
 

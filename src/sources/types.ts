@@ -66,6 +66,11 @@ export interface ChangeSource {
   /** `notify`: woken by LISTEN/NOTIFY and led through the listener; `poll`: polled every pollMs. */
   readonly wake: 'notify' | 'poll'
   readonly pollMs: number
+  /**
+   * Reads, before the dispatch transaction, what the next claim takes: a source on another server
+   * is read there without a Postgres transaction waiting on it. Also refreshes its backlog figure.
+   */
+  read?(db: Queryable, limits: ClaimLimits): Promise<void>
   /** Undefined when another worker holds this source's dispatch lock. */
   claim(client: PoolClient, limits: ClaimLimits): Promise<ClaimedBatch | undefined>
   backlog(db: Queryable): Promise<SourceBacklog>

@@ -6,6 +6,8 @@ import net from 'node:net'
  */
 export interface TcpProxy {
   port: number
+  /** Bytes clients have sent through the relay: zero growth means no request reached the server. */
+  readonly bytesFromClients: number
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void
   /**
@@ -14,6 +16,9 @@ export interface TcpProxy {
    */
   blackhole(): void
   restore(): void
+  /** Holds what clients send (the server never sees it, so they wait on it) until `resume()`. */
+  stall(): void
+  resume(): void
   close(): Promise<void>
 }
 
@@ -23,6 +28,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   // Black-holed sockets: whatever happens to one side never reaches the other.
   const holed = new Set<net.Socket>()
   let down = false
+  let bytesFromClients = 0
+  let stalled = false
+  const held: Array<() => void> = []
   const server = net.createServer((client) => {
     if (down) {
       client.destroy()
@@ -41,12 +49,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const pair: [net.Socket, net.Socket] = [client, upstream]
     pairs.add(pair)
     client.on('close', () => pairs.delete(pair))
-    client.pipe(upstream).pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      bytesFromClients += chunk.length
+      if (stalled) held.push(() => upstream.write(chunk))
+      else upstream.write(chunk)
+    })
+    client.on('end', () => upstream.end())
+    upstream.pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
   return {
     port,
+    get bytesFromClients() {
+      return bytesFromClients
+    },
     cut() {
       down = true
       for (const s of open) s.destroy()
@@ -54,7 +71,6 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     blackhole() {
       down = true
       for (const [client, upstream] of pairs) {
-        client.unpipe(upstream)
         upstream.unpipe(client)
         client.pause()
         upstream.pause()
@@ -64,6 +80,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     restore() {
       down = false
+    },
+    stall() {
+      stalled = true
+    },
+    resume() {
+      stalled = false
+      for (const send of held.splice(0)) send()
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -115,3 +115,37 @@ test('health names the reason when a source cannot be read', async () => {
   assert.equal(fraiseql?.backlog, null)
   assert.match(fraiseql?.lastError ?? '', /OB001: change-log table core.missing does not exist/)
 })
+
+test('passes are bounded by image bytes, and an entry above the change limit is dead-lettered unread', async () => {
+  const { table, source } = await freshSource()
+  assert.equal((await pass(source, 10))?.events.length, 0, 'the first pass sets the floor')
+  // md5 text barely compresses, so its stored size stays near its length.
+  const doc = (kb: number) =>
+    `jsonb_build_object('text', (select string_agg(md5(random()::text), '') from generate_series(1, ${kb * 32})))`
+  for (const kb of [20, 20, 20, 2000, 20]) {
+    await db.pool.query(
+      `insert into ${table} (object_type, object_id, modification_type, object_data)
+       values ('Order', gen_random_uuid(), 'INSERT', ${doc(kb)})`,
+    )
+  }
+  const limits = { rows: 10, bytes: 1, changeBytes: 500_000 }
+  const passes: Array<{ events: number[]; malformed: string[] }> = []
+  for (let i = 0; i < 5; i++) {
+    const batch = await withTransaction(db.pool, async (client) => {
+      const b = await source.claim(client, limits)
+      await b?.record(client)
+      return b
+    })
+    passes.push({
+      events: batch?.events.map((e) => e.seq) ?? [],
+      malformed: batch?.malformed.map((m) => m.key) ?? [],
+    })
+  }
+  assert.deepEqual(passes, [
+    { events: [1], malformed: [] },
+    { events: [2], malformed: [] },
+    { events: [3], malformed: [] },
+    { events: [5], malformed: ['4'] },
+    { events: [], malformed: [] },
+  ])
+})

@@ -36,9 +36,11 @@ describe('MySQL/MariaDB source: capture and progress', { skip }, () => {
     await db?.drop()
   })
 
-  function pass(source: ChangeSource, limit = 100) {
+  async function pass(source: ChangeSource, limit = 100) {
+    const limits = { rows: limit, bytes: 2 ** 30, changeBytes: 2 ** 30 }
+    await source.read?.(db.pool, limits)
     return withTransaction(db.pool, async (client) => {
-      const batch = await source.claim(client, { rows: limit, bytes: 2 ** 30, changeBytes: 2 ** 30 })
+      const batch = await source.claim(client, limits)
       await batch?.record(client)
       return batch
     })

@@ -182,7 +182,7 @@ export async function claimChanges(
   db: Queryable,
   limits: ClaimLimits,
   run: Statements = statements(true),
-): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; claimed: number; more: boolean }> {
+): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; more: boolean }> {
   const { rows } = (await run.run(db, claimStatement(limits), [])) as { rows: ClaimRow[] }
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
@@ -204,7 +204,6 @@ export async function claimChanges(
   return {
     events: events.sort((a, b) => a.seq - b.seq),
     unreadable: unreadableRows.sort((a, b) => a.seq - b.seq),
-    claimed,
     more: claimed >= limits.rows || candidates > claimed,
   }
 }

@@ -11,8 +11,10 @@ export interface Layout {
   key: string
   /** created_at as timestamptz */
   createdAt: string
-  /** the select list producing a FraiseqlRow */
-  select: string
+  /** the select list producing a FraiseqlRow; JSON columns read as null where `skipImages` holds */
+  select(skipImages: string): string
+  /** bytes of an entry's row images as stored */
+  bytes: string
 }
 
 // The key is pk_entity_change_log in the documented contract; older tables only have seq.
@@ -54,14 +56,17 @@ export async function readLayout(db: Queryable, table: string): Promise<Layout> 
     types.has(c) ? `${expr(`c.${q(c)}`)} as ${c}` : `null::text as ${c}`
   const createdAt =
     types.get('created_at') === 'timestamp with time zone' ? 'c.created_at' : 'c.created_at::timestamptz'
-  const select = [
-    `c.${q(key)}::text as entry_key`,
-    ...textColumns.map((c) => col(c, (x) => `${x}::text`)),
-    // A json/jsonb column prints as JSON; a text column is taken as the JSON text it should hold.
-    ...jsonColumns.map((c) => col(c, (x) => `${x}::text`)),
-    col('updated_fields', (x) => `to_jsonb(${x})::text`),
-    `to_char(${createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at`,
-    'c.xmin::text as txid',
-  ].join(', ')
-  return { table: `${q(schema)}.${q(name)}`, key: `c.${q(key)}`, createdAt, select }
+  const select = (skipImages: string) =>
+    [
+      `c.${q(key)}::text as entry_key`,
+      ...textColumns.map((c) => col(c, (x) => `${x}::text`)),
+      // A json/jsonb column prints as JSON; a text column is taken as the JSON text it should hold.
+      ...jsonColumns.map((c) => col(c, (x) => `case when ${skipImages} then null else ${x}::text end`)),
+      col('updated_fields', (x) => `to_jsonb(${x})::text`),
+      `to_char(${createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at`,
+      'c.xmin::text as txid',
+    ].join(', ')
+  const images = ['object_data', 'object_data_before'].filter((c) => types.has(c))
+  const bytes = ['0', ...images.map((c) => `coalesce(pg_column_size(c.${q(c)}), 0)`)].join(' + ')
+  return { table: `${q(schema)}.${q(name)}`, key: `c.${q(key)}`, createdAt, select, bytes }
 }

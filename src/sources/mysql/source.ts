@@ -1,17 +1,12 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type mysql from 'mysql2/promise'
 import type { Queryable } from '../../db/pool.ts'
+import { coerceError } from '../../errors.ts'
 import { ledgerBatch } from '../batch.ts'
-import {
-  countLedger,
-  missingKeys,
-  pruneLedger,
-  readFloor,
-  readStoredFloor,
-  tryLockSource,
-} from '../ledger.ts'
-import type { ChangeSource } from '../types.ts'
-import { createMysqlPool, type MysqlPool, qualify, quoteId } from './connect.ts'
-import { type MysqlRow, toMysqlEntry } from './map.ts'
+import { missingKeys, pruneLedger, readStoredFloor, tryLockSource } from '../ledger.ts'
+import type { ChangeSource, SourceBacklog } from '../types.ts'
+import { createMysqlPool, qualify, quoteId } from './connect.ts'
+import { type MysqlLog, type MysqlRead, mysqlTime, readMysql } from './read.ts'
 
 export interface MysqlSourceOptions {
   name: string
@@ -25,69 +20,12 @@ export interface MysqlSourceOptions {
   retentionDays: number
 }
 
-const isoFormat = `'%Y-%m-%dT%H:%i:%s.%fZ'`
-const columns = `id, event, entity, entity_id, before_image, after_image, changed, tenant_id, actor_id,
-  date_format(created_at, ${isoFormat}) as created_at`
 const pruneBatch = 5000
-
-/** `…T…Z` ISO text → the DATETIME(6) literal MySQL compares with created_at (kept in UTC). */
-function mysqlTime(iso: string): string {
-  return iso.replace('T', ' ').replace('Z', '')
-}
-
-interface Log {
-  name: string
-  pool: MysqlPool
-  /** the change-log table, quoted */
-  table: string
-}
-
-async function select<T>(log: Log, sql: string, values: unknown[] = []): Promise<T[]> {
-  return (await log.pool.query<mysql.RowDataPacket[]>(sql, values))[0] as T[]
-}
-
-async function readNow(log: Log): Promise<string> {
-  const [row] = await select<{ now: string }>(
-    log,
-    `select date_format(utc_timestamp(6), ${isoFormat}) as now`,
-  )
-  return row!.now
-}
-
-/**
- * Rows created after the floor that the ledger lacks, oldest first, at most `limit`. Counting
- * both sides first keeps an idle poll to two counts; only then are the window's ids compared.
- */
-async function pendingRows(log: Log, db: Queryable, floor: string, limit: number) {
-  const after = [mysqlTime(floor)]
-  const [seen] = await select<{ n: string }>(
-    log,
-    `select count(*) as n from ${log.table} where created_at > ?`,
-    after,
-  )
-  if (Number(seen?.n ?? 0) <= (await countLedger(db, log.name, floor))) return { rows: [], total: 0 }
-  const ids = await select<{ id: string }>(
-    log,
-    `select id from ${log.table} where created_at > ? order by created_at, id`,
-    after,
-  )
-  const missing = await missingKeys(
-    db,
-    log.name,
-    ids.map((r) => r.id),
-    limit,
-  )
-  if (missing.keys.length === 0) return { rows: [], total: 0 }
-  const rows = await select<MysqlRow>(log, `select ${columns} from ${log.table} where id in (?)`, [
-    missing.keys,
-  ])
-  const order = new Map(missing.keys.map((k, i) => [k, i]))
-  rows.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0))
-  return { rows, total: missing.total }
-}
+// A probe right after startup waits this long for the dispatcher's first read of MySQL.
+const firstReadWaitMs = 5000
 
 /** Deletes rows a full window below the floor and past retention: dispatched, and never counted again. */
-async function pruneLog(log: Log, db: Queryable, windowMs: number, retentionDays: number) {
+async function pruneLog(log: MysqlLog, db: Queryable, windowMs: number, retentionDays: number) {
   const floor = await readStoredFloor(db, log.name)
   if (!floor) return
   const cutoff = Math.min(Date.parse(floor) - windowMs, Date.now() - retentionDays * 86_400_000)
@@ -101,40 +39,92 @@ async function pruneLog(log: Log, db: Queryable, windowMs: number, retentionDays
   }
 }
 
+/** The backlog as the dispatcher last measured it, aged to now; or why it could not. */
+function backlogCache() {
+  let measured: { read: MysqlRead; at: number } | Error | undefined
+  let first: () => void = () => {}
+  const firstRead = new Promise<void>((resolve) => {
+    first = resolve
+  })
+  return {
+    set(value: { read: MysqlRead; at: number } | Error) {
+      measured = value
+      first()
+    },
+    async get(): Promise<SourceBacklog> {
+      if (!measured) await Promise.race([firstRead, delay(firstReadWaitMs)])
+      if (!measured) throw new Error('not read yet: the dispatcher has not reached MySQL')
+      if (measured instanceof Error) throw measured
+      const { read, at } = measured
+      const age = read.oldestAt
+        ? Math.max(0, (Date.parse(read.readAt) - Date.parse(read.oldestAt) + Date.now() - at) / 1000)
+        : null
+      return { backlog: read.backlog, oldestAgeSeconds: age }
+    },
+  }
+}
+
 /**
  * Polls a MariaDB/MySQL change-log table (docs/sources.md). The rows are committed out of order
  * (auto_increment is allocated before COMMIT), so progress is a ledger in Postgres over a commit
  * window, written in the same transaction as the jobs; MySQL itself is only read and pruned.
+ * MySQL is read before the dispatch transaction, in keyset pages, and the backlog that read
+ * measures is what /metrics and /readyz report: probes never reach MySQL.
  */
 export function mysqlSource(opts: MysqlSourceOptions): ChangeSource {
   const { name, commitWindowMs: windowMs } = opts
   const pool = createMysqlPool(opts.url)
-  let log: Log | undefined
+  let log: MysqlLog | undefined
   const open = async () => {
     log ??= { name, pool, table: (await qualify(pool, opts.logTable)).map(quoteId).join('.') }
     return log
   }
+  const backlog = backlogCache()
+  let pending: MysqlRead | undefined
   return {
     name,
     kind: 'mysql',
     wake: 'poll',
     pollMs: opts.pollMs,
-    async claim(client, { rows: limit }) {
-      if (!(await tryLockSource(client, name))) return undefined
-      const l = await open()
-      const readAt = await readNow(l)
-      const { rows } = await pendingRows(l, client, await readFloor(client, name, readAt, windowMs), limit)
-      const entries = rows.map((r) => toMysqlEntry(r, name))
-      return ledgerBatch(name, entries, { readAt, windowMs, limit })
+    async read(db, limits) {
+      pending = undefined
+      try {
+        pending = await readMysql(await open(), db, { windowMs, limits })
+        backlog.set({ read: pending, at: Date.now() })
+      } catch (err) {
+        backlog.set(coerceError(err))
+        throw err
+      }
     },
-    async backlog(db) {
-      const l = await open()
-      const readAt = await readNow(l)
-      const { rows, total } = await pendingRows(l, db, await readFloor(db, name, readAt, windowMs), 1)
-      const oldest = rows[0]?.created_at
-      const age = oldest ? Math.max(0, (Date.parse(readAt) - Date.parse(oldest)) / 1000) : null
-      return { backlog: total, oldestAgeSeconds: age }
+    async claim(client) {
+      const read = pending
+      pending = undefined
+      if (!read || !(await tryLockSource(client, name))) return undefined
+      // Another worker may have dispatched some of them since they were read.
+      const keys = read.entries.map((e) => e.key)
+      const missing = new Set((await missingKeys(client, name, keys, keys.length)).keys)
+      const entries = read.entries.filter((e) => missing.has(e.key))
+      const batch = ledgerBatch(name, entries, {
+        readAt: read.readAt,
+        windowMs,
+        complete: read.complete,
+        lastRead: read.lastRead,
+      })
+      return {
+        ...batch,
+        async record(c) {
+          await batch.record(c)
+          // What the pass leaves behind, until the next read measures again.
+          const left = {
+            ...read,
+            backlog: Math.max(0, read.backlog - entries.length),
+            oldestAt: read.oldestLeft,
+          }
+          backlog.set({ read: left, at: Date.now() })
+        },
+      }
     },
+    backlog: () => backlog.get(),
     async tidy(db) {
       await pruneLedger(db, name, windowMs)
       await pruneLog(await open(), db, windowMs, opts.retentionDays)
