@@ -65,19 +65,18 @@ test('idle and half-sent requests are cut by the server; /healthz and deliveries
   await db.pool.query('insert into parcels select generate_series(1, 100)')
 
   await eventually(() => slow.every((c) => c.closed), 30_000, 'the server to close every slow client')
-  const answered = slow.filter((c) => c.received.startsWith('HTTP/1.1 408'))
-  assert.ok(answered.length > 0, 'the accepted slow clients are answered 408')
-  assert.ok(
-    answered.length <= maxConnections,
-    `at most ${maxConnections} connections held at once, ${answered.length} were`,
-  )
+  // Accepted clients are answered 408; those past the cap are closed unanswered as they arrive.
+  const answered = slow.filter((c) => c.received.startsWith('HTTP/1.1 408')).length
+  const dropped = slow.filter((c) => c.received === '').length
+  assert.equal(answered + dropped, slow.length, 'each slow client answered 408 or dropped')
+  assert.ok(answered > 0 && dropped > 0, `${answered} answered 408, ${dropped} dropped at the cap`)
 
   const health = await eventually(async () => {
     const r = await api(worker.worker, '/healthz').catch(() => undefined)
     return r?.status === 200 ? r : undefined
   })
   assert.deepEqual(health.body, { status: 'ok' })
-  await receiver.waitFor(100)
+  await receiver.waitFor(100, 60_000)
   const ids = new Set(receiver.requests.map((r) => JSON.parse(r.body).after.id))
   assert.equal(ids.size, 100, 'every change delivered')
   const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
