@@ -70,6 +70,8 @@ test('idle and half-sent requests are cut by the server; /healthz and deliveries
   const dropped = slow.filter((c) => c.received === '').length
   assert.equal(answered + dropped, slow.length, 'each slow client answered 408 or dropped')
   assert.ok(answered > 0 && dropped > 0, `${answered} answered 408, ${dropped} dropped at the cap`)
+  const warning = worker.logs.records.find((r) => /at its connection limit/.test(String(r.msg)))
+  assert.equal(warning?.max_connections, maxConnections, 'the operator is told the cap was reached')
 
   const health = await eventually(async () => {
     const r = await api(worker.worker, '/healthz').catch(() => undefined)
