@@ -26,6 +26,7 @@ before(async () => {
     OBSERVERS_HTTP_HEADERS_TIMEOUT_MS: '1000',
     OBSERVERS_HTTP_REQUEST_TIMEOUT_MS: '2000',
     OBSERVERS_STREAM_MAX_CLIENTS: '5',
+    OBSERVERS_SSE_HEARTBEAT_MS: '200',
   })
 })
 
@@ -83,6 +84,27 @@ test('idle and half-sent requests are cut by the server; /healthz and deliveries
   assert.equal(ids.size, 100, 'every change delivered')
   const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
   assert.equal(rows[0].n, 0, 'nothing dead-lettered')
+})
+
+test('a stream outlives the request timeout: it only bounds receiving the request', async () => {
+  const ctl = new AbortController()
+  const res = await fetch(`http://127.0.0.1:${worker.worker.ops?.port}/api/stream`, { signal: ctl.signal })
+  let text = ''
+  let ended = false
+  const reading = (async () => {
+    try {
+      for await (const chunk of res.body ?? []) text += Buffer.from(chunk).toString('utf8')
+      ended = true
+    } catch {}
+  })()
+  try {
+    // 15 heartbeats 200 ms apart take at least 2.8 s, past the 2 s request timeout.
+    await eventually(() => text.split(': heartbeat').length > 15, 30_000, '15 heartbeats')
+    assert.equal(ended, false, 'the stream is still open')
+  } finally {
+    ctl.abort()
+    await reading
+  }
 })
 
 test('the connection limits are checked against each other at startup', () => {
