@@ -209,6 +209,11 @@ test('clients past OBSERVERS_STREAM_MAX_CLIENTS are answered 503 until one leave
     assert.equal(refused.body.code, 'stream_full')
     assert.match(refused.body.error, /OBSERVERS_STREAM_MAX_CLIENTS=4/)
     assert.ok(Number(refused.headers.get('retry-after')) > 0)
+    assert.equal(
+      worker.logs.records.filter((r) => r.msg === 'ops request failed').length,
+      0,
+      'a refusal is an answer, not an error to log',
+    )
     assert.equal(subscribers(), maxClients)
     open.pop()?.close()
     const next = await eventually(async () => {
