@@ -32,7 +32,7 @@ export function statusOf(err: unknown): number {
 }
 
 /** What a 500 says: database and driver messages can name tables, values and hosts. */
-export const internalErrorMessage = 'internal error; the worker log has the details'
+const internalErrorMessage = 'internal error; the worker log has the details'
 
 /**
  * `{ "error": message, "code": code }` with the status the error implies. Messages of 5xx errors

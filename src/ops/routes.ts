@@ -104,7 +104,8 @@ export async function handleRequest(
     if (found instanceof HttpError) throw found
     await found.route.handle({ req, res, url, params: found.params, ...deps })
   } catch (err) {
-    if (statusOf(err) >= 500) {
+    // An HttpError is an answer we chose (503 stream_full under a flood): not worth a log line each.
+    if (statusOf(err) >= 500 && !(err instanceof HttpError)) {
       deps.log.error({ err, method: req.method, path: req.url?.split('?')[0] }, 'ops request failed')
     }
     sendError(res, err)

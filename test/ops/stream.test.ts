@@ -181,20 +181,26 @@ test('a client reconnecting with Last-Event-ID gets the executions it missed, th
 })
 
 test('an id the worker cannot resume from gets a gap event, then the stream goes on', async () => {
-  const sse = await openStream('', { 'last-event-id': 'deadbeef.41' })
-  try {
-    await eventually(() => sse.events.length >= 1, 5000, 'the gap event')
-    assert.deepEqual(sse.events[0], {
-      event: 'gap',
-      id: '',
-      data: { last_event_id: 'deadbeef.41', reason: 'unknown' },
-    })
-    await eventually(() => sse.lastEventId !== '', 5000, 'a position to resume from')
-    assert.equal(sse.lastEventId, worker.worker.telemetry.feed.head)
-  } finally {
-    sse.close()
+  // EventSource sends the header on reconnect; the query parameter serves clients that cannot.
+  for (const [query, headers] of [
+    ['', { 'last-event-id': 'deadbeef.41' }],
+    ['?last_event_id=deadbeef.41', {}],
+  ] as const) {
+    const sse = await openStream(query, headers)
+    try {
+      await eventually(() => sse.events.length >= 1, 5000, 'the gap event')
+      assert.deepEqual(sse.events[0], {
+        event: 'gap',
+        id: '',
+        data: { last_event_id: 'deadbeef.41', reason: 'unknown' },
+      })
+      await eventually(() => sse.lastEventId !== '', 5000, 'a position to resume from')
+      assert.equal(sse.lastEventId, worker.worker.telemetry.feed.head)
+    } finally {
+      sse.close()
+    }
+    await eventually(() => subscribers() === 0, 5000, 'subscriptions cleaned up')
   }
-  await eventually(() => subscribers() === 0, 5000, 'subscriptions cleaned up')
 })
 
 test('clients past OBSERVERS_STREAM_MAX_CLIENTS are answered 503 until one leaves', async () => {
@@ -209,6 +215,11 @@ test('clients past OBSERVERS_STREAM_MAX_CLIENTS are answered 503 until one leave
     assert.equal(refused.body.code, 'stream_full')
     assert.match(refused.body.error, /OBSERVERS_STREAM_MAX_CLIENTS=4/)
     assert.ok(Number(refused.headers.get('retry-after')) > 0)
+    assert.equal(
+      worker.logs.records.filter((r) => r.msg === 'ops request failed').length,
+      0,
+      'a refusal is an answer, not an error to log',
+    )
     assert.equal(subscribers(), maxClients)
     open.pop()?.close()
     const next = await eventually(async () => {
