@@ -84,17 +84,18 @@ export async function stopWorkers(): Promise<void> {
 }
 
 /**
- * The Node flags of a checkout's `npm start` (`node <flags> src/cli/main.ts start`), so the
- * benchmark runs the worker the way users do, whichever checkout it measures.
+ * The Node flags of a checkout's `npm start` (`node <flags> bin/observers.js start`, or
+ * `src/cli/main.ts` in older checkouts), so the benchmark runs the worker the way users do,
+ * whichever checkout it measures. The bin registers tsx itself; main.ts needs it as a flag.
  */
 async function startFlags(cwd: string): Promise<string[]> {
   const pkg = JSON.parse(await readFile(path.join(cwd, 'package.json'), 'utf8')) as {
     scripts?: Record<string, string>
   }
-  const flags = /\bnode (.*?)\s*src\/cli\/main\.ts start/.exec(pkg.scripts?.start ?? '')?.[1]
-  if (flags === undefined)
-    throw new Error(`${cwd}/package.json: no "node … src/cli/main.ts start" start script`)
-  return flags.split(/\s+/).filter(Boolean)
+  const m = /\bnode (.*?)\s*(src\/cli\/main\.ts|bin\/observers\.js) start/.exec(pkg.scripts?.start ?? '')
+  if (!m) throw new Error(`${cwd}/package.json: no "node … bin/observers.js start" start script`)
+  const flags = (m[1] ?? '').split(/\s+/).filter(Boolean)
+  return flags.includes('tsx') ? flags : [...flags, '--import', 'tsx']
 }
 
 export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {

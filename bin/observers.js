@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
 
@@ -12,14 +13,16 @@ if (major > 22 || (major === 22 && minor >= 12)) {
   register()
   await import('../src/cli/main.ts')
 } else {
-  const bundled = path.resolve(import.meta.dirname, '../node_modules/node/bin/node')
+  // import.meta.filename is newer than some of the Node versions this branch runs on.
+  const self = fileURLToPath(import.meta.url)
+  const bundled = path.resolve(path.dirname(self), '../node_modules/node/bin/node')
   if (!existsSync(bundled)) {
     console.error(
       `OB001: pg-observers needs Node.js >= 22.12 (this is ${process.version}); install it, or run \`npm install\` in the project to get its own Node 22`,
     )
     process.exit(2)
   }
-  const child = spawn(bundled, [...process.execArgv, import.meta.filename, ...process.argv.slice(2)], {
+  const child = spawn(bundled, [...process.execArgv, self, ...process.argv.slice(2)], {
     stdio: 'inherit',
   })
   // This process stands between the caller and the CLI: every signal that stops or reloads the

@@ -8,7 +8,12 @@ import { type LoadOptions, type LoadResult, loadObservers } from './observers/lo
  */
 export const demoObserversDir = path.resolve(import.meta.dirname, '../demo')
 
-/** The demo table of the sample observer (demo/demo-order-shipped.json). */
+const demoOrderId = 1
+
+/**
+ * The demo table of the sample observer (demo/demo-order-shipped.json). Its sequence starts past
+ * the demo order's id, which each start inserts again (`fireDemo`).
+ */
 export async function createDemoTable(db: Queryable): Promise<void> {
   await db.query(`create table if not exists public.demo_orders (
     id serial primary key,
@@ -16,6 +21,9 @@ export async function createDemoTable(db: Queryable): Promise<void> {
     total numeric(12, 2) not null,
     status text not null default 'pending',
     updated_at timestamptz not null default now())`)
+  await db.query(
+    `select setval(pg_get_serial_sequence('public.demo_orders', 'id'), greatest(${demoOrderId}, (select max(id) from public.demo_orders)))`,
+  )
 }
 
 /** `loaded` plus the sample observer, unless an observer of `loaded` already has its name. */
@@ -28,9 +36,14 @@ export async function withDemoObservers(loaded: LoadResult, opts: LoadOptions): 
   }
 }
 
-export const demoInsertSql =
-  "insert into demo_orders (customer_email, total, status) values ('ada@example.com', 129.90, 'shipped')"
-
+/**
+ * Inserts the demo order, replacing the one an earlier start inserted, so every start logs the
+ * same line: the README's "Order 1 shipped to ada@example.com (total 129.90) via INSERT".
+ */
 export async function fireDemo(db: Queryable): Promise<void> {
-  await db.query(demoInsertSql)
+  await db.query('delete from public.demo_orders where id = $1', [demoOrderId])
+  await db.query(
+    "insert into public.demo_orders (id, customer_email, total, status) values ($1, 'ada@example.com', 129.90, 'shipped')",
+    [demoOrderId],
+  )
 }

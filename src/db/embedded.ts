@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import net from 'node:net'
@@ -73,8 +73,13 @@ function postgresUser(): RunAs {
 }
 
 function canTraverse(dir: string, as: RunAs): boolean {
-  if (as.uid === undefined) return true
-  return spawnSync('test', ['-x', dir], { ...as, stdio: 'ignore' }).status === 0
+  if (process.getuid?.() !== 0) return true
+  if (as.uid !== undefined) return spawnSync('test', ['-x', dir], { ...as, stdio: 'ignore' }).status === 0
+  // The user is created at initialisation: until then it is "others" to every folder on the way.
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false
+    if (path.dirname(d) === d) return true
+  }
 }
 
 /**

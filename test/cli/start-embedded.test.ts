@@ -47,7 +47,7 @@ test('Ctrl-C on npm start drains quietly, exits 0 and stops the embedded server 
   t.after(() => process.off('exit', reap))
   child.stdout.on('data', (d: Buffer) => child.output.push(d.toString('utf8')))
   child.stderr.on('data', (d: Buffer) => child.output.push(d.toString('utf8')))
-  await waitForOutput(child, /shipped to ada@example\.com/, 120_000)
+  await waitForOutput(child, /Order 1 shipped to ada@example\.com \(total 129\.90\) via INSERT/, 120_000)
   const postgres = await postmasterPid(dataDir)
   assert.ok(postgres && alive(postgres), 'the embedded server runs')
   assert.ok(existsSync(path.join(home, 'embedded.json')))
