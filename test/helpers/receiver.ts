@@ -79,7 +79,7 @@ export async function startReceiver(): Promise<Receiver> {
       script = next
       served = 0
     },
-    async waitFor(count, timeoutMs = 30_000) {
+    async waitFor(count, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs
       while (requests.length < count) {
         const left = deadline - Date.now()
