@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
-import { runCli } from './helpers.ts'
+import { runCli, runCliInProcess } from './helpers.ts'
 
 let db: TestDatabase
 let worker: TestWorker
@@ -46,7 +47,7 @@ test('replay --seq re-sends a range for one observer, with the original delivery
   assert.equal(res.code, 0, res.output)
   assert.deepEqual(JSON.parse(res.stdout), { changes: 2, deliveries: 2 })
   await receiver.waitFor(10)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await changesSettled(db.pool, 'public.items')
   assert.equal(count('/one'), 6)
   assert.equal(count('/two'), 4)
   const replayed = receiver.requests.slice(8)
@@ -61,7 +62,7 @@ test('replay --seq re-sends a range for one observer, with the original delivery
 })
 
 test('replay --since re-sends everything captured since then, through every observer', async () => {
-  const res = await runCli(['replay', '--since', '1h'], env)
+  const res = await runCliInProcess(['replay', '--since', '1h'], env)
   assert.equal(res.code, 0, res.output)
   assert.match(res.stdout, /replayed 4 change\(s\) as 8 delivery/)
   await receiver.waitFor(18)
@@ -72,8 +73,8 @@ test('replay rejects a missing range, a bad range and an unknown observer with e
   const none = await runCli(['replay'], env)
   assert.equal(none.code, 2)
   assert.match(none.output, /--since or --seq/)
-  assert.equal((await runCli(['replay', '--seq', '9..3'], env)).code, 2)
-  const unknown = await runCli(['replay', '--since', '1h', '--observer', 'three'], env)
+  assert.equal((await runCliInProcess(['replay', '--seq', '9..3'], env)).code, 2)
+  const unknown = await runCliInProcess(['replay', '--since', '1h', '--observer', 'three'], env)
   assert.equal(unknown.code, 2)
   assert.match(unknown.output, /OB002: no valid observer named "three"/)
 })

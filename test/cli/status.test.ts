@@ -4,7 +4,7 @@ import type { TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { observersDir, startWorkerWithDatabase, type TestWorker } from '../helpers/worker.ts'
 import { deadLetters, holdUndispatched, hookObserver } from '../ops/helpers.ts'
-import { runCli } from './helpers.ts'
+import { runCli, runCliInProcess } from './helpers.ts'
 
 let db: TestDatabase
 let worker: TestWorker
@@ -49,12 +49,12 @@ test('status --json reports backlog, dead letters, workers and every queue', asy
 test('status shows a lagging change log as not keeping up', async () => {
   const held = await holdUndispatched(db.pool, 120)
   try {
-    const json = await runCli(['status', '--json'], env)
+    const json = await runCliInProcess(['status', '--json'], env)
     const s = JSON.parse(json.stdout)
     assert.equal(s.backlog.undispatched, 1)
     assert.ok(s.backlog.oldest_age_seconds >= 120)
     assert.equal(s.backlog.keeping_up, false)
-    const table = await runCli(['status'], env)
+    const table = await runCliInProcess(['status'], env)
     assert.equal(table.code, 0, table.output)
     assert.match(table.stdout, /1 undispatched, oldest \d+(\.\d)? s/)
     assert.match(table.stdout, /NO \(warn above 1000 rows or 60 s\)/)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { runCliInProcess } from '../cli/helpers.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
@@ -48,6 +49,9 @@ async function cli(args: string[]) {
   return { code, output: child.output.join('') }
 }
 
+/** The same command in this process: what is tested here is the quoting, not the process. */
+const cliHere = (args: string[]) => runCliInProcess(args, { DATABASE_URL: db.url })
+
 async function changes(of: string): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
     'select count(*)::int as n from observers.change_log where entity = $1',
@@ -81,7 +85,7 @@ test('`observers watch` and `unwatch` handle quotes, spaces, semicolons and rese
     'quote"d': 'q"uote',
     'semi;colon': 'a;b',
   })
-  const unwatched = await cli(['unwatch', entity])
+  const unwatched = await cliHere(['unwatch', entity])
   assert.equal(unwatched.code, 0, unwatched.output)
   await db.pool.query(`insert into ${await ident(schema, table)} values (2)`)
   assert.equal(await changes(entity), 1, 'nothing captured after unwatch')
@@ -89,10 +93,10 @@ test('`observers watch` and `unwatch` handle quotes, spaces, semicolons and rese
 })
 
 test('names that try to inject SQL are refused as unknown tables or columns', async () => {
-  const table = await cli(['watch', injection])
+  const table = await cliHere(['watch', injection])
   assert.equal(table.code, 2, table.output)
   assert.match(table.output, /does not exist/)
-  const column = await cli(['watch', 'canary', '--tenant-column', injection])
+  const column = await cliHere(['watch', 'canary', '--tenant-column', injection])
   assert.notEqual(column.code, 0, column.output)
   assert.match(column.output, /has no column/)
   await assertCanariesAlive()

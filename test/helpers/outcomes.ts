@@ -14,7 +14,7 @@ export interface DlqRow {
 }
 
 /** The observer's row in `observers.dlq` (for one entity_id, if given), once it is there. */
-export function dlqRow(pool: Pool, observer: string, entityId?: string, timeoutMs = 15_000): Promise<DlqRow> {
+export function dlqRow(pool: Pool, observer: string, entityId?: string, timeoutMs = 60_000): Promise<DlqRow> {
   return eventually(
     async () => {
       const { rows } = await pool.query(
@@ -29,7 +29,7 @@ export function dlqRow(pool: Pool, observer: string, entityId?: string, timeoutM
 }
 
 /** The output recorded on the observer's completed job (for one entity_id, if given). */
-export function completedOutput(pool: Pool, observer: string, entityId?: string, timeoutMs = 15_000) {
+export function completedOutput(pool: Pool, observer: string, entityId?: string, timeoutMs = 60_000) {
   return eventually(
     async () => {
       const { rows } = await pool.query(

@@ -10,7 +10,14 @@ export interface ReceivedRequest {
 }
 
 export type Reply =
-  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+  | {
+      status: number
+      headers?: Record<string, string>
+      body?: string
+      delayMs?: number
+      /** Answer only once this settles, to hold a request open until the test lets it go. */
+      until?: Promise<unknown>
+    }
   | 'hang'
   | 'drop'
 
@@ -58,7 +65,8 @@ export async function startReceiver(): Promise<Receiver> {
         res.writeHead(reply.status, reply.headers ?? {})
         res.end(reply.body ?? '')
       }
-      if (reply.delayMs) setTimeout(answer, reply.delayMs)
+      if (reply.until) void reply.until.then(answer)
+      else if (reply.delayMs) setTimeout(answer, reply.delayMs)
       else answer()
     })
   })
@@ -71,7 +79,7 @@ export async function startReceiver(): Promise<Receiver> {
       script = next
       served = 0
     },
-    async waitFor(count, timeoutMs = 30_000) {
+    async waitFor(count, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs
       while (requests.length < count) {
         const left = deadline - Date.now()

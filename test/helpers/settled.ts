@@ -32,3 +32,18 @@ export async function changesSettled(
     `every change of ${entity} ${entityId ?? ''} dispatched and its jobs finished`,
   )
 }
+
+/** Waits until no delivery job is waiting, retrying or running. */
+export async function jobsFinished(pool: Pool, timeoutMs = 60_000): Promise<void> {
+  await eventually(
+    async () => {
+      const { rows } = await pool.query<{ n: number }>(
+        `select count(*)::int as n from pgboss.job
+          where name like 'observers.%' and name <> 'observers.dlq' and state < 'completed'`,
+      )
+      return rows[0]!.n === 0
+    },
+    timeoutMs,
+    'every delivery job finished',
+  )
+}

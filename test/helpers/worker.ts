@@ -97,7 +97,7 @@ export async function startWorkerWithDatabase(
 
 export async function eventually<T>(
   fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api, deadLetters, hookObserver } from './helpers.ts'
 
@@ -139,18 +140,27 @@ test('retrying a strict-FIFO dead letter runs it, then the changes of its row th
   const [id] = await deadLetters(db.pool, 'ordered')
   await db.pool.query(`update items set n = 1 where id = 30`)
   await db.pool.query(`update items set n = 2 where id = 30`)
-  await eventually(async () => {
-    const { rows } = await db.pool.query(
-      `select count(*)::int as n from pgboss.job where name = 'observers.webhook.ordered' and state = 'created'`,
-    )
-    return rows[0].n === 2
-  })
-  assert.equal(r.ordered.requests.length, 1, 'later changes of the row wait behind the failed one')
+  // A later row of the same queue delivered, with nothing of the queue still running: the
+  // worker has fetched past row 30's updates, so they wait behind the failed change.
+  r.ordered.reply((q) => (JSON.parse(q.body).after.id === 31 ? { status: 200 } : { status: 503 }))
+  await db.pool.query(`insert into items values (31, 'ordered')`)
+  await changesSettled(db.pool, 'public.items', 31)
+  const { rows: blocked } = await db.pool.query(
+    `select state from pgboss.job where name = 'observers.webhook.ordered' and state < 'completed'`,
+  )
+  assert.deepEqual(
+    blocked.map((b) => b.state),
+    ['created', 'created'],
+  )
+  const ofRow30 = () => r.ordered.requests.filter((q) => JSON.parse(q.body).after.id === 30)
+  assert.equal(ofRow30().length, 1, 'later changes of the row wait behind the failed one')
   r.ordered.reply([{ status: 200 }])
   const res = await api(worker.worker, `/api/dlq/${id}/retry`, { method: 'POST' })
   assert.equal(res.body.retried, 1)
-  const reqs = await r.ordered.waitFor(4)
-  const delivered = reqs.slice(1).map((q) => JSON.parse(q.body))
+  await eventually(() => ofRow30().length >= 4, 30_000, 'row 30 delivered after the retry')
+  const delivered = ofRow30()
+    .slice(1)
+    .map((q) => JSON.parse(q.body))
   assert.deepEqual(
     delivered.map((e) => [e.event, e.after.n]),
     [

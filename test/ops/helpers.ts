@@ -38,7 +38,7 @@ export async function deadLetters(pool: Pool, observer: string, count = 1): Prom
       )
       return rows.length >= count ? rows.map((r) => r.id) : undefined
     },
-    20_000,
+    60_000,
     `${count} dead letter(s) of ${observer}`,
   )
 }

@@ -130,9 +130,11 @@ test('counters move as events flow', async () => {
 test('backlog gauges report changes the dispatcher has not taken yet', async () => {
   const held = await holdUndispatched(db.pool, 90)
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1100))
-    const locked = await scrape()
-    assert.equal(value(locked, 'observers_change_log_backlog'), 1)
+    // A scrape reuses the last database sample for up to a second: poll until a fresh one.
+    const locked = await eventually(async () => {
+      const m = await scrape()
+      return value(m, 'observers_change_log_backlog') === 1 ? m : undefined
+    })
     assert.ok(value(locked, 'observers_change_log_oldest_undispatched_seconds') >= 90)
   } finally {
     await held.release()

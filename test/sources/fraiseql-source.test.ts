@@ -43,6 +43,7 @@ test('a backlog older than the window, created in one transaction, arrives whole
     `insert into ${table} (object_type, object_id, modification_type, object_data)
      select 'Order', gen_random_uuid(), 'INSERT', jsonb_build_object('n', g) from generate_series(1, 5) g`,
   )
+  // Time must pass beyond the 1 s commit window; a longer pause only makes the entries older.
   await new Promise((r) => setTimeout(r, 1500))
   const seen: number[] = []
   for (let i = 0; i < 4; i++) {
@@ -71,6 +72,7 @@ test('the floor follows the commit window, and pruned ledger entries are never d
   const { table, source } = await freshSource(1000)
   await insertFraiseqlChange(db.pool, {}, table)
   assert.equal((await pass(source, 10))?.events.length, 1)
+  // The floor moves only as time passes the window; a longer pause changes nothing asserted.
   await new Promise((r) => setTimeout(r, 2200))
   assert.equal((await pass(source, 10))?.events.length, 0)
   const { rows } = await db.pool.query(

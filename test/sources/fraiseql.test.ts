@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test'
 import pg from 'pg'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { changesSettled, jobsFinished } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { createFraiseqlChangeLog, insertFraiseqlChange } from './fraiseql-schema.ts'
 
@@ -68,7 +69,17 @@ after(async () => {
 })
 
 const requestsTo = (prefix: string) => receiver.requests.filter((r) => r.path.startsWith(prefix))
-const settle = () => new Promise((r) => setTimeout(r, 600))
+
+/**
+ * A later FraiseQL change delivered and every job finished: the source dispatches in key order,
+ * so any delivery of a change committed before the marker has been made by then.
+ */
+async function passedMarker() {
+  const marker = crypto.randomUUID()
+  await insertFraiseqlChange(db.pool, { object_id: marker })
+  await eventually(() => requestsTo(`/fq/${marker}`).length > 0, 30_000, 'the marker change')
+  await jobsFinished(db.pool)
+}
 
 test('a FraiseQL change-log row fires its observer once, with the SPEC event as body', async () => {
   const objectId = crypto.randomUUID()
@@ -81,7 +92,7 @@ test('a FraiseQL change-log row fires its observer once, with the SPEC event as 
     extra_metadata: { via: 'mutation' },
   })
   await eventually(() => requestsTo(`/fq/${objectId}`).length > 0, 10_000, 'FraiseQL delivery')
-  await settle()
+  await passedMarker()
   const [req, ...more] = requestsTo(`/fq/${objectId}`)
   assert.equal(more.length, 0, 'delivered once')
   const body = JSON.parse(req!.body)
@@ -110,11 +121,11 @@ test('rows committed out of order are each dispatched exactly once', async () =>
     const highKey = await insertFraiseqlChange(db.pool, { object_id: second })
     assert.ok(Number(lowKey) < Number(highKey))
     await eventually(() => requestsTo(`/fq/${second}`).length > 0, 10_000, 'the early committer')
-    await settle()
+    await passedMarker()
     assert.equal(requestsTo(`/fq/${first}`).length, 0, 'an uncommitted row is not visible yet')
     await late.query('commit')
     await eventually(() => requestsTo(`/fq/${first}`).length > 0, 10_000, 'the late committer')
-    await settle()
+    await passedMarker()
     assert.equal(requestsTo(`/fq/${first}`).length, 1)
     assert.equal(requestsTo(`/fq/${second}`).length, 1)
   } finally {
@@ -126,7 +137,8 @@ test('an observer only matches changes of its own source', async () => {
   await db.pool.query(`insert into orders values (1, 'new')`)
   await insertFraiseqlChange(db.pool, { object_type: 'public.orders' })
   await eventually(() => requestsTo('/own').length > 0 && requestsTo('/fq-table').length > 0, 10_000, 'both')
-  await settle()
+  await passedMarker()
+  await changesSettled(db.pool, 'public.orders')
   assert.equal(requestsTo('/own').length, 1, 'the capture trigger row reaches only the changelog observer')
   assert.equal(requestsTo('/fq-table').length, 1, 'the FraiseQL row reaches only the fraiseql observer')
   assert.equal(JSON.parse(requestsTo('/own')[0]!.body).source, undefined)
@@ -164,7 +176,9 @@ test('malformed entries go to the DLQ, counted, and never stall the rows behind 
   assert.match(dead[0].last_error, new RegExp(`OB001: change-log entry ${noId} has no object_id`))
   const logged = worker.logs.records.filter((r) => r.source === 'legacy' && typeof r.key === 'string')
   assert.deepEqual(logged.map((r) => r.code).sort(), ['OB001', 'OB009'])
-  await settle()
+  // A later entry of the source delivered: the passes that would count them again have run.
+  await insert('inv-4', '{"total": 4}')
+  await eventually(() => requestsTo('/legacy/inv-4').length > 0, 30_000, 'the entry after them')
   const health = (await worker.worker.dispatcher.health()).find((h) => h.name === 'legacy')
   assert.equal(health?.malformed, 2, 'counted once each, not read again')
   assert.equal(requestsTo('/legacy/inv-1').length, 0)

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { hostPort, skipUnlessReachable } from '../helpers/services.ts'
+import { jobsFinished } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
 const mysqlUrl = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
@@ -75,7 +76,17 @@ describe('MySQL/MariaDB source', { skip }, () => {
   })
 
   const requestsTo = (path: string) => receiver.requests.filter((r) => r.path === path)
-  const settle = () => new Promise((r) => setTimeout(r, 600))
+  let nextMarker = 900
+  /**
+   * A later MariaDB change delivered and every job finished: the source dispatches in id order,
+   * so any delivery of a change committed before the marker has been made by then.
+   */
+  const passedMarker = async () => {
+    const id = nextMarker++
+    await my.query(`insert into ${table} values (?, 'marker', 0, null)`, [id])
+    await eventually(() => requestsTo(`/my/${id}`).length > 0, 30_000, 'the marker change')
+    await jobsFinished(db.pool)
+  }
 
   test('insert, update and delete in MariaDB each fire once, numbers and text intact', async () => {
     await my.query(`set @observers_actor = 'user-7'`)
@@ -84,7 +95,7 @@ describe('MySQL/MariaDB source', { skip }, () => {
     await my.query(`delete from ${table} where id = 9007199254740993`)
     await my.query('set @observers_actor = null')
     await eventually(() => requestsTo('/my/9007199254740993').length >= 3, 10_000, 'three deliveries')
-    await settle()
+    await passedMarker()
     const hooks = requestsTo('/my/9007199254740993')
     assert.equal(hooks.length, 3)
     const byEvent = new Map(hooks.map((r) => [r.headers['x-event'], r.body]))
@@ -114,11 +125,11 @@ describe('MySQL/MariaDB source', { skip }, () => {
       await late.query(`insert into ${table} values (1, 'late', 1, null)`)
       await my.query(`insert into ${table} values (2, 'early', 2, null)`)
       await eventually(() => requestsTo('/my/2').length > 0, 10_000, 'the early committer')
-      await settle()
+      await passedMarker()
       assert.equal(requestsTo('/my/1').length, 0, 'an uncommitted row is not visible yet')
       await late.query('commit')
       await eventually(() => requestsTo('/my/1').length > 0, 10_000, 'the late committer')
-      await settle()
+      await passedMarker()
       assert.equal(requestsTo('/my/1').length, 1)
       assert.equal(requestsTo('/my/2').length, 1)
       const [ids] = await my.query<mysql.RowDataPacket[]>(
