@@ -23,6 +23,10 @@ export function createPool(connectionString: string, opts: { max?: number; name?
   // An idle client losing its connection (database restart, pg_terminate_backend) must not
   // crash the process; the next checkout opens a fresh connection.
   pool.on('error', () => {})
+  // pg-pool listens for errors only on idle clients. A checked-out client whose connection dies
+  // between statements would emit an unheard 'error' and end the process; its next statement
+  // fails instead, and the caller's error handling takes over.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return pool
 }
 
