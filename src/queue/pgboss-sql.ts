@@ -65,6 +65,21 @@ export const markFinalAttempt: NamedStatement = {
 }
 
 /**
+ * Stores each job's own output after pg-boss's `complete()` settled several at once (it takes
+ * one output for all). Only on jobs that call completed, for the attempt it completed. In the
+ * same transaction as that `complete()`.
+ */
+export const recordOutputs: NamedStatement = {
+  name: 'observers_record_outputs',
+  text: `
+  update ${bossSchema}.job j
+     set output = x.output
+    from jsonb_to_recordset($2::jsonb) as x(id uuid, retry_count int, output jsonb)
+   where j.name = $1 and j.id = x.id and j.retry_count = x.retry_count and j.state = 'completed'
+  returning j.id`,
+}
+
+/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */

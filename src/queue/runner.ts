@@ -14,7 +14,7 @@ import {
   queueName,
 } from './boss.ts'
 import { notifyChannel } from './pgboss-sql.ts'
-import { settle } from './settle.ts'
+import { completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
 interface Runner {
@@ -86,10 +86,13 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const queues = QueueVariants.map((v) => queueName(actionType, v))
   const plain = queueName(actionType, 'plain')
   const concurrency = o.concurrency(actionType)
+  const complete = completer(o.boss, o.pool, o.statements)
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
   let stopping = false
   const cutShort = new AbortController()
+  // Attempts and their settlements; a slot is taken only while the attempt itself runs.
   const running = new Set<Promise<void>>()
+  let attempting = 0
   // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
   const marks = new Map(queues.map((q) => [q, 1]))
   let first = 0
@@ -111,16 +114,25 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     nudge()
   }
 
-  const run = async (queue: string, job: FetchedJob) => {
+  const attempt = async (queue: string, job: FetchedJob) => {
     try {
-      const outcome = await o.handle({
+      return await o.handle({
         id: job.id,
         queue,
         attempt: job.retryCount + 1,
         delivery: fromJobData(job.data),
         signal: cutShort.signal,
       })
-      const held = await settle(o.boss, o.pool, o.statements, { queue, ...job }, outcome)
+    } finally {
+      attempting--
+      nudge()
+    }
+  }
+
+  const run = async (queue: string, job: FetchedJob) => {
+    try {
+      const outcome = await attempt(queue, job)
+      const held = await settle(o.boss, o.pool, o.statements, complete, { queue, ...job }, outcome)
       if (!held) o.log.warn({ queue, job: job.id }, 'attempt ended after its job expired; pg-boss retries it')
       if (outcome.kind === 'retry') setTimeout(() => mark(queue), outcome.delayMs).unref()
       // A settled job of an ordered or limited queue frees a row's key or a destination's slot
@@ -132,16 +144,14 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   }
 
   const start = (queue: string, job: FetchedJob) => {
-    const p = run(queue, job).finally(() => {
-      running.delete(p)
-      nudge()
-    })
+    attempting++
+    const p = run(queue, job).finally(() => running.delete(p))
     running.add(p)
   }
 
   const fetchFrom = async (queue: string) => {
     const seen = marks.get(queue) ?? 0
-    const batchSize = concurrency - running.size
+    const batchSize = concurrency - attempting
     const jobs = await o.boss.fetch<JobData>(queue, {
       batchSize,
       ...(queue === plain ? {} : { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }),
@@ -151,7 +161,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   }
 
   const fetchRound = async () => {
-    for (let k = 0; k < queues.length && running.size < concurrency; k++) {
+    for (let k = 0; k < queues.length && attempting < concurrency; k++) {
       const queue = queues[(first + k) % queues.length] as string
       if (marks.has(queue)) await fetchFrom(queue)
     }
@@ -162,13 +172,13 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const loop = async () => {
     let lingered = false
     while (!stopping) {
-      const free = concurrency - running.size
+      const free = concurrency - attempting
       if (marks.size === 0 || free === 0) {
         await sleep(pollMs.listening)
         continue
       }
       // With attempts in flight, let a few more slots free up: one fetch then fills them all.
-      if (running.size > 0 && free < refillAt && !lingered) {
+      if (attempting > 0 && free < refillAt && !lingered) {
         lingered = true
         await sleep(refillMs)
         continue

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
-import { markFinalAttempt, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
+import { markFinalAttempt, recordOutputs, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
 
 /** The attempt a settlement is about: it changes the job only while that attempt holds it. */
 export interface Attempt {
@@ -11,24 +11,76 @@ export interface Attempt {
   retryCount: number
 }
 
+interface Completion {
+  job: Attempt
+  output: Record<string, unknown>
+  done: { resolve(): void; reject(err: unknown): void }
+}
+
+/** One transaction completing a queue's jobs in one statement, each keeping its own output. */
+async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statements, batch: Completion[]) {
+  await withTransaction(pool, async (client) => {
+    for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
+      const attempts = group.map((c) => ({ id: c.job.id, retryCount: c.job.retryCount }))
+      await boss.complete(queue, attempts, null, { db: statements.adapter(client) })
+      const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
+      await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
+    }
+  })
+}
+
 /**
- * Records one attempt's outcome on its job, on its own, as soon as that attempt ends. Returns
- * false when a retry or failure found the attempt no longer holding the job (pg-boss expired it
- * meanwhile and retries it).
+ * Completes jobs as their attempts end, each with its own output, fenced on its attempt (a job
+ * pg-boss expired meanwhile is left to its retry). A lone completion goes at once, in one
+ * statement; those that end while a completion is being written go together in the next one,
+ * so a busy worker does not pay one statement per delivery.
+ */
+export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
+  let pending: Completion[] = []
+  let writing = false
+  const write = async () => {
+    writing = true
+    while (pending.length > 0) {
+      const batch = pending
+      pending = []
+      try {
+        const [only] = batch
+        if (batch.length === 1 && only) {
+          const fence = { id: only.job.id, retryCount: only.job.retryCount }
+          await boss.complete(only.job.queue, fence, only.output, { db: statements.adapter(pool) })
+        } else await completeTogether(boss, pool, statements, batch)
+        for (const c of batch) c.done.resolve()
+      } catch (err) {
+        for (const c of batch) c.done.reject(err)
+      }
+    }
+    writing = false
+  }
+  return (job: Attempt, output: Record<string, unknown>) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ job, output, done: { resolve, reject } })
+      if (!writing) void write()
+    })
+}
+
+export type Complete = ReturnType<typeof completer>
+
+/**
+ * Records one attempt's outcome on its job as soon as that attempt ends, whatever other attempts
+ * are doing. Returns false when a retry or failure found the attempt no longer holding the job
+ * (pg-boss expired it meanwhile and retries it).
  */
 export async function settle(
   boss: Queue,
   pool: pg.Pool,
   statements: Statements,
+  complete: Complete,
   job: Attempt,
   outcome: Outcome,
 ): Promise<boolean> {
-  const fence = { id: job.id, retryCount: job.retryCount }
   switch (outcome.kind) {
     case 'completed':
-      // Fenced on the attempt: a job pg-boss expired meanwhile is left to its retry. The one
-      // statement per delivery, so it is prepared like our own (its planning cost more than its run).
-      await boss.complete(job.queue, fence, outcome.output, { db: statements.adapter(pool) })
+      await complete(job, outcome.output)
       return true
     case 'retry': {
       const { rows } = await statements.run(pool, scheduleRetry, [

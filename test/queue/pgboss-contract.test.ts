@@ -4,7 +4,13 @@ import pg from 'pg'
 import { statements } from '../../src/db/statements.ts'
 import { createLogger } from '../../src/log.ts'
 import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
-import { markFinalAttempt, notifyChannel, requeueAttempt, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
+import {
+  markFinalAttempt,
+  notifyChannel,
+  recordOutputs,
+  requeueAttempt,
+  scheduleRetry,
+} from '../../src/queue/pgboss-sql.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { eventually } from '../helpers/worker.ts'
 
@@ -117,6 +123,27 @@ test('a final failure is terminal and reaches the dead-letter queue only when as
     assert.equal(rows.length, deadLetter ? 1 : 0, `dead letter ${deadLetter ? 'copied' : 'dropped'}`)
     if (deadLetter) assert.equal(rows[0].data.attempts.length, 1, 'the DLQ copy carries the attempts')
   }
+})
+
+test('jobs completed together each keep their own output, and a lapsed attempt is left alone', async () => {
+  const a = await activeJob()
+  const b = await activeJob()
+  await boss.complete(queue, [a, b], null)
+  const outputs = [
+    { id: a.id, retry_count: 0, output: { status: 200, n: 'a' } },
+    { id: b.id, retry_count: 1, output: { status: 200, n: 'b' } },
+  ]
+  const stored = await run.run(db.pool, recordOutputs, [queue, JSON.stringify(outputs)])
+  assert.equal(stored.rowCount, 1, 'only the attempt that completed')
+  const { rows } = await db.pool.query(
+    `select id, state, output from pgboss.job where id = any($1::uuid[])`,
+    [[a.id, b.id]],
+  )
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  assert.equal(byId.get(a.id).state, 'completed')
+  assert.deepEqual(byId.get(a.id).output, { status: 200, n: 'a' })
+  assert.equal(byId.get(b.id).state, 'completed')
+  assert.equal(byId.get(b.id).output, null)
 })
 
 test('statements about an attempt that no longer holds the job change nothing', async () => {
