@@ -90,9 +90,8 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
   let stopping = false
   const cutShort = new AbortController()
-  // Attempts and their settlements; a slot is taken only while the attempt itself runs.
+  // A slot is held until the attempt is settled, so the jobs active in Postgres never exceed it.
   const running = new Set<Promise<void>>()
-  let attempting = 0
   // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
   const marks = new Map(queues.map((q) => [q, 1]))
   let first = 0
@@ -114,24 +113,15 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     nudge()
   }
 
-  const attempt = async (queue: string, job: FetchedJob) => {
+  const run = async (queue: string, job: FetchedJob) => {
     try {
-      return await o.handle({
+      const outcome = await o.handle({
         id: job.id,
         queue,
         attempt: job.retryCount + 1,
         delivery: fromJobData(job.data),
         signal: cutShort.signal,
       })
-    } finally {
-      attempting--
-      nudge()
-    }
-  }
-
-  const run = async (queue: string, job: FetchedJob) => {
-    try {
-      const outcome = await attempt(queue, job)
       const held = await settle(o.boss, o.pool, o.statements, complete, { queue, ...job }, outcome)
       if (!held) o.log.warn({ queue, job: job.id }, 'attempt ended after its job expired; pg-boss retries it')
       if (outcome.kind === 'retry') setTimeout(() => mark(queue), outcome.delayMs).unref()
@@ -144,14 +134,16 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   }
 
   const start = (queue: string, job: FetchedJob) => {
-    attempting++
-    const p = run(queue, job).finally(() => running.delete(p))
+    const p = run(queue, job).finally(() => {
+      running.delete(p)
+      nudge()
+    })
     running.add(p)
   }
 
   const fetchFrom = async (queue: string) => {
     const seen = marks.get(queue) ?? 0
-    const batchSize = concurrency - attempting
+    const batchSize = concurrency - running.size
     const jobs = await o.boss.fetch<JobData>(queue, {
       batchSize,
       ...(queue === plain ? {} : { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }),
@@ -161,7 +153,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   }
 
   const fetchRound = async () => {
-    for (let k = 0; k < queues.length && attempting < concurrency; k++) {
+    for (let k = 0; k < queues.length && running.size < concurrency; k++) {
       const queue = queues[(first + k) % queues.length] as string
       if (marks.has(queue)) await fetchFrom(queue)
     }
@@ -172,13 +164,13 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const loop = async () => {
     let lingered = false
     while (!stopping) {
-      const free = concurrency - attempting
+      const free = concurrency - running.size
       if (marks.size === 0 || free === 0) {
         await sleep(pollMs.listening)
         continue
       }
       // With attempts in flight, let a few more slots free up: one fetch then fills them all.
-      if (attempting > 0 && free < refillAt && !lingered) {
+      if (running.size > 0 && free < refillAt && !lingered) {
         lingered = true
         await sleep(refillMs)
         continue

@@ -29,17 +29,20 @@ async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statemen
   })
 }
 
+/** Completions written at once, each on its own connection. */
+const writers = 2
+
 /**
  * Completes jobs as their attempts end, each with its own output, fenced on its attempt (a job
  * pg-boss expired meanwhile is left to its retry). A lone completion goes at once, in one
- * statement; those that end while a completion is being written go together in the next one,
+ * statement; those that end while completions are being written go together in the next one,
  * so a busy worker does not pay one statement per delivery.
  */
 export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
   let pending: Completion[] = []
-  let writing = false
+  let writing = 0
   const write = async () => {
-    writing = true
+    writing++
     while (pending.length > 0) {
       const batch = pending
       pending = []
@@ -54,12 +57,12 @@ export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
         for (const c of batch) c.done.reject(err)
       }
     }
-    writing = false
+    writing--
   }
   return (job: Attempt, output: Record<string, unknown>) =>
     new Promise<void>((resolve, reject) => {
       pending.push({ job, output, done: { resolve, reject } })
-      if (!writing) void write()
+      if (writing < writers) void write()
     })
 }
 
