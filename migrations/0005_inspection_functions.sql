@@ -170,7 +170,7 @@ begin
       expire_seconds, deletion_seconds, start_after, created_on, keep_until, policy, dead_letter,
       heartbeat_seconds, singleton_key, group_id, group_tier)
     select p.job_id, q.name, p.data - 'attempts', 0,
-           (p.data -> 'retry' ->> 'max_attempts')::int - 1,
+           (p.data -> 'retry' ->> 'max_attempts')::int,
            q.retry_delay, q.retry_backoff, q.retry_delay_max,
            ceil(coalesce(((p.data ->> 'action')::jsonb ->> 'timeout_ms')::numeric,
                          observers.default_timeout_ms((p.data ->> 'action')::jsonb ->> 'type')) / 1000)::int + 5,
