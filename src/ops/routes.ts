@@ -6,6 +6,7 @@ import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dl
 import { listObservers, reloadObservers } from './api-observers.ts'
 import { authorized } from './auth.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
+import { serveOpenApi } from './openapi.ts'
 import { readiness } from './readiness.ts'
 import { serveStream } from './stream.ts'
 
@@ -47,6 +48,7 @@ const routes: Route[] = [
       res.end(text)
     },
   },
+  { method: 'GET', path: /^\/api\/openapi\.json$/, handle: serveOpenApi },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
@@ -64,6 +66,12 @@ const routes: Route[] = [
       }),
   },
 ]
+
+/** Method and path pattern of every route, for the check that openapi.json describes them all. */
+export const routeTable: ReadonlyArray<{ method: string; path: RegExp }> = routes.map(({ method, path }) => ({
+  method,
+  path,
+}))
 
 function safeDecode(segment: string): string {
   try {
