@@ -125,6 +125,11 @@ test('openapi.json is a valid OpenAPI 3.1 document that describes every route', 
 test('probes answer as described', async () => {
   assert.equal((await call('GET', '/healthz', { auth: false })).status, 200)
   await eventually(async () => (await call('GET', '/readyz', { auth: false })).status === 200)
+  const backlog = await eventually(async () => {
+    const b = await call('GET', '/api/backlog')
+    return b.body.samples.length > 0 ? b : undefined
+  })
+  assert.equal(backlog.body.samples[0].backlog >= 0, true)
   const metrics = await call('GET', '/metrics', { auth: false })
   assert.equal(metrics.status, 200)
   assert.match(await metrics.res.text(), /observers_/)
@@ -182,6 +187,13 @@ test('the DLQ routes and the stream answer as described, errors included', async
   assert.equal(bad.body.code, 'OB001')
 
   const one = `/api/dlq/${ids[0]}`
+  const byDelivery = await call('GET', '/api/dlq', {
+    path: `/api/dlq?delivery_id=${page.body.items[0].delivery_id}`,
+  })
+  assert.deepEqual(
+    byDelivery.body.items.map((i: { id: string }) => i.id),
+    [page.body.items[0].id],
+  )
   const shown = await call('GET', '/api/dlq/{id}', { path: one })
   assert.equal(shown.body.attempt_history[0].status, 503)
   const missing = '/api/dlq/00000000-0000-4000-8000-000000000000'

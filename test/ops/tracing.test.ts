@@ -86,7 +86,8 @@ test('one change with two actions, one retried, exports a complete, correctly pa
     return all.filter((s) => s.name.startsWith('POST')).length >= 3 ? all : undefined
   })
   const byId = new Map(spans.map((s) => [s.spanId, s]))
-  for (const s of spans) assert.equal(s.traceId, traceId, `${s.name} joins the committing transaction's trace`)
+  for (const s of spans)
+    assert.equal(s.traceId, traceId, `${s.name} joins the committing transaction's trace`)
 
   const dispatch = spans.filter((s) => s.name === 'dispatch public.items')
   assert.equal(dispatch.length, 1, 'one dispatch span per change')
