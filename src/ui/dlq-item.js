@@ -16,9 +16,16 @@ async function load() {
 
 const pre = (value) => el('pre', { tabindex: 0 }, el('code', { text: JSON.stringify(value, null, 2) }))
 
-/** After a retry: watch the live feed for this delivery's next outcome. */
+/**
+ * Watches the live feed for this delivery's next outcome; resolves once the stream is open, so
+ * a retried attempt that runs at once is not missed.
+ */
 function watch(d) {
   const source = new EventSource(`/api/stream?observer=${encodeURIComponent(d.observer)}`)
+  const opened = new Promise((resolve) => {
+    source.addEventListener('open', resolve, { once: true })
+    setTimeout(resolve, 5000)
+  })
   source.addEventListener('execution', (e) => {
     const x = JSON.parse(e.data)
     if (x.delivery_id !== d.delivery_id) return
@@ -32,6 +39,7 @@ function watch(d) {
       announce(`Attempt ${x.attempt} failed, retrying: ${x.error}`)
     }
   })
+  return opened
 }
 
 function render(d) {
@@ -41,7 +49,7 @@ function render(d) {
     retry.disabled = true
     remove.disabled = true
     try {
-      watch(d)
+      await watch(d)
       const r = await api(`/api/dlq/${encodeURIComponent(d.id)}/retry`, { method: 'POST' })
       announce(`Retried as job ${r.job_ids[0]}; waiting for the delivery…`)
     } catch (err) {
@@ -61,10 +69,12 @@ function render(d) {
       announce(err.message, 'error')
     }
   })
+  // A malformed source entry has no queue to go back to: it can only be inspected and deleted.
+  retry.hidden = d.observer === null
   const facts = [
-    ['Observer', d.observer],
-    ['Action', `#${d.action_index} ${d.action_type}`],
-    ['Change', `${d.event} ${d.entity} ${d.entity_id}`],
+    ['Observer', d.observer ?? '(a source entry that could not become an event)'],
+    ['Action', d.action_index === null ? d.action_type : `#${d.action_index} ${d.action_type}`],
+    ['Change', [d.event, d.entity, d.entity_id].filter((v) => v !== null).join(' ')],
     ['Delivery id', d.delivery_id],
     ['Dead letter id', d.id],
     ['Failed at', fmtDate(d.failed_at)],

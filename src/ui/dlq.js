@@ -73,6 +73,9 @@ function filter() {
   return f
 }
 
+/** A malformed source entry is a dead letter of no observer and no action. */
+const action = (d) => (d.action_index === null ? d.action_type : `#${d.action_index} ${d.action_type}`)
+
 function row(d) {
   const box = el('input', { type: 'checkbox', value: d.id, 'aria-label': `Select dead letter ${d.id}` })
   return el(
@@ -84,9 +87,9 @@ function row(d) {
       {},
       el('a', { href: `/ui/dlq/item?id=${encodeURIComponent(d.id)}`, text: fmtDate(d.failed_at) }),
     ),
-    el('td', { text: d.observer }),
-    el('td', { text: `#${d.action_index} ${d.action_type}` }),
-    el('td', { text: `${d.event} ${d.entity} ${d.entity_id}` }),
+    el('td', { text: d.observer ?? '(source entry)' }),
+    el('td', { text: action(d) }),
+    el('td', { text: [d.event, d.entity, d.entity_id].filter((v) => v !== null).join(' ') }),
     el('td', { class: 'num', text: d.attempts }),
     el('td', { class: 'error-text', text: d.last_error ?? '' }),
   )

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { openApiDocument } from '../../src/ops/openapi.ts'
 import { routeTable } from '../../src/ops/routes.ts'
+import { deadLetterMalformed } from '../../src/queue/boss.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
@@ -203,15 +204,32 @@ test('the DLQ routes and the stream answer as described, errors included', async
   assert.equal((await call('DELETE', '/api/dlq/{id}', { path: `/api/dlq/${ids[1]}` })).status, 200)
   assert.equal((await call('DELETE', '/api/dlq/{id}', { path: missing })).status, 404)
 
+  // A source entry that could not become an event is a dead letter of no observer.
+  const malformedId = '5d0c1e2a-8f00-4c1b-9a55-0d6b8e0f7a10'
+  await deadLetterMalformed(worker.worker.queue, worker.worker.pool, {
+    id: malformedId,
+    source: 'legacy',
+    key: '42',
+    code: 'OB001',
+    error: 'OB001: entry 42 has no entity',
+    entity: null,
+    entityId: null,
+    entry: { op: 'x' },
+  })
+  const listed = await call('GET', '/api/dlq')
+  assert.ok(listed.body.items.some((i: { id: string }) => i.id === malformedId))
+  assert.equal((await call('GET', '/api/dlq/{id}', { path: `/api/dlq/${malformedId}` })).status, 200)
+
+  assert.equal((await undescribed('GET', '/api/nothing-here')).code, 'not_found')
   const retried = await call('POST', '/api/dlq/retry', { body: JSON.stringify({ observer: 'failing' }) })
   assert.equal(retried.status, 200)
   assert.equal((await call('POST', '/api/dlq/retry', { body: '{not json' })).status, 400)
+  // Last: the server closes the connection of a body it refuses.
   const huge = await call('POST', '/api/dlq/retry', {
     body: JSON.stringify({ observer: 'x'.repeat(1 << 21) }),
   })
   assert.equal(huge.status, 413)
   assert.equal(huge.body.code, 'body_too_large')
-  assert.equal((await undescribed('GET', '/api/nothing-here')).code, 'not_found')
 })
 
 test('every operation in openapi.json was called', () => {

@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
-const browserPath = '/usr/bin/chromium'
+const browserPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const token = 'console-browser-token'
 /** UPDATE_SCREENSHOTS=1 writes each page into docs/img for docs/ui.md. */
 const screenshots = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve('docs/img') : undefined
