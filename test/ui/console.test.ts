@@ -139,6 +139,11 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await list.goto(`${base}/ui/dlq`)
   await textOf(list, '#dlq-table tbody tr', (t) => t.includes('warehouse offline'), 'the DLQ list')
   await shot(list, 'dlq')
+  // A narrow window scrolls the table, not the page.
+  await list.setViewportSize({ width: 380, height: 720 })
+  const overflow = await list.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 380 px window`)
+  await list.setViewportSize({ width: 1200, height: 720 })
   await list.goto(`${base}/ui/backlog`)
   await list.locator('#backlog-chart canvas').first().waitFor({ timeout: 60_000 })
   await textOf(list, '#backlog-now', (t) => t.startsWith('Now:'), 'the backlog summary')
