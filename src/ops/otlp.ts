@@ -24,7 +24,7 @@ export async function startTracing(
   log: Logger,
 ): Promise<Tracing | undefined> {
   const url = tracesEndpoint(env)
-  if (!url) return undefined
+  if (!url || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
   const [sdk, { OTLPTraceExporter }, { resourceFromAttributes }, semconv] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/exporter-trace-otlp-http'),

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { createLogger } from '../../src/log.ts'
+import { startTracing, tracesEndpoint } from '../../src/ops/otlp.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
@@ -133,4 +135,21 @@ test('one change with two actions, one retried, exports a complete, correctly pa
     assert.equal(m[1], traceId)
     assert.equal(byId.get(m[2] ?? '')?.name, 'POST')
   }
+})
+
+test('the traces endpoint follows the OTLP variables, and nothing starts without one', async () => {
+  assert.equal(tracesEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }), 'http://c:4318/v1/traces')
+  assert.equal(
+    tracesEndpoint({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t/x',
+    }),
+    'http://t/x',
+  )
+  const log = createLogger('silent')
+  assert.equal(await startTracing({}, log), undefined)
+  assert.equal(
+    await startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SDK_DISABLED: 'true' }, log),
+    undefined,
+  )
 })

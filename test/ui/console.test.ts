@@ -141,7 +141,7 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await shot(list, 'dlq')
   // A narrow window scrolls the table, not the page.
   await list.setViewportSize({ width: 380, height: 720 })
-  const overflow = await list.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  const overflow = Number(await list.evaluate('document.documentElement.scrollWidth - innerWidth'))
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 380 px window`)
   await list.setViewportSize({ width: 1200, height: 720 })
   await list.goto(`${base}/ui/backlog`)
