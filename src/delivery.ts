@@ -11,6 +11,12 @@ export interface AttemptRecord {
   duration_ms: number
 }
 
+/** W3C trace context (https://www.w3.org/TR/trace-context/) as carried in a job. */
+export interface TraceContext {
+  traceparent: string
+  tracestate?: string
+}
+
 /**
  * The payload of one queued job: one (event, observer, action). It holds a snapshot of the
  * action config with `*_env` references unresolved, so no secret is ever written to a job row.
@@ -24,4 +30,6 @@ export interface Delivery {
   on_failure: FailurePolicy
   event: ChangeEvent
   attempts?: AttemptRecord[]
+  /** The job's send span when traces are exported (docs/operations.md, Tracing). */
+  trace?: TraceContext
 }

@@ -19,6 +19,7 @@ import { loadObservers } from './observers/load.ts'
 import type { Observer } from './observers/types.ts'
 import { watchDir } from './observers/watch-dir.ts'
 import { assertSafeBinding } from './ops/auth.ts'
+import { startTracing } from './ops/otlp.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
@@ -233,6 +234,8 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     await ensureQueues(queue, actionTypes.keys(), config.dlqRetentionDays)
 
     const telemetry = createTelemetry(pool, async () => (dispatcherRef ? dispatcherRef.health() : []))
+    const tracing = await startTracing(config.env, log)
+    if (tracing) undo.push(() => tracing.shutdown())
     const sources = createSources(config)
     const load = (strict: boolean) =>
       prepareObservers(pool, config, log, {
@@ -250,9 +253,14 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       queue,
       config,
       log,
-      matcher: () => state.set.matcher,
+      matcher: tracing ? () => tracing.matcher(state.set.matcher) : () => state.set.matcher,
       sources,
-      onDispatched: telemetry.onDispatched,
+      onDispatched: tracing
+        ? (events, jobs) => {
+            telemetry.onDispatched(events, jobs)
+            tracing.onDispatched(events)
+          }
+        : telemetry.onDispatched,
     })
     dispatcherRef = dispatcher
     undo.push(() => dispatcher.stop())
@@ -268,7 +276,9 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       log,
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !pooled,
-      handle: (job) => executeDelivery(job, deps),
+      handle: tracing
+        ? (job) => tracing.attempt(job, () => executeDelivery(job, deps))
+        : (job) => executeDelivery(job, deps),
     })
     const stopRunners = (graceMs: number) => runners.stop(graceMs)
     undo.push(() => stopRunners(0))
@@ -290,6 +300,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         await dispatcher.stop()
         await stopRunners(config.shutdownGraceMs)
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
+        await tracing?.shutdown()
         await closeConnections()
         await pool.end()
         await db.close()

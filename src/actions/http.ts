@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, errors, request } from 'undici'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { maskUrlCredentials } from '../log.ts'
+import { startHttpSpan } from '../ops/tracing.ts'
 import { BlockedAddressError, guardedConnector } from './ssrf.ts'
 
 function createAgent(blockPrivateNetworks: boolean): Agent {
@@ -82,11 +83,15 @@ export function moveUrlCredentials(url: string, headers: Record<string, string>)
   return u.toString()
 }
 
-/** Sends a request; network errors and timeouts become retryable ActionErrors. */
+/**
+ * Sends a request; network errors and timeouts become retryable ActionErrors. Inside a traced
+ * attempt it is a client span whose W3C context the request carries (`traceparent`).
+ */
 export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
   const label = req.label ?? safeUrl(req.url)
+  const span = startHttpSpan(req.method, req.url, label)
   try {
-    const headers = { ...req.headers }
+    const headers = { ...req.headers, ...span?.headers }
     const res = await request(moveUrlCredentials(req.url, headers), {
       method: req.method,
       headers,
@@ -95,8 +100,10 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
       dispatcher: agent,
     })
     const body = await res.body.text()
+    span?.end(res.statusCode)
     return { status: res.statusCode, headers: res.headers, body }
   } catch (err) {
+    span?.end(undefined, coerceError(err))
     if (req.signal.aborted) throw abortError(req.signal, err)
     if (err instanceof BlockedAddressError) {
       const why = err.message.replace(/^OB\d{3}: /, '')

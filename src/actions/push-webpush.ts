@@ -3,6 +3,7 @@ import webpush, { type RequestDetails } from 'web-push'
 import type { Config } from '../config.ts'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
+import { startHttpSpan } from '../ops/tracing.ts'
 import { renderJson } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
 import { assertOk, deliveryIdHeader, type HttpResponse, httpDispatcher } from './http.ts'
@@ -84,7 +85,11 @@ function subscriptionOf(value: unknown): Subscription {
 
 /** The push endpoint's path is the subscription's capability: only its host goes into messages. */
 async function post(details: RequestDetails, host: string, signal: AbortSignal): Promise<HttpResponse> {
-  const headers = Object.fromEntries(Object.entries(details.headers).map(([k, v]) => [k, String(v)]))
+  const span = startHttpSpan('POST', details.endpoint, `https://${host}/…`)
+  const headers = {
+    ...Object.fromEntries(Object.entries(details.headers).map(([k, v]) => [k, String(v)])),
+    ...span?.headers,
+  }
   try {
     const dispatcher = httpDispatcher()
     const res = await request(details.endpoint, {
@@ -94,8 +99,11 @@ async function post(details: RequestDetails, host: string, signal: AbortSignal):
       signal,
       dispatcher,
     })
-    return { status: res.statusCode, headers: res.headers, body: await res.body.text() }
+    const body = await res.body.text()
+    span?.end(res.statusCode)
+    return { status: res.statusCode, headers: res.headers, body }
   } catch (err) {
+    span?.end(undefined, coerceError(err))
     if (signal.aborted && signal.reason instanceof ActionError) throw signal.reason
     if (err instanceof BlockedAddressError) {
       throw new ActionError(`push service ${host}: ${err.message.replace(/^OB\d{3}: /, '')}`, {

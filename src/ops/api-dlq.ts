@@ -42,13 +42,25 @@ async function dlqOperation<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The dead letters of one delivery, which the live feed names by its delivery_id. */
+async function deadLetterIdsOf(worker: RouteContext['worker'], deliveryId: string): Promise<string[]> {
+  if (deliveryId.includes('\u0000')) throw new HttpError(400, ErrorCode.InvalidConfig, 'invalid delivery_id')
+  const { rows } = await dlqOperation(() =>
+    worker.pool.query<{ id: string }>('select id from observers.dlq where delivery_id = $1', [deliveryId]),
+  )
+  return rows.map((r) => r.id)
+}
+
 export async function listDlq({ url, res, worker }: RouteContext) {
   const q = Object.fromEntries(url.searchParams)
   const filter = parseDlqFilter(filterFrom(q))
   const limit = q.limit ? parsePositiveInt(q.limit, 'limit', maxLimit) : defaultLimit
   if (q.cursor && !isValidCursor(q.cursor))
     throw new HttpError(400, ErrorCode.InvalidConfig, 'invalid cursor')
-  const page = await dlqOperation(() => listDeadLetters(worker.pool, filter, { limit, cursor: q.cursor }))
+  const ids = q.delivery_id ? await deadLetterIdsOf(worker, q.delivery_id) : undefined
+  const page = await dlqOperation(() =>
+    listDeadLetters(worker.pool, { ...filter, ids }, { limit, cursor: q.cursor }),
+  )
   sendJson(res, 200, { items: page.items, next_cursor: page.nextCursor })
 }
 

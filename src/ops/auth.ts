@@ -37,5 +37,10 @@ export function authorized(req: IncomingMessage, token: string | undefined): boo
   if (!token) return true
   const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')
   if (!m?.[1]) return false
-  return timingSafeEqual(digest(m[1].trim()), digest(token))
+  return tokenMatches(m[1].trim(), token)
+}
+
+/** Constant-time comparison of a presented token with the configured one. */
+export function tokenMatches(given: string, token: string): boolean {
+  return timingSafeEqual(digest(given), digest(token))
 }

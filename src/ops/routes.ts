@@ -5,9 +5,19 @@ import type { Worker } from '../worker.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
 import { authorized } from './auth.ts'
+import type { BacklogHistory } from './backlog-history.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
+import { serveOpenApi } from './openapi.ts'
 import { readiness } from './readiness.ts'
+import { csrfHeader, csrfValid, type Sessions } from './sessions.ts'
 import { serveStream } from './stream.ts'
+import { handleUi } from './ui.ts'
+
+/** What the console adds to the ops server: sign-in sessions and the backlog chart's samples. */
+export interface ConsoleState {
+  sessions: Sessions
+  history: BacklogHistory
+}
 
 export interface RouteContext {
   req: IncomingMessage
@@ -18,6 +28,7 @@ export interface RouteContext {
   worker: Worker
   config: Config
   log: Logger
+  console: ConsoleState
 }
 
 interface Route {
@@ -47,9 +58,16 @@ const routes: Route[] = [
       res.end(text)
     },
   },
+  { method: 'GET', path: /^\/api\/openapi\.json$/, handle: serveOpenApi },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
+  {
+    method: 'GET',
+    path: /^\/api\/backlog$/,
+    handle: ({ res, console: c }) =>
+      sendJson(res, 200, { interval_seconds: c.history.intervalSeconds, samples: c.history.samples() }),
+  },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
   { method: 'GET', path: new RegExp(`^/api/dlq/${id}$`), handle: showDlq },
   { method: 'POST', path: new RegExp(`^/api/dlq/${id}/retry$`), handle: retryOneDlq },
@@ -64,6 +82,12 @@ const routes: Route[] = [
       }),
   },
 ]
+
+/** Method and path pattern of every route, for the check that openapi.json describes them all. */
+export const routeTable: ReadonlyArray<{ method: string; path: RegExp }> = routes.map(({ method, path }) => ({
+  method,
+  path,
+}))
 
 function safeDecode(segment: string): string {
   try {
@@ -88,18 +112,33 @@ function find(method: string, pathname: string): { route: Route; params: string[
     : new HttpError(404, 'not_found', `no route ${method} ${pathname}`)
 }
 
-/** Routes one request; every /api route needs the bearer token when one is configured. */
-export async function handleRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  deps: { worker: Worker; config: Config; log: Logger },
-): Promise<void> {
+/**
+ * /api needs the bearer token when one is configured, or the console's session cookie; a
+ * state-changing request with the cookie must also carry the page's CSRF token in a header.
+ */
+function assertApiAccess(req: IncomingMessage, res: ServerResponse, deps: Deps): void {
+  if (authorized(req, deps.config.apiToken)) return
+  const session = deps.console.sessions.of(req)
+  if (!session) {
+    res.setHeader('www-authenticate', 'Bearer realm="pg-observers"')
+    throw new HttpError(401, 'unauthorized', 'missing or invalid bearer token (OBSERVERS_API_TOKEN)')
+  }
+  const safe = req.method === 'GET' || req.method === 'HEAD'
+  if (!safe && !csrfValid(req, session))
+    throw new HttpError(403, 'forbidden', `missing or invalid ${csrfHeader} header`)
+}
+
+type Deps = { worker: Worker; config: Config; log: Logger; console: ConsoleState }
+
+/** Routes one request: /ui to the console, /api behind the token or a console session. */
+export async function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
   try {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname.startsWith('/api/') && !authorized(req, deps.config.apiToken)) {
-      res.setHeader('www-authenticate', 'Bearer realm="pg-observers"')
-      throw new HttpError(401, 'unauthorized', 'missing or invalid bearer token (OBSERVERS_API_TOKEN)')
+    if (url.pathname === '/ui' || url.pathname.startsWith('/ui/')) {
+      await handleUi({ req, res, url, params: [], ...deps })
+      return
     }
+    if (url.pathname.startsWith('/api/')) assertApiAccess(req, res, deps)
     const found = find(req.method ?? 'GET', url.pathname)
     if (found instanceof HttpError) throw found
     await found.route.handle({ req, res, url, params: found.params, ...deps })

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
+import { startBacklogHistory } from './backlog-history.ts'
 import { handleRequest } from './routes.ts'
+import { createSessions } from './sessions.ts'
 
 export type { Readiness } from './readiness.ts'
 export { readiness } from './readiness.ts'
@@ -43,6 +45,7 @@ function limitConnections(server: http.Server, config: Config, log: Logger): voi
  * keeping the dependency list short keeps the worker's attack surface small (docs/api.md).
  */
 export async function startOpsServer(worker: Worker, config: Config, log: Logger): Promise<OpsServer> {
+  const state = { sessions: createSessions(), history: startBacklogHistory(worker.pool) }
   const server = http.createServer(
     {
       headersTimeout: config.httpHeadersTimeoutMs,
@@ -52,13 +55,16 @@ export async function startOpsServer(worker: Worker, config: Config, log: Logger
       connectionsCheckingInterval: Math.min(1000, Math.ceil(config.httpHeadersTimeoutMs / 4)),
     },
     (req, res) => {
-      void handleRequest(req, res, { worker, config, log })
+      void handleRequest(req, res, { worker, config, log, console: state })
     },
   )
   limitConnections(server, config, log)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.port, config.host, resolve)
+  }).catch((err: unknown) => {
+    state.history.stop()
+    throw err
   })
   const port = (server.address() as AddressInfo).port
   log.info(
@@ -69,6 +75,7 @@ export async function startOpsServer(worker: Worker, config: Config, log: Logger
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        state.history.stop()
         server.close(() => resolve())
         // Stream clients never hang up on their own.
         server.closeAllConnections()
