@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
+import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
 import { authorized } from './auth.ts'
@@ -49,6 +50,7 @@ const routes: Route[] = [
   },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'GET', path: /^\/api\/deliveries$/, handle: listDeliveryRecord },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
   { method: 'GET', path: new RegExp(`^/api/dlq/${id}$`), handle: showDlq },

@@ -1,22 +1,33 @@
 import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
+import { recordAttempt, type SettledAttempt } from '../db/queries/deliveries.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
 import { markFinalAttempt, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
 
 /** The attempt a settlement is about: it changes the job only while that attempt holds it. */
-export interface Attempt {
+export interface Attempt extends SettledAttempt {
   queue: string
-  id: string
-  retryCount: number
 }
 
 /**
- * Records one attempt's outcome on its job, on its own, as soon as that attempt ends. Returns
- * false when a retry or failure found the attempt no longer holding the job (pg-boss expired it
- * meanwhile and retries it).
+ * Records one attempt's outcome on its job, on its own, as soon as that attempt ends, and in the
+ * delivery record (src/db/queries/deliveries.ts). Returns false when a retry or failure found the
+ * attempt no longer holding the job (pg-boss expired it meanwhile and retries it).
  */
 export async function settle(
+  boss: Queue,
+  pool: pg.Pool,
+  statements: Statements,
+  job: Attempt,
+  outcome: Outcome,
+): Promise<boolean> {
+  const held = await settleJob(boss, pool, statements, job, outcome)
+  if (held) await recordAttempt(pool, statements, job, outcome)
+  return held
+}
+
+async function settleJob(
   boss: Queue,
   pool: pg.Pool,
   statements: Statements,
