@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
 import { register as registerDlq } from './commands/dlq.ts'
+import { register as registerFire } from './commands/fire.ts'
 import { register as registerMigrate } from './commands/migrate.ts'
 import { register as registerReplay } from './commands/replay.ts'
 import { register as registerStart } from './commands/start.ts'
@@ -32,6 +33,7 @@ for (const register of [
   registerWatch,
   registerDlq,
   registerReplay,
+  registerFire,
   registerStatus,
   registerTest,
 ]) {

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
 import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
+import { fireObserver } from './api-fire.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
 import { authorized } from './auth.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
@@ -50,6 +51,7 @@ const routes: Route[] = [
   },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/fire$`), handle: fireObserver },
   { method: 'GET', path: /^\/api\/deliveries$/, handle: listDeliveryRecord },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
