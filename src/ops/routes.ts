@@ -6,6 +6,7 @@ import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { fireObserver } from './api-fire.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
+import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
 import { readiness } from './readiness.ts'
@@ -53,6 +54,7 @@ const routes: Route[] = [
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/fire$`), handle: fireObserver },
   { method: 'GET', path: /^\/api\/deliveries$/, handle: listDeliveryRecord },
+  { method: 'POST', path: /^\/api\/replay$/, handle: replay },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
   { method: 'GET', path: new RegExp(`^/api/dlq/${id}$`), handle: showDlq },
