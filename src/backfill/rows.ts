@@ -78,10 +78,14 @@ function selectStatement(t: SnapshotTable, s: Selection): string {
     t.keys.length === 1
       ? `r ->> ${literal(t.keys[0]?.name ?? '')}`
       : `jsonb_build_array(${t.keys.map((k) => `r -> ${literal(k.name)}`).join(', ')})::text`
-  const filter =
+  // Without a position there is no $1: the first page reads from the start of the key.
+  const position =
     'key' in s
       ? `${tuple(cols)} = ${tuple(params)}`
-      : `($1::jsonb is null or ${tuple(cols)} > ${tuple(params)})${s.where ? ` and (${s.where})` : ''}`
+      : s.afterKey === undefined
+        ? 'true'
+        : `${tuple(cols)} > ${tuple(params)}`
+  const filter = 'key' in s || !s.where ? position : `${position} and (${s.where})`
   const tenant = t.tenantColumn ? `r ->> ${literal(t.tenantColumn)}` : 'null'
   return `select nextval(pg_get_serial_sequence('observers.change_log', 'seq')) as seq,
                  gen_random_uuid()::text as id, ${entityId} as entity_id, r::text as after,
@@ -105,7 +109,7 @@ export interface SnapshotPage {
 /** Reads rows as snapshot events (`event: "INSERT"`, `snapshot: true`) inside the caller's transaction. */
 export async function readSnapshots(db: Queryable, t: SnapshotTable, s: Selection): Promise<SnapshotPage> {
   const key = 'key' in s ? s.key : s.afterKey
-  const { rows } = await db.query<SnapshotRow>(selectStatement(t, s), [key ?? null])
+  const { rows } = await db.query<SnapshotRow>(selectStatement(t, s), key === undefined ? [] : [key])
   const events = rows.map(
     (r): SourceEvent => ({
       id: r.id,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
+import { register as registerBackfill } from './commands/backfill.ts'
 import { register as registerDlq } from './commands/dlq.ts'
 import { register as registerFire } from './commands/fire.ts'
 import { register as registerMigrate } from './commands/migrate.ts'
@@ -34,6 +35,7 @@ for (const register of [
   registerDlq,
   registerReplay,
   registerFire,
+  registerBackfill,
   registerStatus,
   registerTest,
 ]) {
