@@ -1,7 +1,7 @@
 import { actionTypes } from '../actions/registry.ts'
 import { backfillDefaults, createBackfill, runBackfill } from '../backfill/backfill.ts'
 import { getBackfill, listBackfills, setBackfillState } from '../db/queries/backfills.ts'
-import { coerceError, ErrorCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode } from '../errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './routes.ts'
@@ -52,13 +52,22 @@ export async function createBackfillRoute(ctx: RouteContext) {
   if (body.where !== undefined && typeof body.where !== 'string') {
     throw new HttpError(400, ErrorCode.InvalidConfig, 'where must be an SQL condition')
   }
-  const state = await createBackfill(ctx.worker.pool, ctx.worker.current().observers, {
+  const request = {
     table: body.table,
     where: body.where || undefined,
     observers: names(body.observers),
     pageSize: integer(body, 'page_size', backfillDefaults.pageSize, 1, 100_000),
     pauseMs: integer(body, 'pause_ms', backfillDefaults.pauseMs, 0, 60_000),
-  })
+  }
+  const state = await createBackfill(ctx.worker.pool, ctx.worker.current().observers, request).catch(
+    (err: unknown) => {
+      // No observer to deliver through: understood, and refused.
+      if (err instanceof AppError && err.code === ErrorCode.NoMatchingObservers) {
+        throw new HttpError(422, err.code, err.message)
+      }
+      throw err
+    },
+  )
   await start(ctx, state.id)
   sendJson(ctx.res, 202, state)
 }
