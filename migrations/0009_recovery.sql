@@ -31,7 +31,8 @@ create table observers.deliveries (
 create index deliveries_observer_last_attempt on observers.deliveries (observer, last_attempt_at);
 create index deliveries_entity on observers.deliveries (entity, entity_id);
 create index deliveries_last_attempt on observers.deliveries (last_attempt_at);
-create index deliveries_event on observers.deliveries (event_id);
+-- Replay finds what a page of changes already delivered by a range of seqs.
+create index deliveries_seq on observers.deliveries (seq);
 
 -- The record as operators read it in psql, newest first.
 create view observers.delivery_log as

@@ -1,6 +1,6 @@
 import { type Pool, withTransaction } from './db/pool.ts'
 import { selectChanges } from './db/queries/change-log.ts'
-import { deliveredAmong, failedAmong } from './db/queries/deliveries.ts'
+import { deliveriesInSeqRange } from './db/queries/deliveries.ts'
 import type { Matcher } from './dispatch/match.ts'
 import { ConfigError, ErrorCode } from './errors.ts'
 import type { ChangeEvent } from './event.ts'
@@ -118,15 +118,14 @@ async function planPage(
   const matched = events
     .flatMap((e) => deps.matcher(e))
     .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
-  const ids = matched.map((j) => j.delivery.delivery_id)
-  const failed = range.onlyFailed ? await failedAmong(deps.pool, ids) : undefined
+  const first = events[0]?.seq ?? 0
+  const last = events.at(-1)?.seq ?? 0
+  const failed = range.onlyFailed ? await deliveriesInSeqRange(deps.pool, first, last, 'failed') : undefined
   const selected = failed ? matched.filter((j) => failed.has(j.delivery.delivery_id)) : matched
-  const delivered = opts.includeDelivered
-    ? new Set<string>()
-    : await deliveredAmong(
-        deps.pool,
-        selected.map((j) => j.delivery.delivery_id),
-      )
+  const delivered =
+    opts.includeDelivered || selected.length === 0
+      ? new Set<string>()
+      : await deliveriesInSeqRange(deps.pool, first, last, 'delivered')
   return {
     jobs: selected
       .filter((j) => !delivered.has(j.delivery.delivery_id))

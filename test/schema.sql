@@ -9,9 +9,9 @@ function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b
 function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
 index CREATE INDEX deliveries_entity ON observers.deliveries USING btree (entity, entity_id)
-index CREATE INDEX deliveries_event ON observers.deliveries USING btree (event_id)
 index CREATE INDEX deliveries_last_attempt ON observers.deliveries USING btree (last_attempt_at)
 index CREATE INDEX deliveries_observer_last_attempt ON observers.deliveries USING btree (observer, last_attempt_at)
+index CREATE INDEX deliveries_seq ON observers.deliveries USING btree (seq)
 index CREATE INDEX source_ledger_created_at ON observers.source_ledger USING btree (source, entry_created_at)
 index CREATE UNIQUE INDEX backfills_pkey ON observers.backfills USING btree (id)
 index CREATE UNIQUE INDEX change_log_pkey ON observers.change_log USING btree (seq)

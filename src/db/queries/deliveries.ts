@@ -129,24 +129,23 @@ export async function listDeliveries(db: Queryable, f: DeliveryFilter): Promise<
   }))
 }
 
-/** Of `ids`, those some attempt delivered: a replay skips them unless told otherwise. */
-export async function deliveredAmong(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set()
+/**
+ * Delivery ids of changes seq `from`..`to` that some attempt delivered (`which: 'delivered'`), or
+ * whose last outcome was a failure (`'failed'`). One range scan per page of a replay: probing
+ * each delivery id cost a dry run of 1 M changes twice its time. Other sources' seqs overlap
+ * ours, so callers match ids, never count rows.
+ */
+export async function deliveriesInSeqRange(
+  db: Queryable,
+  from: number,
+  to: number,
+  which: 'delivered' | 'failed',
+): Promise<Set<string>> {
   const { rows } = await db.query<{ delivery_id: string }>(
     `select delivery_id from observers.deliveries
-      where delivery_id = any($1::text[]) and delivered_at is not null`,
-    [ids],
-  )
-  return new Set(rows.map((r) => r.delivery_id))
-}
-
-/** Of `ids`, those whose last outcome is a failure (dead-lettered or given up). */
-export async function failedAmong(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set()
-  const { rows } = await db.query<{ delivery_id: string }>(
-    `select delivery_id from observers.deliveries
-      where delivery_id = any($1::text[]) and outcome in ('dead_lettered', 'given_up')`,
-    [ids],
+      where seq between $1 and $2
+        and ${which === 'delivered' ? 'delivered_at is not null' : `outcome in ('dead_lettered', 'given_up')`}`,
+    [from, to],
   )
   return new Set(rows.map((r) => r.delivery_id))
 }
