@@ -46,8 +46,11 @@ export function backfillObservers(
 /** A WHERE clause that does not run against the table is the caller's mistake (OB001). */
 async function checkWhere(pool: Pool, table: SnapshotTable, where: string | undefined): Promise<number> {
   try {
+    // A parameter sends it over the extended protocol, which runs one statement only: the
+    // clause cannot end it and start another.
     const { rows } = await pool.query<{ n: string }>(
-      `select count(*) as n from ${table.sqlName} t${where ? ` where (${where})` : ''}`,
+      `select count(*) as n from ${table.sqlName} t where $1::boolean${where ? ` and (${where})` : ''}`,
+      [true],
     )
     return Number(rows[0]?.n ?? 0)
   } catch (err) {

@@ -78,12 +78,12 @@ function selectStatement(t: SnapshotTable, s: Selection): string {
     t.keys.length === 1
       ? `r ->> ${literal(t.keys[0]?.name ?? '')}`
       : `jsonb_build_array(${t.keys.map((k) => `r -> ${literal(k.name)}`).join(', ')})::text`
-  // Without a position there is no $1: the first page reads from the start of the key.
+  // Without a position $1 is null, and the first page reads from the start of the key.
   const position =
     'key' in s
       ? `${tuple(cols)} = ${tuple(params)}`
       : s.afterKey === undefined
-        ? 'true'
+        ? '$1::jsonb is null'
         : `${tuple(cols)} > ${tuple(params)}`
   const filter = 'key' in s || !s.where ? position : `${position} and (${s.where})`
   const tenant = t.tenantColumn ? `r ->> ${literal(t.tenantColumn)}` : 'null'
@@ -109,7 +109,9 @@ export interface SnapshotPage {
 /** Reads rows as snapshot events (`event: "INSERT"`, `snapshot: true`) inside the caller's transaction. */
 export async function readSnapshots(db: Queryable, t: SnapshotTable, s: Selection): Promise<SnapshotPage> {
   const key = 'key' in s ? s.key : s.afterKey
-  const { rows } = await db.query<SnapshotRow>(selectStatement(t, s), key === undefined ? [] : [key])
+  // Always a parameter: a query with one goes over the extended protocol, which runs a single
+  // statement whatever a WHERE clause holds.
+  const { rows } = await db.query<SnapshotRow>(selectStatement(t, s), [key ?? null])
   const events = rows.map(
     (r): SourceEvent => ({
       id: r.id,

@@ -70,3 +70,14 @@ test('a row updated while its page is being read is not overtaken by its stale s
     .map((b) => `${b.snapshot ? 'snapshot' : 'change'} n=${b.after.n}`)
   assert.equal(states.at(-1)?.endsWith('n=1'), true, `row 1 received, in order: ${states.join(', ')}`)
 })
+
+test('--where is one condition: it cannot end the statement and run another', async () => {
+  const res = await runCliInProcess(
+    ['backfill', 'items', '--where', 'true); drop table items; select (1'],
+    env,
+  )
+  assert.equal(res.code, 2, res.output)
+  assert.match(res.output, /OB001: --where does not apply to public\.items/)
+  const { rows: left } = await db.pool.query<{ n: number }>('select count(*)::int as n from items')
+  assert.equal(left[0]?.n, rows)
+})
