@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from './config.ts'
 import type { Pool } from './db/pool.ts'
 import { type Backlog, backlog, pruneChanges } from './db/queries/change-log.ts'
+import { pruneDeliveries } from './db/queries/deliveries.ts'
 import { coerceError, ErrorCode } from './errors.ts'
 import type { Logger } from './log.ts'
 
@@ -39,8 +40,8 @@ function warnAboutBacklog(b: Backlog, config: Config, log: Logger): void {
 
 /**
  * Every housekeepingIntervalMs: warns when the change log is not being dispatched fast enough
- * (OBSERVERS_BACKLOG_WARN, OBSERVERS_LAG_WARN_SECONDS) and deletes dispatched rows older than
- * OBSERVERS_RETENTION_DAYS in batches.
+ * (OBSERVERS_BACKLOG_WARN, OBSERVERS_LAG_WARN_SECONDS) and deletes dispatched rows, and the
+ * delivery record, older than OBSERVERS_RETENTION_DAYS in batches.
  */
 export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
   const { pool, config, log } = deps
@@ -49,6 +50,8 @@ export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
     const b = await backlog(pool)
     warnAboutBacklog(b, config, log)
     const pruned = deps.isLeader() ? await pruneChanges(pool, config.retentionDays) : 0
+    // The delivery record lasts as long as the changes it is about.
+    if (deps.isLeader()) await pruneDeliveries(pool, config.retentionDays)
     if (pruned > 0) {
       log.info(
         { pruned, retention_days: config.retentionDays },

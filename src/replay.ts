@@ -1,21 +1,43 @@
 import { type Pool, withTransaction } from './db/pool.ts'
 import { selectChanges } from './db/queries/change-log.ts'
+import { deliveriesInSeqRange } from './db/queries/deliveries.ts'
 import type { Matcher } from './dispatch/match.ts'
 import { ConfigError, ErrorCode } from './errors.ts'
+import type { ChangeEvent } from './event.ts'
+import type { ActionConfig } from './observers/types.ts'
 import { enqueue, type Queue, type QueuedDelivery } from './queue/boss.ts'
 
-/** Which change-log rows to dispatch again: a time, a seq range, or both. */
+/** Which change-log rows to dispatch again: a time window, a seq range, or both. */
 export interface ReplayRange {
   since?: Date | undefined
+  until?: Date | undefined
   fromSeq?: number | undefined
   toSeq?: number | undefined
   /** Only this observer's deliveries. */
   observer?: string | undefined
+  /** Only changes of this table. */
+  entity?: string | undefined
+  /** Only deliveries whose last outcome was a failure (dead-lettered or given up). */
+  onlyFailed?: boolean | undefined
+}
+
+/** Where a replay sends: one observer's action, and how many deliveries it gets. */
+export interface ReplayDestination {
+  observer: string
+  action_index: number
+  type: string
+  destination: string
+  deliveries: number
+  already_delivered: number
 }
 
 export interface ReplayResult {
   changes: number
+  /** Sent, or for a dry run, that would be sent. */
   deliveries: number
+  /** Acknowledged before (the delivery record): skipped, unless included. */
+  already_delivered: number
+  destinations: ReplayDestination[]
 }
 
 /** `a..b`, `a..` (to the end) or `a` (one change); bounds are inclusive. */
@@ -37,8 +59,16 @@ export async function countReplayRange(pool: Pool, range: ReplayRange): Promise<
   const { rows } = await pool.query<{ n: string }>(
     `select count(*) as n from observers.change_log
       where ($1::bigint is null or seq >= $1) and ($2::bigint is null or seq <= $2)
-        and ($3::timestamptz is null or created_at >= $3)`,
-    [range.fromSeq ?? null, range.toSeq ?? null, range.since ?? null],
+        and ($3::timestamptz is null or created_at >= $3)
+        and ($4::timestamptz is null or created_at < $4)
+        and ($5::text is null or entity = $5)`,
+    [
+      range.fromSeq ?? null,
+      range.toSeq ?? null,
+      range.since ?? null,
+      range.until ?? null,
+      range.entity ?? null,
+    ],
   )
   return Number(rows[0]?.n ?? 0)
 }
@@ -47,6 +77,17 @@ export interface ReplayDeps {
   pool: Pool
   queue: Queue
   matcher: Matcher
+  /** Names an action's destination (a webhook's URL, an env variable). */
+  destination(action: ActionConfig): string
+}
+
+export interface ReplayOptions {
+  batchSize?: number
+  onProgress?: (changes: number) => void
+  /** Send deliveries the record shows as delivered too. */
+  includeDelivered?: boolean
+  /** Count, send nothing. */
+  dryRun?: boolean
 }
 
 /**
@@ -67,40 +108,94 @@ function rounds(jobs: QueuedDelivery[]): QueuedDelivery[][] {
   return out
 }
 
+/** A page's deliveries to send, and how many were skipped as delivered before. */
+async function planPage(
+  deps: ReplayDeps,
+  range: ReplayRange,
+  opts: ReplayOptions,
+  events: ChangeEvent[],
+): Promise<{ jobs: QueuedDelivery[]; skipped: QueuedDelivery[] }> {
+  const matched = events
+    .flatMap((e) => deps.matcher(e))
+    .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
+  const first = events[0]?.seq ?? 0
+  const last = events.at(-1)?.seq ?? 0
+  const failed = range.onlyFailed ? await deliveriesInSeqRange(deps.pool, first, last, 'failed') : undefined
+  const selected = failed ? matched.filter((j) => failed.has(j.delivery.delivery_id)) : matched
+  const delivered =
+    opts.includeDelivered || selected.length === 0
+      ? new Set<string>()
+      : await deliveriesInSeqRange(deps.pool, first, last, 'delivered')
+  return {
+    jobs: selected
+      .filter((j) => !delivered.has(j.delivery.delivery_id))
+      .map((j) => ({ ...j, jobId: undefined })),
+    skipped: selected.filter((j) => delivered.has(j.delivery.delivery_id)),
+  }
+}
+
+function tally(
+  deps: ReplayDeps,
+  byKey: Map<string, ReplayDestination>,
+  jobs: QueuedDelivery[],
+  sent: boolean,
+) {
+  for (const { delivery } of jobs) {
+    const key = `${delivery.observer}\u0000${delivery.action_index}`
+    const d = byKey.get(key) ?? {
+      observer: delivery.observer,
+      action_index: delivery.action_index,
+      type: delivery.action.type,
+      destination: deps.destination(delivery.action),
+      deliveries: 0,
+      already_delivered: 0,
+    }
+    byKey.set(key, d)
+    if (sent) d.deliveries++
+    else d.already_delivered++
+  }
+}
+
 /**
  * Runs the changes of `range` through the matcher again and enqueues their deliveries with
  * fresh job ids (a first dispatch's ids would make the insert a no-op). Delivery ids stay
- * the same, so receivers that dedupe on webhook-id see a replay as a repeat. A page of
- * `batchSize` changes takes one transaction, or one per change of its busiest ordered row.
+ * the same, so receivers that dedupe on webhook-id see a replay as a repeat; deliveries the
+ * record shows as delivered are skipped unless `includeDelivered`. A dry run plans the same
+ * pages the same way and sends nothing. A page of `batchSize` changes takes one transaction,
+ * or one per change of its busiest ordered row.
  */
 export async function replayChanges(
   deps: ReplayDeps,
   range: ReplayRange,
-  opts: { batchSize?: number; onProgress?: (changes: number) => void } = {},
+  opts: ReplayOptions = {},
 ): Promise<ReplayResult> {
   const limit = opts.batchSize ?? 500
-  const result: ReplayResult = { changes: 0, deliveries: 0 }
+  const result: ReplayResult = { changes: 0, deliveries: 0, already_delivered: 0, destinations: [] }
+  const byKey = new Map<string, ReplayDestination>()
   let afterSeq = 0
   for (;;) {
     const events = await selectChanges(deps.pool, {
       afterSeq,
       limit,
       ...(range.since ? { since: range.since } : {}),
+      ...(range.until ? { until: range.until } : {}),
       ...(range.fromSeq === undefined ? {} : { fromSeq: range.fromSeq }),
       ...(range.toSeq === undefined ? {} : { toSeq: range.toSeq }),
+      ...(range.entity === undefined ? {} : { entities: [range.entity] }),
     })
-    if (events.length === 0) return result
-    const jobs = events
-      .flatMap((e) => deps.matcher(e))
-      .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
-      .map((j) => ({ ...j, jobId: undefined }))
-    for (const round of rounds(jobs)) {
-      await withTransaction(deps.pool, (client) => enqueue(deps.queue, client, round))
+    const { jobs, skipped } = await planPage(deps, range, opts, events)
+    if (!opts.dryRun) {
+      for (const round of rounds(jobs)) {
+        await withTransaction(deps.pool, (client) => enqueue(deps.queue, client, round))
+      }
     }
+    tally(deps, byKey, jobs, true)
+    tally(deps, byKey, skipped, false)
     result.changes += events.length
     result.deliveries += jobs.length
+    result.already_delivered += skipped.length
     opts.onProgress?.(result.changes)
     afterSeq = events.at(-1)?.seq ?? afterSeq
-    if (events.length < limit) return result
+    if (events.length < limit) return { ...result, destinations: [...byKey.values()] }
   }
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
+import { register as registerBackfill } from './commands/backfill.ts'
 import { register as registerDlq } from './commands/dlq.ts'
+import { register as registerFire } from './commands/fire.ts'
 import { register as registerMigrate } from './commands/migrate.ts'
 import { register as registerReplay } from './commands/replay.ts'
 import { register as registerStart } from './commands/start.ts'
@@ -32,6 +34,8 @@ for (const register of [
   registerWatch,
   registerDlq,
   registerReplay,
+  registerFire,
+  registerBackfill,
   registerStatus,
   registerTest,
 ]) {

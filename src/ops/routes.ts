@@ -2,8 +2,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
+import {
+  createBackfillRoute,
+  listBackfillsRoute,
+  resumeBackfill,
+  showBackfill,
+  stopBackfill,
+} from './api-backfills.ts'
+import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
+import { fireObserver } from './api-fire.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
+import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
 import type { BacklogHistory } from './backlog-history.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
@@ -61,6 +71,14 @@ const routes: Route[] = [
   { method: 'GET', path: /^\/api\/openapi\.json$/, handle: serveOpenApi },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/fire$`), handle: fireObserver },
+  { method: 'GET', path: /^\/api\/deliveries$/, handle: listDeliveryRecord },
+  { method: 'POST', path: /^\/api\/replay$/, handle: replay },
+  { method: 'GET', path: /^\/api\/backfills$/, handle: listBackfillsRoute },
+  { method: 'POST', path: /^\/api\/backfills$/, handle: createBackfillRoute },
+  { method: 'GET', path: new RegExp(`^/api/backfills/${id}$`), handle: showBackfill },
+  { method: 'POST', path: new RegExp(`^/api/backfills/${id}/stop$`), handle: stopBackfill },
+  { method: 'POST', path: new RegExp(`^/api/backfills/${id}/resume$`), handle: resumeBackfill },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   {
     method: 'GET',

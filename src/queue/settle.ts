@@ -1,14 +1,13 @@
 import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
+import { recordAttempt, type SettledAttempt } from '../db/queries/deliveries.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
 import { markFinalAttempt, recordOutputs, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
 
 /** The attempt a settlement is about: it changes the job only while that attempt holds it. */
-export interface Attempt {
+export interface Attempt extends SettledAttempt {
   queue: string
-  id: string
-  retryCount: number
 }
 
 interface Completion {
@@ -70,10 +69,23 @@ export type Complete = ReturnType<typeof completer>
 
 /**
  * Records one attempt's outcome on its job as soon as that attempt ends, whatever other attempts
- * are doing. Returns false when a retry or failure found the attempt no longer holding the job
- * (pg-boss expired it meanwhile and retries it).
+ * are doing, and in the delivery record (src/db/queries/deliveries.ts). Returns false when a retry
+ * or failure found the attempt no longer holding the job (pg-boss expired it meanwhile and retries it).
  */
 export async function settle(
+  boss: Queue,
+  pool: pg.Pool,
+  statements: Statements,
+  complete: Complete,
+  job: Attempt,
+  outcome: Outcome,
+): Promise<boolean> {
+  const held = await settleJob(boss, pool, statements, complete, job, outcome)
+  if (held) await recordAttempt(pool, statements, job, outcome)
+  return held
+}
+
+async function settleJob(
   boss: Queue,
   pool: pg.Pool,
   statements: Statements,

@@ -72,6 +72,24 @@ test('dlq show prints one dead letter with its attempts', async () => {
   assert.equal((await runInProcess(['dlq', 'show', 'nope'], env)).code, 2)
 })
 
+test('dlq show prints the row images; dlq list fits 120 columns and keeps ids whole', async () => {
+  const [id] = await deadLetters(db.pool, 'beta')
+  const show = await runInProcess(['dlq', 'show', id!], env)
+  assert.equal(show.code, 0, show.output)
+  assert.match(show.stdout, /^before: \(none\)$/m)
+  assert.match(show.stdout, /^after: \{"id":3,"kind":"b"\}$/m)
+  const list = await runInProcess(['dlq', 'list'], env)
+  assert.equal(list.code, 0, list.output)
+  const lines = list.stdout.trimEnd().split('\n')
+  const wide = lines.filter((l) => l.length > 120)
+  assert.deepEqual(wide, [], 'every line within 120 columns')
+  assert.match(list.stdout, /last error: OB013/)
+  assert.ok(
+    lines.some((l) => l.includes(id!)),
+    'ids stay whole, to copy into dlq show',
+  )
+})
+
 test('dlq retry by id and by filter delivers to the receiver that came back', async () => {
   receiver.reply([{ status: 200 }])
   const [first] = await deadLetters(db.pool, 'alpha', 2)

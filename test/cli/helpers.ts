@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { format } from 'node:util'
 import { Command, CommanderError } from 'commander'
+import { register as registerBackfill } from '../../src/cli/commands/backfill.ts'
 import { register as registerDlq } from '../../src/cli/commands/dlq.ts'
+import { register as registerFire } from '../../src/cli/commands/fire.ts'
 import { register as registerReplay } from '../../src/cli/commands/replay.ts'
 import { register as registerStatus } from '../../src/cli/commands/status.ts'
 import { register as registerWatch } from '../../src/cli/commands/watch.ts'
@@ -10,7 +12,7 @@ import { ExitCode } from '../../src/cli/context.ts'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../../src/errors.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 
-const commands = [registerDlq, registerReplay, registerStatus, registerWatch]
+const commands = [registerBackfill, registerDlq, registerFire, registerReplay, registerStatus, registerWatch]
 
 export interface CliResult {
   code: number | null

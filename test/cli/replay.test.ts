@@ -43,9 +43,13 @@ after(async () => {
 })
 
 test('replay --seq re-sends a range for one observer, with the original delivery ids', async () => {
-  const res = await runCli(['replay', '--seq', `${seqs[1]}..${seqs[2]}`, '--observer', 'one', '--json'], env)
+  const res = await runCli(
+    ['replay', '--seq', `${seqs[1]}..${seqs[2]}`, '--observer', 'one', '--include-delivered', '--json'],
+    env,
+  )
   assert.equal(res.code, 0, res.output)
-  assert.deepEqual(JSON.parse(res.stdout), { changes: 2, deliveries: 2 })
+  const out = JSON.parse(res.stdout)
+  assert.deepEqual([out.changes, out.deliveries, out.already_delivered], [2, 2, 0])
   await receiver.waitFor(10)
   await changesSettled(db.pool, 'public.items')
   assert.equal(count('/one'), 6)
@@ -62,9 +66,9 @@ test('replay --seq re-sends a range for one observer, with the original delivery
 })
 
 test('replay --since re-sends everything captured since then, through every observer', async () => {
-  const res = await runCliInProcess(['replay', '--since', '1h'], env)
+  const res = await runCliInProcess(['replay', '--since', '1h', '--include-delivered'], env)
   assert.equal(res.code, 0, res.output)
-  assert.match(res.stdout, /replayed 4 change\(s\) as 8 delivery/)
+  assert.match(res.stdout, /4 change\(s\): sent 8 delivery/)
   await receiver.waitFor(18)
   assert.equal(count('/two'), 8)
 })

@@ -20,6 +20,7 @@ import {
   retryDeadLetters,
 } from '../../queue/dlq.ts'
 import { ExitCode, withPool } from '../context.ts'
+import { fitColumns, printTable, truncate } from './table.ts'
 
 /** Runs `fn` with a pool and a pg-boss instance that only inserts (no workers, no maintenance). */
 export async function withQueue<T>(fn: (queue: Queue, pool: Pool, config: Config) => Promise<T>): Promise<T> {
@@ -81,26 +82,25 @@ function printList(items: DeadLetter[], nextCursor: string | null): void {
     console.log('no dead letters match')
     return
   }
-  const table = newTable(
-    {
-      head: ['id', 'failed at', 'observer', 'action', 'entity', 'row', 'tries', 'last error'],
-      wordWrap: true,
-      colWidths: [38, 22, null, null, null, null, null, 60],
-    },
-    false,
-  )
-  for (const d of items) {
-    table.push([
-      d.id,
-      shortTime(d.failed_at),
-      d.observer,
-      `${d.action_index}:${d.action_type}`,
-      d.entity,
-      d.entity_id,
-      d.attempts,
-      clip(d.last_error, 200),
-    ])
-  }
+  // The last error gets a full-width row of its own under each dead letter: beside seven
+  // columns, 120 characters leave it no room.
+  const head = ['id', 'failed at', 'observer', 'action', 'row', 'tries']
+  const rows = items.map((d) => [
+    d.id,
+    shortTime(d.failed_at),
+    d.observer,
+    `${d.action_index}:${d.action_type}`,
+    `${d.entity} ${d.entity_id}`,
+    String(d.attempts),
+  ])
+  const natural = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)) + 2)
+  const widths = fitColumns(natural, [0, 1])
+  const cut = (cells: string[]) => cells.map((c, i) => truncate(c, (widths[i] ?? 3) - 2))
+  const table = newTable({ head, colWidths: widths, wordWrap: true }, false)
+  items.forEach((d, i) => {
+    table.push(cut(rows[i] ?? []))
+    table.push([{ colSpan: head.length, content: `last error: ${clip(d.last_error, 400)}` }])
+  })
   console.log(table.toString())
   console.log(`${items.length} dead letter(s)${nextCursor ? `; more with --cursor ${nextCursor}` : ''}`)
 }
@@ -117,15 +117,24 @@ function printDetail(d: DeadLetterDetail): void {
     { 'on failure': d.delivery.on_failure },
   )
   console.log(table.toString())
-  const attempts = newTable({
-    head: ['#', 'at', 'code', 'status', 'ms', 'error'],
-    colWidths: [null, 26, null, null, null, 70],
-    wordWrap: true,
-  })
-  for (const a of d.attempt_history)
-    attempts.push([a.attempt, a.at, a.code, a.status ?? '', a.duration_ms, a.error])
-  console.log(attempts.toString())
+  printTable(
+    ['#', 'at', 'code', 'status', 'ms', 'error'],
+    d.attempt_history.map((a) => [a.attempt, a.at, a.code, a.status ?? '', a.duration_ms, a.error]),
+    { wrap: true, rules: true },
+  )
   console.log(`action: ${stringifyExact(d.delivery.action)}`)
+  console.log(`before: ${image(d.delivery.event.before)}`)
+  console.log(`after: ${image(d.delivery.event.after)}`)
+}
+
+// A row image can be megabytes; --json prints it whole.
+const maxImageChars = 4000
+
+function image(row: unknown): string {
+  if (row === null || row === undefined) return '(none)'
+  const text = stringifyExact(row)
+  if (text.length <= maxImageChars) return text
+  return `${text.slice(0, maxImageChars)}… (${text.length - maxImageChars} more characters; --json prints all)`
 }
 
 function registerList(dlq: Command): void {

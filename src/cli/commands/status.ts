@@ -6,6 +6,7 @@ import { connections, countDeadLetters, queueSizes } from '../../queue/stats.ts'
 import { configuredSourceHealth } from '../../sources/index.ts'
 import { withPool } from '../context.ts'
 import { newTable, printJson } from './dlq.ts'
+import { printTable } from './table.ts'
 
 async function gather(pool: Pool, config: Config) {
   const [log, dlq, queues, conns, sources] = await Promise.all([
@@ -52,23 +53,25 @@ function print(s: Status, config: Config): void {
   )
   console.log(summary.toString())
   const busy = s.queues.filter((q) => q.created + q.retry + q.active + q.failed > 0)
-  const queues = newTable({ head: ['queue', 'waiting', 'retrying', 'active', 'failed (retained)'] })
-  for (const q of busy) queues.push([q.queue, q.created, q.retry, q.active, q.failed])
-  if (busy.length > 0) console.log(queues.toString())
+  if (busy.length > 0) {
+    printTable(
+      ['queue', 'waiting', 'retrying', 'active', 'failed (retained)'],
+      busy.map((q) => [q.queue, q.created, q.retry, q.active, q.failed]),
+    )
+  }
   console.log(`${s.queues.length - busy.length} of ${s.queues.length} queue(s) empty`)
   if (s.sources.length === 0) return
-  const sources = newTable({ head: ['source', 'kind', 'backlog', 'oldest (s)', 'warning', 'last error'] })
-  for (const h of s.sources) {
-    sources.push([
+  printTable(
+    ['source', 'kind', 'backlog', 'oldest (s)', 'warning', 'last error'],
+    s.sources.map((h) => [
       h.name,
       h.kind,
       h.backlog ?? 'unreachable',
       h.lagSeconds === null ? '-' : Math.round(h.lagSeconds),
       h.backlogWarning ? `above ${config.backlogWarn}` : '',
       h.lastError ?? '',
-    ])
-  }
-  console.log(sources.toString())
+    ]),
+  )
 }
 
 export function register(program: Command): void {

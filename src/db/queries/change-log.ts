@@ -208,18 +208,36 @@ export async function claimChanges(
   }
 }
 
-/** Changes in a seq range or since a time, for replay. */
+/** Changes in a seq range or since a time, optionally of some tables only, for replay. */
 export async function selectChanges(
   db: Queryable,
-  range: { fromSeq?: number; toSeq?: number; since?: Date; afterSeq: number; limit: number },
+  range: {
+    fromSeq?: number
+    toSeq?: number
+    since?: Date
+    until?: Date
+    entities?: readonly string[]
+    afterSeq: number
+    limit: number
+  },
 ): Promise<ChangeEvent[]> {
   const { rows } = await db.query<ChangeRow>(
     `select ${eventColumns()} from observers.change_log c
       where c.seq > $1
         and ($2::bigint is null or c.seq >= $2) and ($3::bigint is null or c.seq <= $3)
         and ($4::timestamptz is null or c.created_at >= $4)
+        and ($6::text[] is null or c.entity = any($6))
+        and ($7::timestamptz is null or c.created_at < $7)
       order by c.seq limit $5`,
-    [range.afterSeq, range.fromSeq ?? null, range.toSeq ?? null, range.since ?? null, range.limit],
+    [
+      range.afterSeq,
+      range.fromSeq ?? null,
+      range.toSeq ?? null,
+      range.since ?? null,
+      range.limit,
+      range.entities ?? null,
+      range.until ?? null,
+    ],
   )
   return rows.map(toEvent)
 }

@@ -1,0 +1,50 @@
+import { actionTypes } from '../actions/registry.ts'
+import { ErrorCode } from '../errors.ts'
+import { ensureQueues } from '../queue/boss.ts'
+import { replayChanges } from '../replay.ts'
+import { parseReplayRequest } from '../replay-request.ts'
+import { actionDefaults } from '../worker.ts'
+import { HttpError, readJson, sendJson } from './http.ts'
+import type { RouteContext } from './routes.ts'
+
+function field(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key]
+  if (v === undefined || v === null || v === '') return undefined
+  if (typeof v === 'number' && key === 'seq') return String(v)
+  if (typeof v !== 'string') throw new HttpError(400, ErrorCode.InvalidConfig, `${key} must be a string`)
+  return v
+}
+
+function flag(body: Record<string, unknown>, key: string): boolean {
+  const v = body[key]
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new HttpError(400, ErrorCode.InvalidConfig, `${key} must be true or false`)
+  }
+  return v === true
+}
+
+/** POST /api/replay: replays (or with dry_run, previews) a window of the change log. */
+export async function replay({ req, res, worker, config }: RouteContext) {
+  const body = await readJson(req)
+  const { range, includeDelivered, dryRun } = parseReplayRequest({
+    since: field(body, 'since'),
+    until: field(body, 'until'),
+    seq: field(body, 'seq'),
+    observer: field(body, 'observer'),
+    entity: field(body, 'entity'),
+    outcome: field(body, 'outcome'),
+    includeDelivered: flag(body, 'include_delivered'),
+    dryRun: flag(body, 'dry_run'),
+  })
+  const set = worker.current()
+  if (range.observer !== undefined && !set.observers.some((o) => o.name === range.observer)) {
+    throw new HttpError(404, 'not_found', `observer "${range.observer}" not found`)
+  }
+  if (!dryRun) await ensureQueues(worker.queue, actionTypes.keys(), config.dlqRetentionDays)
+  const result = await replayChanges(
+    { pool: worker.pool, queue: worker.queue, matcher: set.matcher, destination: actionDefaults.destination },
+    range,
+    { includeDelivered, dryRun, batchSize: dryRun ? 5000 : 500 },
+  )
+  sendJson(res, 200, { dry_run: dryRun, ...result })
+}

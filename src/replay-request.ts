@@ -1,0 +1,39 @@
+import { ConfigError, ErrorCode } from './errors.ts'
+import { normaliseEntity } from './observers/load.ts'
+import { parseTime } from './ops/filters.ts'
+import { parseSeqRange, type ReplayRange } from './replay.ts'
+
+/** A replay as asked for, from the CLI's options or the API's body: all text. */
+export interface ReplayRequest {
+  since?: string | undefined
+  until?: string | undefined
+  seq?: string | undefined
+  observer?: string | undefined
+  entity?: string | undefined
+  outcome?: string | undefined
+  includeDelivered?: boolean | undefined
+  dryRun?: boolean | undefined
+}
+
+/** Validates a replay request (OB001 on anything it cannot use); a time or a seq range is required. */
+export function parseReplayRequest(
+  r: ReplayRequest,
+  now = Date.now(),
+): { range: ReplayRange; includeDelivered: boolean; dryRun: boolean } {
+  if (!r.since && !r.seq) throw new ConfigError(ErrorCode.InvalidConfig, 'replay needs --since or --seq')
+  if (r.outcome !== undefined && r.outcome !== 'failed') {
+    throw new ConfigError(ErrorCode.InvalidConfig, `outcome must be "failed"; got "${r.outcome}"`)
+  }
+  return {
+    range: {
+      ...(r.since ? { since: parseTime(r.since, 'since', now) } : {}),
+      ...(r.until ? { until: parseTime(r.until, 'until', now) } : {}),
+      ...(r.seq ? parseSeqRange(r.seq) : {}),
+      observer: r.observer,
+      entity: r.entity ? normaliseEntity(r.entity) : undefined,
+      onlyFailed: r.outcome === 'failed',
+    },
+    includeDelivered: r.includeDelivered === true,
+    dryRun: r.dryRun === true,
+  }
+}

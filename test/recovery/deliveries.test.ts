@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
+import { api } from '../ops/helpers.ts'
+
+let db: TestDatabase
+let flaky: Receiver
+let down: Receiver
+let worker: TestWorker
+
+before(async () => {
+  db = await createTestDatabase('create table items (id int primary key, kind text not null)')
+  flaky = await startReceiver()
+  down = await startReceiver()
+  flaky.reply([{ status: 503 }, { status: 200 }])
+  down.reply([{ status: 502 }])
+  const observer = (name: string, url: string, max: number) => ({
+    name,
+    entity: 'items',
+    events: ['INSERT'],
+    condition: `kind = '${name}'`,
+    actions: [{ type: 'webhook', url }],
+    retry: { max_attempts: max, initial_delay_ms: 100, backoff_strategy: 'fixed' },
+  })
+  const dir = await observersDir({
+    'flaky.json': observer('flaky', flaky.url, 3),
+    'down.json': observer('down', down.url, 2),
+  })
+  worker = await runWorker(db.url, dir)
+})
+
+after(async () => {
+  await worker?.stop()
+  await flaky?.close()
+  await down?.close()
+  await db?.drop()
+})
+
+// biome-ignore lint/suspicious/noExplicitAny: API bodies are arbitrary JSON
+async function record(query: string, until: (d: any) => boolean): Promise<any> {
+  return eventually(
+    async () => {
+      const res = await api(worker.worker, `/api/deliveries?${query}`)
+      assert.equal(res.status, 200)
+      const [d] = res.body.deliveries
+      return d && until(d) ? d : undefined
+    },
+    60_000,
+    `delivery record for ${query}`,
+  )
+}
+
+test('a delivery retried once then delivered shows delivered with 2 attempts, and outlives its job', async () => {
+  await db.pool.query(`insert into items values (1, 'flaky')`)
+  const d = await record('observer=flaky&entity=items&entity_id=1', (r) => r.outcome === 'delivered')
+  assert.equal(d.attempts, 2)
+  assert.equal(d.action_index, 0)
+  assert.equal(d.entity, 'public.items')
+  assert.ok(d.delivered_at)
+  assert.ok(Date.parse(d.first_attempt_at) <= Date.parse(d.last_attempt_at))
+  const { rows } = await db.pool.query<{ seq: string }>(
+    `select seq from observers.change_log where entity_id = '1'`,
+  )
+  assert.equal(d.seq, Number(rows[0]?.seq))
+  assert.equal(flaky.requests[0]?.headers['webhook-id'], d.delivery_id)
+
+  // What pg-boss's retention does to finished jobs, done at once.
+  await db.pool.query(`delete from pgboss.job where data ->> 'delivery_id' = $1`, [d.delivery_id])
+  const again = await api(worker.worker, `/api/deliveries?observer=flaky`)
+  assert.deepEqual(
+    again.body.deliveries.map((r: { delivery_id: string; outcome: string }) => [r.delivery_id, r.outcome]),
+    [[d.delivery_id, 'delivered']],
+  )
+  const psql = await db.pool.query(
+    `select outcome, attempts from observers.delivery_log where observer = 'flaky'`,
+  )
+  assert.deepEqual(psql.rows, [{ outcome: 'delivered', attempts: 2 }])
+})
+
+test('a delivery whose attempts run out shows dead_lettered with its last error', async () => {
+  await db.pool.query(`insert into items values (2, 'down')`)
+  const d = await record('outcome=dead_lettered', () => true)
+  assert.equal(d.observer, 'down')
+  assert.equal(d.entity_id, '2')
+  assert.equal(d.attempts, 2)
+  assert.equal(d.delivered_at, null)
+  assert.match(d.last_error, /502/)
+  const none = await api(worker.worker, '/api/deliveries?observer=down&outcome=delivered')
+  assert.deepEqual(none.body.deliveries, [])
+})
+
+test('an unknown outcome is a 400 naming the choices', async () => {
+  const res = await api(worker.worker, '/api/deliveries?outcome=lost')
+  assert.equal(res.status, 400)
+  assert.equal(res.body.code, 'OB001')
+  assert.match(res.body.error, /delivered, retrying, dead_lettered, given_up/)
+})
