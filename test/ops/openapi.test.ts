@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { Ajv2020 } from 'ajv/dist/2020.js'
+import { insertBackfill } from '../../src/db/queries/backfills.ts'
 import { openApiDocument } from '../../src/ops/openapi.ts'
 import { routeTable } from '../../src/ops/routes.ts'
 import { deadLetterMalformed } from '../../src/queue/boss.ts'
@@ -96,6 +97,7 @@ async function undescribed(method: string, path: string) {
 before(async () => {
   db = await createTestDatabase()
   await db.pool.query('create table items (id int primary key, kind text not null)')
+  await db.pool.query('create table parts (id int primary key, kind text not null)')
   receiver = await startReceiver()
   receiver.reply([{ status: 503, body: 'down' }])
   dir = await observersDir({ 'failing.json': hookObserver('failing', 'items', receiver.url) })
@@ -151,6 +153,126 @@ test('observers and reload answer as described, including a rejected reload', as
   )
   assert.equal((await call('POST', '/api/observers/reload')).status, 200)
   assert.equal((await undescribed('PUT', '/api/observers/reload')).code, 'method_not_allowed')
+})
+
+test('fire, replay, the delivery record and backfills answer as described, errors included', async () => {
+  await writeFile(path.join(dir, 'parts.json'), JSON.stringify(hookObserver('parts', 'parts', receiver.url)))
+  await writeFile(
+    path.join(dir, 'gated.json'),
+    JSON.stringify(hookObserver('gated', 'parts', receiver.url, { condition: `kind = 'never'` })),
+  )
+  assert.equal((await call('POST', '/api/observers/reload')).status, 200)
+  await db.pool.query(`insert into parts values (1, 'a'), (2, 'b'), (3, 'c')`)
+
+  const record = await eventually(async () => {
+    const r = await call('GET', '/api/deliveries', {
+      path: '/api/deliveries?observer=parts&outcome=dead_lettered&entity=parts&since=1h&limit=10',
+    })
+    return r.body.deliveries.length === 3 ? r : undefined
+  })
+  assert.deepEqual(record.body.deliveries.map((d: { entity_id: string }) => d.entity_id).sort(), [
+    '1',
+    '2',
+    '3',
+  ])
+  const oneRow = await call('GET', '/api/deliveries', { path: '/api/deliveries?observer=parts&entity_id=2' })
+  assert.equal(
+    oneRow.body.deliveries[0].seq,
+    record.body.deliveries.find((d: { entity_id: string }) => d.entity_id === '2').seq,
+  )
+  const badOutcome = await call('GET', '/api/deliveries', { path: '/api/deliveries?outcome=lost' })
+  assert.equal(badOutcome.status, 400)
+  assert.equal(badOutcome.body.code, 'OB001')
+
+  const fire = (name: string, body: unknown) =>
+    call('POST', '/api/observers/{name}/fire', {
+      path: `/api/observers/${name}/fire`,
+      body: JSON.stringify(body),
+    })
+  const fired = await fire('parts', { row: 2 })
+  assert.equal(fired.status, 202)
+  assert.deepEqual(
+    [fired.body.entity, fired.body.entity_id, fired.body.delivery_ids.length],
+    ['public.parts', '2', 1],
+  )
+  assert.equal((await fire('gated', { row: 2 })).body.code, 'OB002')
+  assert.equal((await fire('gated', { row: 2, force: true })).status, 202)
+  assert.equal((await fire('nobody', { row: 2 })).status, 404)
+  const noRow = await fire('parts', { row: 99 })
+  assert.deepEqual([noRow.status, noRow.body.code], [400, 'OB001'])
+  assert.equal((await fire('parts', { row: true })).status, 400)
+
+  const preview = await call('POST', '/api/replay', {
+    body: JSON.stringify({
+      since: '1h',
+      observer: 'parts',
+      entity: 'parts',
+      outcome: 'failed',
+      dry_run: true,
+    }),
+  })
+  assert.equal(preview.status, 200)
+  assert.deepEqual([preview.body.dry_run, preview.body.deliveries], [true, 3])
+  assert.equal(preview.body.destinations[0].observer, 'parts')
+  const replayed = await call('POST', '/api/replay', {
+    body: JSON.stringify({ seq: `${record.body.deliveries[0].seq}`, observer: 'parts' }),
+  })
+  assert.deepEqual([replayed.status, replayed.body.dry_run, replayed.body.deliveries], [200, false, 1])
+  const noRange = await call('POST', '/api/replay', { body: '{}' })
+  assert.deepEqual([noRange.status, noRange.body.code], [400, 'OB001'])
+  assert.equal(
+    (await call('POST', '/api/replay', { body: '{"since":"1h","observer":"nobody"}' })).status,
+    404,
+  )
+
+  const created = await call('POST', '/api/backfills', {
+    body: JSON.stringify({ table: 'parts', observers: ['parts'], page_size: 2, pause_ms: 0 }),
+  })
+  assert.deepEqual([created.status, created.body.state, created.body.rows_total], [202, 'running', 3])
+  const one = `/api/backfills/${created.body.id}`
+  const done = await eventually(async () => {
+    const b = await call('GET', '/api/backfills/{id}', { path: one })
+    return b.body.state === 'done' ? b : undefined
+  })
+  assert.equal(done.body.rows_done, 3)
+  const resumeDone = await call('POST', '/api/backfills/{id}/resume', { path: `${one}/resume` })
+  assert.deepEqual([resumeDone.status, resumeDone.body.code], [409, 'conflict'])
+  const noTable = await call('POST', '/api/backfills', { body: '{"table":"nowhere"}' })
+  assert.deepEqual([noTable.status, noTable.body.code], [400, 'OB001'])
+  const notWatching = await call('POST', '/api/backfills', {
+    body: '{"table":"parts","observers":["nobody"]}',
+  })
+  assert.deepEqual([notWatching.status, notWatching.body.code], [422, 'OB002'])
+
+  // A backfill whose worker went away keeps state running: stop it, then resume it here.
+  const orphan = await insertBackfill(db.pool, {
+    entity: 'public.parts',
+    where: `kind <> 'b'`,
+    observers: ['parts'],
+    total: 2,
+    pageSize: 1,
+    pauseMs: 0,
+  })
+  const stopped = await call('POST', '/api/backfills/{id}/stop', { path: `/api/backfills/${orphan.id}/stop` })
+  assert.deepEqual([stopped.status, stopped.body.state], [200, 'stopped'])
+  const list = await call('GET', '/api/backfills')
+  assert.deepEqual(
+    list.body.backfills.map((b: { id: number }) => b.id),
+    [orphan.id, created.body.id],
+  )
+  const resumed = await call('POST', '/api/backfills/{id}/resume', {
+    path: `/api/backfills/${orphan.id}/resume`,
+  })
+  assert.equal(resumed.status, 202)
+  const finished = await eventually(async () => {
+    const b = await call('GET', '/api/backfills/{id}', { path: `/api/backfills/${orphan.id}` })
+    return b.body.state === 'done' ? b : undefined
+  })
+  assert.equal(finished.body.rows_done, 2)
+  const missing = '/api/backfills/999999'
+  assert.equal((await call('GET', '/api/backfills/{id}', { path: missing })).status, 404)
+  assert.equal((await call('POST', '/api/backfills/{id}/stop', { path: `${missing}/stop` })).status, 404)
+  assert.equal((await call('POST', '/api/backfills/{id}/resume', { path: `${missing}/resume` })).status, 404)
 })
 
 test('the DLQ routes and the stream answer as described, errors included', async () => {
