@@ -7,7 +7,7 @@ import { startHttpSpan } from '../ops/tracing.ts'
 import { renderJson } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
 import { assertOk, deliveryIdHeader, type HttpResponse, httpDispatcher } from './http.ts'
-import type { PushAction, PushContent } from './push.ts'
+import type { PushAction, PushContent } from './push-types.ts'
 import { BlockedAddressError } from './ssrf.ts'
 import type { ActionContext, ActionResult } from './types.ts'
 
