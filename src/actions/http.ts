@@ -16,11 +16,12 @@ function createAgent(blockPrivateNetworks: boolean): Agent {
   })
 }
 
-/**
- * One keep-alive pool for every HTTP action in the process. Redirects are never followed
- * (undici's request() does not), so a 3xx cannot lead a delivery to another address.
- */
 let blockPrivateNetworks = false
+/**
+ * One keep-alive pool for every HTTP action in the process, built on the first request. Redirects
+ * are never followed (undici's request() does not), so a 3xx cannot lead a delivery to another
+ * address.
+ */
 let agent: Agent | undefined
 
 function currentAgent(): Agent {
