@@ -20,6 +20,7 @@ import { startReceiver } from './receiver.ts'
 import { describeMachine, type Report, renderMachine, renderTable, writeReport } from './results.ts'
 import { runBacklog } from './scenarios/backlog.ts'
 import { runBulk } from './scenarios/bulk.ts'
+import { runCli } from './scenarios/cli.ts'
 import { runLatency } from './scenarios/latency.ts'
 import { runMicro } from './scenarios/micro.ts'
 import { runSoak } from './scenarios/soak.ts'
@@ -33,6 +34,7 @@ const scenarios: Record<ScenarioName, (ctx: BenchContext) => Promise<ScenarioRes
   bulk: runBulk,
   backlog: runBacklog,
   soak: runSoak,
+  cli: runCli,
 }
 
 const note = (message: string) => process.stderr.write(`# ${message}\n`)

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 
-export const scenarioNames = ['micro', 'throughput', 'latency', 'bulk', 'backlog', 'soak'] as const
+export const scenarioNames = ['micro', 'throughput', 'latency', 'bulk', 'backlog', 'soak', 'cli'] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface WorkerVariant {
@@ -46,7 +46,7 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
   --quick              small N for a 30-60 s smoke (never fails on a timing)
-  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak)
+  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak; --quick also skips cli)
   --events N           throughput: single-row transactions (default 5000)
   --clients K          concurrent load-generator clients (default 8)
   --repeat R           throughput: baseline/end-to-end pairs, median reported (default 3)
@@ -78,8 +78,10 @@ function niceness(value: string): number {
   return n
 }
 
-function pickScenarios(only: string | undefined, soak: boolean): ScenarioName[] {
-  if (only === undefined) return scenarioNames.filter((s) => s !== 'soak' || soak)
+function pickScenarios(only: string | undefined, soak: boolean, quick: boolean): ScenarioName[] {
+  // cli spawns tens of processes one after another: too slow for a quick smoke.
+  if (only === undefined)
+    return scenarioNames.filter((s) => (s !== 'soak' || soak) && (s !== 'cli' || !quick))
   const picked = only.split(',').map((s) => s.trim())
   for (const s of picked) {
     if (!(scenarioNames as readonly string[]).includes(s))
@@ -146,7 +148,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const q = v.quick
   const rates = (v.rates ?? (q ? '100' : '200,500')).split(',').map((r) => positiveInt('rates', r, 0))
   return {
-    scenarios: pickScenarios(v.only, v.soak !== undefined),
+    scenarios: pickScenarios(v.only, v.soak !== undefined, q),
     quick: q,
     events: positiveInt('events', v.events, q ? 500 : 5000),
     clients: positiveInt('clients', v.clients, q ? 4 : 8),

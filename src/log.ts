@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module'
 import pino, { type DestinationStream, type Logger } from 'pino'
-import pinoPretty from 'pino-pretty'
+import type pinoPretty from 'pino-pretty'
+
+// Loaded only for a terminal: most commands and every production worker log JSON.
+const loadPretty = () => createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty
 
 export type { Logger }
 
@@ -87,7 +91,7 @@ export function createLogger(
   const stream =
     destination ??
     (options.pretty
-      ? pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })
+      ? loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })
       : pino.destination({ sync: false }))
   return pino(
     {

@@ -8,8 +8,9 @@ import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { statements } from './db/statements.ts'
 import { createDemoTable, fireDemo, withDemoObservers } from './demo.ts'
+import { actionDefaults } from './dispatch/action-defaults.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
-import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
+import { buildMatcher, type Matcher } from './dispatch/match.ts'
 import { AppError, ConfigError, coerceError, ErrorCode, type ObserverFileError } from './errors.ts'
 import { type ExecutionReport, executeDelivery } from './execute/execute.ts'
 import { startHousekeeping } from './housekeeping.ts'
@@ -63,11 +64,6 @@ export interface WorkerOptions {
   /** Start the HTTP ops server. @defaultValue true */
   http?: boolean
   onReport?: (report: ExecutionReport) => void
-}
-
-export const actionDefaults: ActionDefaults = {
-  timeoutMs: (type) => actionTypes.get(type)?.defaultTimeoutMs ?? 10_000,
-  destination: (action) => actionTypes.get(action.type)?.destination?.(action) ?? 'default',
 }
 
 interface PrepareOptions {

@@ -1,11 +1,10 @@
-import { ErrorReply } from 'redis'
 import { ActionError, coerceError, ErrorCode, TemplateError } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'
 import { invalidUrl } from './http.ts'
-import { isTransientReply, type RedisClient, redisClient } from './redis-clients.ts'
+import { isTransientReply, type RedisClient, redisClient, redisErrorReply } from './redis-clients.ts'
 import type { ActionContext, ActionType } from './types.ts'
 
 export interface CacheAction extends ActionConfig {
@@ -73,7 +72,7 @@ function redisFailure(err: unknown, what: string, signal: AbortSignal): Error {
   if (signal.aborted && signal.reason instanceof Error) return signal.reason
   const e = coerceError(err)
   if (e instanceof ActionError) return e
-  if (e instanceof ErrorReply) {
+  if (e instanceof redisErrorReply()) {
     return new ActionError(`${what}: redis answered ${e.message}`, {
       retryable: isTransientReply(e),
       cause: err,

@@ -1,8 +1,11 @@
 import { createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { gaxios, JWT } from 'google-auth-library'
+import type { JWT } from 'google-auth-library'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { isTransientStatus } from './http.ts'
+import { lazyModule } from './lazy.ts'
+
+const googleAuth = lazyModule<typeof import('google-auth-library')>('google-auth-library')
 
 const googleTokenUrl = 'https://oauth2.googleapis.com/token'
 const messagingScope = 'https://www.googleapis.com/auth/firebase.messaging'
@@ -65,7 +68,7 @@ function readKey(value: string): ServiceAccountKey {
  */
 function createClient(key: ServiceAccountKey): JWT {
   const tokenUri = key.token_uri ?? googleTokenUrl
-  const client = new JWT({
+  const client = new (googleAuth().JWT)({
     email: key.client_email,
     key: key.private_key,
     scopes: [messagingScope],
@@ -99,7 +102,7 @@ export async function fcmAccessToken(credentials: FcmCredentials): Promise<strin
     if (!token) throw new Error('token endpoint answered without an access_token')
     return token
   } catch (err) {
-    const status = err instanceof gaxios.GaxiosError ? err.status : undefined
+    const status = err instanceof googleAuth().gaxios.GaxiosError ? err.status : undefined
     throw new ActionError(
       `FCM access token request failed${status ? ` (${status})` : ''}: ${coerceError(err).message}`,
       {

@@ -1,11 +1,14 @@
-import { Agent, type Dispatcher, errors, request } from 'undici'
+import type { Agent, Dispatcher } from 'undici'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { maskUrlCredentials } from '../log.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
+import { lazyModule } from './lazy.ts'
 import { BlockedAddressError, guardedConnector } from './ssrf.ts'
 
+const undici = lazyModule<typeof import('undici')>('undici')
+
 function createAgent(blockPrivateNetworks: boolean): Agent {
-  return new Agent({
+  return new (undici().Agent)({
     keepAliveTimeout: 30_000,
     connections: 128,
     pipelining: 1,
@@ -13,22 +16,30 @@ function createAgent(blockPrivateNetworks: boolean): Agent {
   })
 }
 
+let blockPrivateNetworks = false
 /**
- * One keep-alive pool for every HTTP action in the process. Redirects are never followed
- * (undici's request() does not), so a 3xx cannot lead a delivery to another address.
+ * One keep-alive pool for every HTTP action in the process, built on the first request. Redirects
+ * are never followed (undici's request() does not), so a 3xx cannot lead a delivery to another
+ * address.
  */
-let agent = createAgent(false)
+let agent: Agent | undefined
+
+function currentAgent(): Agent {
+  agent ??= createAgent(blockPrivateNetworks)
+  return agent
+}
 
 /** Applies process-wide HTTP settings; called once at worker start. */
 export function configureHttp(opts: { blockPrivateNetworks: boolean }): void {
   const previous = agent
-  agent = createAgent(opts.blockPrivateNetworks)
-  void previous.close().catch(() => {})
+  blockPrivateNetworks = opts.blockPrivateNetworks
+  agent = undefined
+  void previous?.close().catch(() => {})
 }
 
 /** The process-wide (and, when configured, SSRF-guarded) dispatcher, for actions calling undici themselves. */
 export function httpDispatcher(): Dispatcher {
-  return agent
+  return currentAgent()
 }
 
 export interface HttpRequest {
@@ -92,12 +103,12 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
   const span = startHttpSpan(req.method, req.url, label)
   try {
     const headers = { ...req.headers, ...span?.headers }
-    const res = await request(moveUrlCredentials(req.url, headers), {
+    const res = await undici().request(moveUrlCredentials(req.url, headers), {
       method: req.method,
       headers,
       body: req.body ?? null,
       signal: req.signal,
-      dispatcher: agent,
+      dispatcher: currentAgent(),
     })
     const body = await res.body.text()
     span?.end(res.statusCode)
@@ -110,11 +121,11 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
       throw new ActionError(`request to ${label} failed: ${why}`, { retryable: false, cause: err })
     }
     // A header or method undici refuses is refused again on every attempt.
-    if (err instanceof errors.InvalidArgumentError) {
+    if (err instanceof undici().errors.InvalidArgumentError) {
       throw new ActionError(`request to ${label} not sent: ${err.message}`, { retryable: false, cause: err })
     }
     const e = coerceError(err)
-    const reason = e instanceof errors.UndiciError ? e.message : `${e.name}: ${e.message}`
+    const reason = e instanceof undici().errors.UndiciError ? e.message : `${e.name}: ${e.message}`
     throw new ActionError(`request to ${label} failed: ${reason}`, { retryable: true, cause: err })
   }
 }

@@ -1,7 +1,10 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { safeUrl } from './http.ts'
+import { lazyModule } from './lazy.ts'
+
+const natsCore = lazyModule<typeof import('@nats-io/transport-node')>('@nats-io/transport-node')
 
 const connectTimeoutMs = 5_000
 const reconnectWaitMs = 1_000
@@ -63,7 +66,7 @@ async function connectNats(natsUrl: string, log: Logger): Promise<NatsConnection
   const where = options.servers.join(',')
   let nc: NatsConnection
   try {
-    nc = await connect({
+    nc = await natsCore().connect({
       ...options,
       name: 'pg-observers',
       timeout: connectTimeoutMs,

@@ -1,18 +1,15 @@
-import { JetStreamApiError, jetstream } from '@nats-io/jetstream'
-import {
-  errors,
-  type MsgHdrs,
-  type NatsConnection,
-  headers as natsHeaders,
-  RequestError,
-} from '@nats-io/transport-node'
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
 import { ActionError, coerceError, TemplateError } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'
+import { lazyModule } from './lazy.ts'
 import { natsConnection } from './nats-connections.ts'
 import type { ActionContext, ActionResult, ActionType } from './types.ts'
+
+const natsCore = lazyModule<typeof import('@nats-io/transport-node')>('@nats-io/transport-node')
+const natsJetStream = lazyModule<typeof import('@nats-io/jetstream')>('@nats-io/jetstream')
 
 export interface NatsAction extends ActionConfig {
   type: 'nats'
@@ -79,7 +76,9 @@ async function publishJetStream(
 ): Promise<ActionResult> {
   const timeout = ctx.delivery.action.timeout_ms ?? defaultTimeoutMs
   const ack = await raceSignal(
-    jetstream(nc).publish(subject, data, { msgID: ctx.delivery.delivery_id, headers: hdrs, timeout }),
+    natsJetStream()
+      .jetstream(nc)
+      .publish(subject, data, { msgID: ctx.delivery.delivery_id, headers: hdrs, timeout }),
     ctx.signal,
   )
   return {
@@ -89,8 +88,8 @@ async function publishJetStream(
 
 /** JetStream answers a publish only when a stream captures the subject. */
 function isNoResponders(e: Error): boolean {
-  const request = e instanceof RequestError ? e : e.cause
-  return request instanceof RequestError && request.isNoResponders()
+  const request = e instanceof natsCore().RequestError ? e : e.cause
+  return request instanceof natsCore().RequestError && request.isNoResponders()
 }
 
 function natsFailure(err: unknown, subject: string, signal: AbortSignal): Error {
@@ -103,7 +102,7 @@ function natsFailure(err: unknown, subject: string, signal: AbortSignal): Error 
       { retryable: false, status: 503, cause: err },
     )
   }
-  if (e instanceof JetStreamApiError) {
+  if (e instanceof natsJetStream().JetStreamApiError) {
     return new ActionError(`JetStream rejected the message on "${subject}": ${e.message}`, {
       retryable: e.status >= 500,
       status: e.status,
@@ -111,9 +110,9 @@ function natsFailure(err: unknown, subject: string, signal: AbortSignal): Error 
     })
   }
   const permanent =
-    e instanceof errors.InvalidSubjectError ||
-    e instanceof errors.InvalidArgumentError ||
-    e instanceof errors.PermissionViolationError
+    e instanceof natsCore().errors.InvalidSubjectError ||
+    e instanceof natsCore().errors.InvalidArgumentError ||
+    e instanceof natsCore().errors.PermissionViolationError
   return new ActionError(`nats publish to "${subject}" failed: ${e.message}`, {
     retryable: !permanent,
     cause: err,
@@ -131,7 +130,7 @@ export const nats: ActionType<NatsAction> = {
     const url = requireEnv(ctx.config, 'NATS_URL', 'nats')
     const subject = renderSubject(action, ctx)
     const data = renderMessage(action, ctx)
-    const hdrs = natsHeaders()
+    const hdrs = natsCore().headers()
     hdrs.set('observer', ctx.delivery.observer)
     hdrs.set('delivery-id', ctx.delivery.delivery_id)
     try {

@@ -11,7 +11,7 @@ import {
   parseRetryAfter,
   sendHttp,
 } from './http.ts'
-import type { PushAction, PushContent } from './push.ts'
+import type { PushAction, PushContent } from './push-types.ts'
 import { parseReply } from './reply.ts'
 import type { ActionContext, ActionResult } from './types.ts'
 

@@ -1,5 +1,4 @@
-import { request } from 'undici'
-import webpush, { type RequestDetails } from 'web-push'
+import type { RequestDetails } from 'web-push'
 import type { Config } from '../config.ts'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { stringifyExact } from '../json/exact.ts'
@@ -7,9 +6,13 @@ import { startHttpSpan } from '../ops/tracing.ts'
 import { renderJson } from '../templates/render.ts'
 import { requireEnv } from './env.ts'
 import { assertOk, deliveryIdHeader, type HttpResponse, httpDispatcher } from './http.ts'
-import type { PushAction, PushContent } from './push.ts'
+import { lazyModule } from './lazy.ts'
+import type { PushAction, PushContent } from './push-types.ts'
 import { BlockedAddressError } from './ssrf.ts'
 import type { ActionContext, ActionResult } from './types.ts'
+
+const undici = lazyModule<typeof import('undici')>('undici')
+const webpush = lazyModule<typeof import('web-push')>('web-push')
 
 export const vapidVariables = ['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT'] as const
 
@@ -39,7 +42,7 @@ function vapidFrom(config: Config): Vapid {
   const key = `${vapid.subject}\u0000${vapid.publicKey}\u0000${vapid.privateKey}`
   if (checkedVapid.has(key)) return vapid
   try {
-    webpush.getVapidHeaders(
+    webpush().getVapidHeaders(
       'https://push.invalid',
       vapid.subject,
       vapid.publicKey,
@@ -92,7 +95,7 @@ async function post(details: RequestDetails, host: string, signal: AbortSignal):
   }
   try {
     const dispatcher = httpDispatcher()
-    const res = await request(details.endpoint, {
+    const res = await undici().request(details.endpoint, {
       method: 'POST',
       headers,
       body: details.body,
@@ -127,7 +130,7 @@ export async function sendWebPush(
   const subscription = subscriptionOf(renderJson(action.device_token, ctx.scope))
   let details: RequestDetails
   try {
-    details = webpush.generateRequestDetails(subscription, stringifyExact(content), { vapidDetails: vapid })
+    details = webpush().generateRequestDetails(subscription, stringifyExact(content), { vapidDetails: vapid })
   } catch (err) {
     throw new ActionError(`cannot encrypt for this subscription: ${coerceError(err).message}; nothing sent`, {
       retryable: false,

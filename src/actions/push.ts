@@ -1,26 +1,10 @@
 import type { Config } from '../config.ts'
-import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { missingEnv } from './env.ts'
 import { sendFcm } from './push-fcm.ts'
+import type { PushAction, PushContent } from './push-types.ts'
 import { sendWebPush, vapidVariables } from './push-webpush.ts'
 import type { ActionType } from './types.ts'
-
-export interface PushAction extends ActionConfig {
-  type: 'push'
-  provider?: 'fcm' | 'webpush'
-  device_token: string
-  title_template?: string
-  body_template?: string
-  data?: Record<string, unknown>
-}
-
-/** What a notification says, rendered once and shaped by each provider. */
-export interface PushContent {
-  title?: string
-  body?: string
-  data?: Record<string, unknown>
-}
 
 /** An explicit provider wins; otherwise FCM when its service account is set, then Web Push. */
 export function pushProvider(action: PushAction, config: Config): 'fcm' | 'webpush' {

@@ -1,7 +1,10 @@
-import { createClient, ErrorReply, ReconnectStrategyError } from 'redis'
+import type { createClient, ErrorReply } from 'redis'
 import { ActionError, coerceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { safeUrl } from './http.ts'
+import { lazyModule } from './lazy.ts'
+
+const redis = lazyModule<typeof import('redis')>('redis')
 
 export type RedisClient = ReturnType<typeof createClient>
 
@@ -37,7 +40,7 @@ async function connectRedis(url: string, log: Logger): Promise<RedisClient> {
   const where = safeUrl(url)
   let everReady = false
   let down = false
-  const client: RedisClient = createClient({
+  const client: RedisClient = redis().createClient({
     url,
     disableOfflineQueue: true,
     socket: {
@@ -70,8 +73,8 @@ async function connectRedis(url: string, log: Logger): Promise<RedisClient> {
 
 /** A refusal by the server (WRONGPASS, NOPERM) will recur; a network failure may not. */
 function connectFailure(err: unknown, where: string): ActionError {
-  const e = coerceError(err instanceof ReconnectStrategyError ? err.socketError : err)
-  if (e instanceof ErrorReply) {
+  const e = coerceError(err instanceof redis().ReconnectStrategyError ? err.socketError : err)
+  if (e instanceof redis().ErrorReply) {
     return new ActionError(`redis ${where} refused the connection: ${e.message}`, {
       retryable: isTransientReply(e),
       cause: err,
@@ -90,4 +93,9 @@ export async function closeRedisClients(): Promise<void> {
       if (client?.isOpen) await client.close().catch(() => client.destroy())
     }),
   )
+}
+
+/** The library's reply error class, for telling a command Redis refused from a lost connection. */
+export function redisErrorReply(): typeof ErrorReply {
+  return redis().ErrorReply
 }

@@ -1,6 +1,9 @@
-import { createTransport, type NodemailerError, type SendMailOptions, type Transporter } from 'nodemailer'
+import type { NodemailerError, SendMailOptions, Transporter } from 'nodemailer'
 import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import { maskUrlCredentials } from '../log.ts'
+import { lazyModule } from './lazy.ts'
+
+const nodemailer = lazyModule<typeof import('nodemailer')>('nodemailer')
 
 /** One pooled transporter per SMTP_URL, so connections (and their TLS and AUTH) are reused. */
 const transporters = new Map<string, Transporter>()
@@ -13,7 +16,7 @@ function transporterFor(url: string): Transporter {
   if (!/^smtps?:\/\/[^/]/i.test(url)) throw invalid('must be an smtp:// or smtps:// URL')
   try {
     // The URL's own parameters (requireTLS, maxConnections, tls.*, ...) win over pool: true.
-    transporter = createTransport({ url, pool: true })
+    transporter = nodemailer().createTransport({ url, pool: true })
   } catch (err) {
     throw invalid(`is not usable: ${maskUrlCredentials(coerceError(err).message)}`, err)
   }

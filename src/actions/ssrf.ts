@@ -1,7 +1,10 @@
 import dns, { type LookupAddress } from 'node:dns'
 import net from 'node:net'
-import { buildConnector } from 'undici'
+import type { buildConnector } from 'undici'
 import { ActionError, ErrorCode } from '../errors.ts'
+import { lazyModule } from './lazy.ts'
+
+const undici = lazyModule<typeof import('undici')>('undici')
 
 /**
  * The guard behind OBSERVERS_BLOCK_PRIVATE_NETWORKS: HTTP actions may not reach loopback,
@@ -197,7 +200,10 @@ export function guardedConnector(options: {
   timeoutMs: number
   lookup?: typeof dns.lookup
 }): buildConnector.connector {
-  const connect = buildConnector({ timeout: options.timeoutMs, lookup: guardedLookup(options.lookup) })
+  const connect = undici().buildConnector({
+    timeout: options.timeoutMs,
+    lookup: guardedLookup(options.lookup),
+  })
   return (opts, callback) => {
     const range = net.isIP(opts.hostname) ? blockedRange(opts.hostname) : undefined
     if (range) {

@@ -1,8 +1,8 @@
+import { actionDefaults } from '../dispatch/action-defaults.ts'
 import { buildMatcher } from '../dispatch/match.ts'
 import type { Observer } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import type { SourceEvent } from '../sources/types.ts'
-import { actionDefaults } from '../worker.ts'
 
 /**
  * The deliveries of snapshot events through `observers`: each is an INSERT whatever the

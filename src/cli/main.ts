@@ -1,16 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
-import { register as registerBackfill } from './commands/backfill.ts'
-import { register as registerDlq } from './commands/dlq.ts'
-import { register as registerFire } from './commands/fire.ts'
-import { register as registerMigrate } from './commands/migrate.ts'
-import { register as registerReplay } from './commands/replay.ts'
-import { register as registerStart } from './commands/start.ts'
-import { register as registerStatus } from './commands/status.ts'
-import { register as registerTest } from './commands/test.ts'
-import { register as registerValidate } from './commands/validate.ts'
-import { register as registerWatch } from './commands/watch.ts'
 import { ExitCode } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -27,20 +17,37 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? ExitCode.ok : ExitCode.invalid)
   })
 
-for (const register of [
-  registerStart,
-  registerMigrate,
-  registerValidate,
-  registerWatch,
-  registerDlq,
-  registerReplay,
-  registerFire,
-  registerBackfill,
-  registerStatus,
-  registerTest,
-]) {
-  register(program)
+type Load = () => Promise<{ register: (program: Command) => void }>
+
+const watchCommands: Load = () => import('./commands/watch.ts')
+
+/**
+ * Each command's module, loaded only when that command runs: a command pays for its own
+ * dependencies (a database driver, pg-boss, the worker), never for the others'.
+ */
+const commands: Record<string, Load> = {
+  start: () => import('./commands/start.ts'),
+  migrate: () => import('./commands/migrate.ts'),
+  validate: () => import('./commands/validate.ts'),
+  watch: watchCommands,
+  unwatch: watchCommands,
+  dlq: () => import('./commands/dlq.ts'),
+  replay: () => import('./commands/replay.ts'),
+  fire: () => import('./commands/fire.ts'),
+  backfill: () => import('./commands/backfill.ts'),
+  status: () => import('./commands/status.ts'),
+  test: () => import('./commands/test.ts'),
 }
+
+/** The command named on the command line; every command when none is (help, a typo). */
+function commandsToLoad(argv: readonly string[]): Load[] {
+  const named = argv.find((arg) => !arg.startsWith('-'))
+  const one = named !== undefined && Object.hasOwn(commands, named) ? commands[named] : undefined
+  return one ? [one] : [...new Set(Object.values(commands))]
+}
+
+const modules = await Promise.all(commandsToLoad(process.argv.slice(2)).map((load) => load()))
+for (const { register } of modules) register(program)
 
 program.parseAsync().catch((err: unknown) => {
   const e = coerceError(err)

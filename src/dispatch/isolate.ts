@@ -1,8 +1,8 @@
 import type { PoolClient } from '../db/pool.ts'
 import { coerceError, ErrorCode } from '../errors.ts'
-import { enqueue, type QueuedDelivery } from '../queue/boss.ts'
+import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 import type { MalformedEntry, SourceEvent } from '../sources/types.ts'
-import type { DispatcherDeps } from './dispatcher.ts'
+import type { Matcher } from './match.ts'
 
 /**
  * Errors a change's own data causes, which no retry can cure: Postgres data exceptions (22xxx),
@@ -19,7 +19,7 @@ export function isDataError(err: unknown): boolean {
  * error: the changes whose jobs cannot be stored become malformed entries, the others flow.
  */
 export async function enqueueEach(
-  deps: DispatcherDeps,
+  deps: { matcher: () => Matcher; queue: Queue },
   client: PoolClient,
   events: SourceEvent[],
   source: string,

@@ -4,7 +4,7 @@ import { getBackfill, listBackfills, setBackfillState } from '../db/queries/back
 import { AppError, coerceError, ErrorCode } from '../errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 function integer(
   body: Record<string, unknown>,

@@ -3,7 +3,7 @@ import { ErrorCode } from '../errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import { parsePositiveInt, parseTime } from './filters.ts'
 import { HttpError, sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 const defaultLimit = 100
 const maxLimit = 1000

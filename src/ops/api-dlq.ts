@@ -8,7 +8,7 @@ import {
 } from '../queue/dlq.ts'
 import { type DlqFilterInput, parseDlqFilter, parsePositiveInt } from './filters.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 const defaultLimit = 50
 const maxLimit = 500

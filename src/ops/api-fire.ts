@@ -1,7 +1,7 @@
 import { fireRow, observerNamed } from '../backfill/fire.ts'
 import { AppError, ErrorCode } from '../errors.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 /** POST /api/observers/:name/fire {row, force?}: one row's current state, delivered now. */
 export async function fireObserver({ req, res, params, worker }: RouteContext) {

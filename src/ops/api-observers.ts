@@ -2,8 +2,8 @@ import type { Observer } from '../observers/types.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
 import { sendJson } from './http.ts'
 import { describeProblems } from './readiness.ts'
-import type { RouteContext } from './routes.ts'
 import type { ObserverStatsSnapshot } from './stats.ts'
+import type { RouteContext } from './types.ts'
 
 function describe(o: Observer, stats: ObserverStatsSnapshot, inDlq: number) {
   return {

@@ -1,11 +1,11 @@
 import { actionTypes } from '../actions/registry.ts'
+import { actionDefaults } from '../dispatch/action-defaults.ts'
 import { ErrorCode } from '../errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { replayChanges } from '../replay.ts'
 import { parseReplayRequest } from '../replay-request.ts'
-import { actionDefaults } from '../worker.ts'
 import { HttpError, readJson, sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 function field(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key]

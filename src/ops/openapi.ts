@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { sendJson } from './http.ts'
-import type { RouteContext } from './routes.ts'
+import type { RouteContext } from './types.ts'
 
 /** The OpenAPI 3.1 description of this server (openapi.json at the package root). */
 export const openApiDocument: Record<string, unknown> = JSON.parse(

@@ -2,7 +2,7 @@ import type { Config } from '../config.ts'
 import { backlog } from '../db/queries/change-log.ts'
 import { coerceError, type ObserverFileError } from '../errors.ts'
 import { maskUrlCredentials } from '../log.ts'
-import type { Worker } from '../worker.ts'
+import type { OpsTarget } from './types.ts'
 
 export interface Check {
   ok: boolean
@@ -19,7 +19,7 @@ export function describeProblems(problems: readonly ObserverFileError[]) {
   return problems.map((p) => ({ code: p.code, file: p.file, path: p.path, message: p.message }))
 }
 
-function observersCheck(worker: Worker): Check {
+function observersCheck(worker: OpsTarget): Check {
   const rejected = worker.reloadProblems()
   if (rejected.length > 0) {
     return {
@@ -40,7 +40,7 @@ function observersCheck(worker: Worker): Check {
 }
 
 /** Other sources (docs/sources.md), when configured: reachable, and lag under the limit. */
-async function sourcesCheck(worker: Worker, config: Config): Promise<Check | undefined> {
+async function sourcesCheck(worker: OpsTarget, config: Config): Promise<Check | undefined> {
   const others = (await worker.dispatcher.health()).filter((h) => h.kind !== 'changelog')
   if (others.length === 0) return undefined
   const bad = others.filter((h) => h.backlog === null || (h.lagSeconds ?? 0) > config.readyMaxLagSeconds)
@@ -56,7 +56,7 @@ async function sourcesCheck(worker: Worker, config: Config): Promise<Check | und
  * Ready when the database answers, the listener is connected, the observers loaded without
  * problems, and the oldest undispatched change is younger than OBSERVERS_READY_MAX_LAG_SECONDS.
  */
-export async function readiness(worker: Worker, config: Config): Promise<Readiness> {
+export async function readiness(worker: OpsTarget, config: Config): Promise<Readiness> {
   let database: Check
   let dispatchLag: Check
   try {

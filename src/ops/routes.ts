@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
-import type { Worker } from '../worker.ts'
 import {
   createBackfillRoute,
   listBackfillsRoute,
@@ -15,31 +14,13 @@ import { fireObserver } from './api-fire.ts'
 import { listObservers, reloadObservers } from './api-observers.ts'
 import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
-import type { BacklogHistory } from './backlog-history.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
 import { serveOpenApi } from './openapi.ts'
 import { readiness } from './readiness.ts'
-import { csrfHeader, csrfValid, type Sessions } from './sessions.ts'
+import { csrfHeader, csrfValid } from './sessions.ts'
 import { serveStream } from './stream.ts'
+import type { ConsoleState, OpsTarget, RouteContext } from './types.ts'
 import { handleUi } from './ui.ts'
-
-/** What the console adds to the ops server: sign-in sessions and the backlog chart's samples. */
-export interface ConsoleState {
-  sessions: Sessions
-  history: BacklogHistory
-}
-
-export interface RouteContext {
-  req: IncomingMessage
-  res: ServerResponse
-  url: URL
-  /** the path's captured segments, in order */
-  params: string[]
-  worker: Worker
-  config: Config
-  log: Logger
-  console: ConsoleState
-}
 
 interface Route {
   method: string
@@ -146,7 +127,7 @@ function assertApiAccess(req: IncomingMessage, res: ServerResponse, deps: Deps):
     throw new HttpError(403, 'forbidden', `missing or invalid ${csrfHeader} header`)
 }
 
-type Deps = { worker: Worker; config: Config; log: Logger; console: ConsoleState }
+type Deps = { worker: OpsTarget; config: Config; log: Logger; console: ConsoleState }
 
 /** Routes one request: /ui to the console, /api behind the token or a console session. */
 export async function handleRequest(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {

@@ -2,10 +2,10 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
-import type { Worker } from '../worker.ts'
 import { startBacklogHistory } from './backlog-history.ts'
 import { handleRequest } from './routes.ts'
 import { createSessions } from './sessions.ts'
+import type { OpsTarget } from './types.ts'
 
 export type { Readiness } from './readiness.ts'
 export { readiness } from './readiness.ts'
@@ -44,7 +44,7 @@ function limitConnections(server: http.Server, config: Config, log: Logger): voi
  * node:http on PORT/HOST: a dozen routes, JSON and one SSE stream need no framework, and
  * keeping the dependency list short keeps the worker's attack surface small (docs/api.md).
  */
-export async function startOpsServer(worker: Worker, config: Config, log: Logger): Promise<OpsServer> {
+export async function startOpsServer(worker: OpsTarget, config: Config, log: Logger): Promise<OpsServer> {
   const state = { sessions: createSessions(), history: startBacklogHistory(worker.pool) }
   const server = http.createServer(
     {

@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { tokenMatches } from './auth.ts'
 import { HttpError } from './http.ts'
-import type { RouteContext } from './routes.ts'
 import { csrfValid, type Session, sessionCookieHeader } from './sessions.ts'
+import type { RouteContext } from './types.ts'
 
 const assetsDir = new URL('../ui/', import.meta.url)
 const require = createRequire(import.meta.url)

@@ -36,7 +36,7 @@ async function startProcfileWorker(env: Record<string, string>) {
   return Object.assign(child, { output })
 }
 
-// The system Node (may be older than 22.12: bin/observers.js then runs on the project's own)
+// The system Node (may be older than 22.18: bin/observers.js then runs on the project's own)
 // and the project's Node 22 first in PATH, as under npm.
 const paths = {
   'the system Node': (process.env.PATH ?? '')

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { type Config, loadConfig } from '../../config.ts'
 import { ConfigError, coerceError, ErrorCode } from '../../errors.ts'
 import { createLogger, type Logger } from '../../log.ts'
-import { startWorker, type Worker } from '../../worker.ts'
+import type { Worker } from '../../worker.ts'
 import { ExitCode } from '../context.ts'
 
 /**
@@ -64,6 +64,8 @@ export function register(program: Command): void {
       const config = loadConfig()
       const log = createLogger(config.logLevel, undefined, { pretty: config.logPretty })
       const started = handleSignals(log)
+      // Loaded here so that the other commands and --help never load the worker's dependencies.
+      const { startWorker } = await import('../../worker.ts')
       started(
         await startWorker(config, { log }).catch((err: unknown) => {
           throw explainStartError(err, config)
