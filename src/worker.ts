@@ -3,6 +3,8 @@ import { configureHttp } from './actions/http.ts'
 import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
+import { registerPauseGauge } from './control/metrics.ts'
+import { type PauseState, startPauseState } from './control/pause.ts'
 import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
 import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
@@ -23,8 +25,8 @@ import { startTracing } from './ops/otlp.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
-import { ensureQueues, type Queue, startQueue } from './queue/boss.ts'
-import { startRunners } from './queue/runner.ts'
+import { ensureQueues, type Queue, startQueue, waitingRetentionSeconds } from './queue/boss.ts'
+import { type Runners, startRunners } from './queue/runner.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
 
@@ -43,6 +45,8 @@ export interface Worker {
   readonly dispatcher: Dispatcher
   readonly ops: OpsServer | undefined
   readonly telemetry: Telemetry
+  /** What is paused, cluster-wide (observers.paused). */
+  readonly pause: PauseState
   current(): ObserverSet
   /** All or nothing: a new set with any problem is rejected and the running set stays. */
   reload(): Promise<ReloadResult>
@@ -269,17 +273,32 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       opts.onReport?.(r)
     }
     const deps = { config, log, onReport }
+    const runStatements = statements(config.preparedStatements)
+    let runnersRef: Runners | undefined
+    const pause = await startPauseState({
+      boss: queue,
+      pool,
+      statements: runStatements,
+      log,
+      listen: !pooled,
+      wake: (q) => runnersRef?.mark(q),
+      retentionSeconds: waitingRetentionSeconds,
+    })
+    undo.push(() => pause.stop())
+    registerPauseGauge(telemetry.metrics.registry, pause)
     const runners = await startRunners(actionTypes.keys(), {
       boss: queue,
       pool,
-      statements: statements(config.preparedStatements),
+      statements: runStatements,
       log,
+      hold: (job, d) => pause.hold(job, d.observer, d.action_index),
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !pooled,
       handle: tracing
         ? (job) => tracing.attempt(job, () => executeDelivery(job, deps))
         : (job) => executeDelivery(job, deps),
     })
+    runnersRef = runners
     const stopRunners = (graceMs: number) => runners.stop(graceMs)
     undo.push(() => stopRunners(0))
     const worker: Worker = {
@@ -289,6 +308,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       dispatcher,
       ops: undefined,
       telemetry,
+      pause,
       current: () => state.set,
       reload,
       reloadProblems: () => state.rejected,
@@ -299,6 +319,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         await housekeeping.stop()
         await dispatcher.stop()
         await stopRunners(config.shutdownGraceMs)
+        await pause.stop()
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
         await tracing?.shutdown()
         await closeConnections()

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
-import { listObservers, reloadObservers } from './api-observers.ts'
+import { listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { authorized } from './auth.ts'
 import type { BacklogHistory } from './backlog-history.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
@@ -61,6 +61,8 @@ const routes: Route[] = [
   { method: 'GET', path: /^\/api\/openapi\.json$/, handle: serveOpenApi },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/pause$`), handle: setPaused(true) },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/resume$`), handle: setPaused(false) },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   {
     method: 'GET',

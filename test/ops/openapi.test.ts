@@ -153,6 +153,18 @@ test('observers and reload answer as described, including a rejected reload', as
   assert.equal((await undescribed('PUT', '/api/observers/reload')).code, 'method_not_allowed')
 })
 
+test('pause and resume answer as described, an unknown observer included', async () => {
+  const at = (target: string, verb: string) => ({ path: `/api/observers/${target}/${verb}` })
+  const pause = '/api/observers/{target}/pause'
+  const resume = '/api/observers/{target}/resume'
+  assert.equal((await call('POST', pause, at('nobody', 'pause'))).status, 404)
+  assert.equal((await call('POST', pause, at('failing%230', 'pause'))).status, 200)
+  const list = await call('GET', '/api/observers')
+  const failing = list.body.observers.find((o: { name: string }) => o.name === 'failing')
+  assert.equal(failing.actions[0].paused, true)
+  assert.equal((await call('POST', resume, at('failing%230', 'resume'))).status, 200)
+})
+
 test('the DLQ routes and the stream answer as described, errors included', async () => {
   const stream = await fetch(`http://127.0.0.1:${worker.worker.ops?.port}/api/stream?outcome=failed`, {
     headers: { authorization: `Bearer ${token}` },
