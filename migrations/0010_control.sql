@@ -33,3 +33,27 @@ begin
   return removed;
 end
 $$;
+
+-- observers.breakers counts consecutive failed attempts per destination (the key max_concurrency
+-- uses: action type and host, say). After OBSERVERS_BREAKER_FAILURES in a row the destination is
+-- open (opened_at set): its deliveries wait without spending attempts, and one attempt, the probe,
+-- goes through once probe_at has passed. A success deletes the row, which closes it.
+
+create table observers.breakers (
+  destination text primary key,
+  failures int not null,
+  opened_at timestamptz,
+  probe_at timestamptz
+);
+
+create function observers.close_breaker(destination text) returns boolean
+language plpgsql as $$
+declare
+  removed boolean;
+begin
+  delete from observers.breakers b where b.destination = close_breaker.destination;
+  removed := found;
+  perform pg_notify('observers_control', 'closed');
+  return removed;
+end
+$$;

@@ -3,12 +3,14 @@ import { configureHttp } from './actions/http.ts'
 import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
-import { registerPauseGauge } from './control/metrics.ts'
+import { type Breakers, startBreakers } from './control/breaker.ts'
+import { registerControlGauges } from './control/metrics.ts'
 import { type PauseState, startPauseState } from './control/pause.ts'
 import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
 import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { statements } from './db/statements.ts'
+import type { Delivery } from './delivery.ts'
 import { createDemoTable, fireDemo, withDemoObservers } from './demo.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
 import { type ActionDefaults, buildMatcher, type Matcher } from './dispatch/match.ts'
@@ -25,7 +27,13 @@ import { startTracing } from './ops/otlp.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
-import { ensureQueues, type Queue, startQueue, waitingRetentionSeconds } from './queue/boss.ts'
+import {
+  type ClaimedJob,
+  ensureQueues,
+  type Queue,
+  startQueue,
+  waitingRetentionSeconds,
+} from './queue/boss.ts'
 import { type Runners, startRunners } from './queue/runner.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
@@ -47,6 +55,8 @@ export interface Worker {
   readonly telemetry: Telemetry
   /** What is paused, cluster-wide (observers.paused). */
   readonly pause: PauseState
+  /** Circuit breakers per destination, cluster-wide (observers.breakers). */
+  readonly breakers: Breakers
   current(): ObserverSet
   /** All or nothing: a new set with any problem is rejected and the running set stays. */
   reload(): Promise<ReloadResult>
@@ -72,6 +82,11 @@ export interface WorkerOptions {
 export const actionDefaults: ActionDefaults = {
   timeoutMs: (type) => actionTypes.get(type)?.defaultTimeoutMs ?? 10_000,
   destination: (action) => actionTypes.get(action.type)?.destination?.(action) ?? 'default',
+}
+
+/** The destination a delivery's circuit breaker is keyed on, as max_concurrency's group is. */
+function destinationOf(d: Delivery): string {
+  return `${d.action.type}:${actionDefaults.destination(d.action)}`
 }
 
 interface PrepareOptions {
@@ -285,18 +300,38 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       retentionSeconds: waitingRetentionSeconds,
     })
     undo.push(() => pause.stop())
-    registerPauseGauge(telemetry.metrics.registry, pause)
+    const breakers = await startBreakers({
+      boss: queue,
+      pool,
+      statements: runStatements,
+      log,
+      listen: !pooled,
+      failures: config.breakerFailures,
+      probeMs: config.breakerProbeMs,
+      retentionSeconds: waitingRetentionSeconds,
+      wake: (q) => runnersRef?.mark(q),
+    })
+    undo.push(() => breakers.stop())
+    registerControlGauges(telemetry.metrics.registry, pause, breakers)
+    const execute = async (job: ClaimedJob) => {
+      const outcome = await (tracing
+        ? tracing.attempt(job, () => executeDelivery(job, deps))
+        : executeDelivery(job, deps))
+      await breakers.record(destinationOf(job.delivery), outcome).catch((e: unknown) => {
+        log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not record an attempt on its breaker')
+      })
+      return outcome
+    }
     const runners = await startRunners(actionTypes.keys(), {
       boss: queue,
       pool,
       statements: runStatements,
       log,
-      hold: (job, d) => pause.hold(job, d.observer, d.action_index),
+      hold: async (job, d) =>
+        (await pause.hold(job, d.observer, d.action_index)) || breakers.hold(job, destinationOf(d)),
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !pooled,
-      handle: tracing
-        ? (job) => tracing.attempt(job, () => executeDelivery(job, deps))
-        : (job) => executeDelivery(job, deps),
+      handle: execute,
     })
     runnersRef = runners
     const stopRunners = (graceMs: number) => runners.stop(graceMs)
@@ -309,6 +344,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       ops: undefined,
       telemetry,
       pause,
+      breakers,
       current: () => state.set,
       reload,
       reloadProblems: () => state.rejected,
@@ -320,6 +356,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         await dispatcher.stop()
         await stopRunners(config.shutdownGraceMs)
         await pause.stop()
+        await breakers.stop()
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
         await tracing?.shutdown()
         await closeConnections()

@@ -1,4 +1,5 @@
 function capture() returns trigger body md5 d6b9827dae91cc19e0a9c43533a9b0e9
+function close_breaker(destination text) returns boolean body md5 edebf38a9f50cc6b42a7f40b215733fd
 function default_timeout_ms(action_type text) returns integer body md5 98f898bd6f3ee39a0d31532da6335d47
 function entity_name(schema_name text, table_name text) returns text body md5 683f7725ecafaad02336e6a1ace22c1e
 function pause_observer(name text) returns boolean body md5 eae447aadc25c3e04a3542e833504ca7
@@ -11,6 +12,7 @@ function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b
 function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
 index CREATE INDEX source_ledger_created_at ON observers.source_ledger USING btree (source, entry_created_at)
+index CREATE UNIQUE INDEX breakers_pkey ON observers.breakers USING btree (destination)
 index CREATE UNIQUE INDEX change_log_pkey ON observers.change_log USING btree (seq)
 index CREATE UNIQUE INDEX change_pending_pkey ON observers.change_pending USING btree (seq)
 index CREATE UNIQUE INDEX migrations_pkey ON observers.migrations USING btree (id)
@@ -18,6 +20,7 @@ index CREATE UNIQUE INDEX paused_pkey ON observers.paused USING btree (target)
 index CREATE UNIQUE INDEX source_ledger_pkey ON observers.source_ledger USING btree (source, entry_key)
 index CREATE UNIQUE INDEX source_progress_pkey ON observers.source_progress USING btree (source)
 index CREATE UNIQUE INDEX watched_pkey ON observers.watched USING btree (entity)
+relation breakers r: destination text not null, failures integer not null, opened_at timestamp with time zone, probe_at timestamp with time zone
 relation change_log r: seq bigint not null identity, id uuid not null default gen_random_uuid(), event text not null, entity text not null, entity_id text not null, before jsonb, after jsonb, changed text[] not null default '{}'::text[], tenant_id text, actor_id text, traceparent text, txid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), dispatched_at timestamp with time zone
 relation change_pending r: seq bigint not null, bytes bigint
 relation dlq v: id uuid, observer text, action_type text, action_index integer, delivery_id text, event_id uuid, event text, entity text, entity_id text, last_error text, last_error_code text, attempts integer, failed_at timestamp with time zone, source_queue text, source_id uuid

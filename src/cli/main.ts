@@ -3,7 +3,7 @@ import { Command } from 'commander'
 import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
 import { register as registerDlq } from './commands/dlq.ts'
 import { register as registerMigrate } from './commands/migrate.ts'
-import { register as registerPause } from './commands/pause.ts'
+import { registerBreaker, register as registerPause } from './commands/pause.ts'
 import { register as registerReplay } from './commands/replay.ts'
 import { register as registerStart } from './commands/start.ts'
 import { register as registerStatus } from './commands/status.ts'
@@ -36,6 +36,7 @@ for (const register of [
   registerStatus,
   registerTest,
   registerPause,
+  registerBreaker,
 ]) {
   register(program)
 }

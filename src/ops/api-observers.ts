@@ -34,6 +34,7 @@ export async function listObservers({ res, worker }: RouteContext) {
     ),
     problems: describeProblems(set.problems),
     reload_problems: describeProblems(worker.reloadProblems()),
+    breakers: worker.breakers.open(),
   })
 }
 
@@ -63,4 +64,16 @@ export function setPaused(paused: boolean) {
     await worker.pause.refresh()
     sendJson(res, 200, { target: text, paused, changed: rows[0]?.changed ?? false })
   }
+}
+
+/** Closes a destination's circuit breaker by hand, in every worker: its waiting deliveries run. */
+export async function closeBreaker({ res, worker, params }: RouteContext) {
+  const destination = params[0] ?? ''
+  const { rows } = await worker.pool.query<{ closed: boolean }>(
+    'select observers.close_breaker($1) as closed',
+    [destination],
+  )
+  if (!rows[0]?.closed) throw new HttpError(404, 'not_found', `no circuit breaker for "${destination}"`)
+  await worker.breakers.refresh()
+  sendJson(res, 200, { destination, closed: true })
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Worker } from '../worker.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
-import { listObservers, reloadObservers, setPaused } from './api-observers.ts'
+import { closeBreaker, listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { authorized } from './auth.ts'
 import type { BacklogHistory } from './backlog-history.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
@@ -63,6 +63,7 @@ const routes: Route[] = [
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/pause$`), handle: setPaused(true) },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/resume$`), handle: setPaused(false) },
+  { method: 'POST', path: new RegExp(`^/api/breakers/${id}/close$`), handle: closeBreaker },
   { method: 'GET', path: /^\/api\/dlq$/, handle: listDlq },
   {
     method: 'GET',

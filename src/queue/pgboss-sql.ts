@@ -92,6 +92,39 @@ export const releasePaused: NamedStatement = {
 }
 
 /**
+ * Puts an active job back to wait, without spending an attempt, while its destination $4 is
+ * open: due when the next probe may go (`probe_at`). The breaker row is locked (FOR SHARE) so
+ * a close committing meanwhile waits for this statement and then releases the job.
+ */
+export const holdForBreaker: NamedStatement = {
+  name: 'observers_hold_for_breaker',
+  text: `
+  with b as (
+    select probe_at from observers.breakers where destination = $4 and opened_at is not null for share)
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = greatest(now(), (select probe_at from b)),
+         retry_count = retry_count - 1,
+         keep_until = greatest(keep_until, now() + $5::int * interval '1 second'),
+         output = jsonb_build_object('held', 'breaker', 'destination', $4::text)
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active' and exists (select 1 from b)
+  returning id`,
+}
+
+/** Makes the jobs held for a destination no longer open due now. Returns their queues. */
+export const releaseBreaker: NamedStatement = {
+  name: 'observers_release_breaker',
+  text: `
+  update ${bossSchema}.job j
+     set start_after = now(), output = null
+   where j.name like 'observers.%' and j.state = 'retry' and j.output ->> 'held' = 'breaker'
+     and j.output ->> 'destination' = any($1::text[])
+     and not exists (
+       select 1 from observers.breakers b where b.destination = j.output ->> 'destination' and b.opened_at is not null)
+  returning j.name`,
+}
+
+/**
  * Makes pg-boss's `fail()` of this attempt terminal (no retry left) and keeps or drops the
  * dead-letter target, per the observer's on_failure. Run in the same transaction as `fail()`.
  */

@@ -30,3 +30,22 @@ export function register(program: Command): void {
     .description('resume a paused observer or action; its waiting deliveries run in commit order')
     .action((target: string) => setPaused(target, false))
 }
+
+/** `observers breaker close <destination>`: closes a circuit breaker by hand, in every worker. */
+export function registerBreaker(program: Command): void {
+  program
+    .command('breaker')
+    .description('circuit breakers per destination')
+    .command('close <destination>')
+    .description('close an open circuit breaker by hand; its waiting deliveries run at once')
+    .action(async (destination: string) => {
+      const closed = await withPool(async (pool) => {
+        const { rows } = await pool.query<{ closed: boolean }>(
+          'select observers.close_breaker($1) as closed',
+          [destination],
+        )
+        return rows[0]?.closed ?? false
+      })
+      console.log(closed ? `${destination}: closed` : `${destination}: no breaker (already closed)`)
+    })
+}
