@@ -79,3 +79,33 @@ test('a paused observer holds its deliveries across a restart; resume delivers t
   const { rows } = await db.pool.query('select count(*)::int as n from observers.paused')
   assert.equal(rows[0].n, 0)
 })
+
+test("pausing one action holds only that action; the observer's other action keeps delivering", async () => {
+  await db.pool.query('create table tags (id int primary key)')
+  const two = await observersDir({
+    'two.json': {
+      name: 'two',
+      entity: 'tags',
+      events: ['INSERT'],
+      actions: [
+        { type: 'webhook', url: `${receiver.url}/first`, body_template: { n: '{{ after.id }}' } },
+        { type: 'webhook', url: `${receiver.url}/second`, body_template: { n: '{{ after.id }}' } },
+      ],
+    },
+  })
+  await (worker as TestWorker).stop()
+  worker = await runWorker(db.url, two)
+  const paused = await api(worker.worker, '/api/observers/two%231/pause', { method: 'POST' })
+  assert.equal(paused.status, 200)
+  await db.pool.query('insert into tags values (1), (2)')
+  await eventually(() => received('/first').length >= 2, 60_000, 'the unpaused action')
+  assert.deepEqual(received('/second'), [], 'the paused action waits')
+  const listed = await api(worker.worker, '/api/observers')
+  assert.deepEqual(
+    listed.body.observers[0].actions.map((a: { paused: boolean }) => a.paused),
+    [false, true],
+  )
+  await api(worker.worker, '/api/observers/two%231/resume', { method: 'POST' })
+  await eventually(() => received('/second').length >= 2, 60_000, 'the resumed action')
+  assert.deepEqual([...received('/second')].sort(), [1, 2])
+})
