@@ -62,6 +62,10 @@ export interface Config {
   readonly dbPoolSize: number
   /** SIGTERM grace period for in-flight actions. @defaultValue 25000 */
   readonly shutdownGraceMs: number
+  /** Consecutive failed attempts that open a destination's circuit breaker; 0 turns breakers off. @defaultValue 5 */
+  readonly breakerFailures: number
+  /** While a breaker is open, one attempt (the probe) goes through this often. @defaultValue 30000 */
+  readonly breakerProbeMs: number
   /** How long a dead-lettered delivery is kept. @defaultValue 30 */
   readonly dlqRetentionDays: number
   /** Dispatched change-log rows older than this are deleted. @defaultValue 7 */
@@ -111,6 +115,8 @@ const defaults = {
   concurrency: 32,
   dbPoolSize: 10,
   shutdownGraceMs: 25_000,
+  breakerFailures: 5,
+  breakerProbeMs: 30_000,
   dlqRetentionDays: 30,
   retentionDays: 7,
   backlogWarn: 1000,
@@ -156,6 +162,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     preparedStatements: bool('OBSERVERS_PREPARED_STATEMENTS', env.OBSERVERS_PREPARED_STATEMENTS, true),
     dbPoolSize: optInt('OBSERVERS_DB_POOL_SIZE', env, defaults.dbPoolSize, 2),
     shutdownGraceMs: optInt('OBSERVERS_SHUTDOWN_GRACE_MS', env, defaults.shutdownGraceMs, 0),
+    breakerFailures: optInt('OBSERVERS_BREAKER_FAILURES', env, defaults.breakerFailures, 0),
+    breakerProbeMs: optInt('OBSERVERS_BREAKER_PROBE_MS', env, defaults.breakerProbeMs, 10),
     dlqRetentionDays: optInt('OBSERVERS_DLQ_RETENTION_DAYS', env, defaults.dlqRetentionDays, 1),
     retentionDays: optInt('OBSERVERS_RETENTION_DAYS', env, defaults.retentionDays, 1),
     blockPrivateNetworks: bool(

@@ -3,10 +3,14 @@ import { configureHttp } from './actions/http.ts'
 import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
+import { type Breakers, startBreakers } from './control/breaker.ts'
+import { registerControlGauges } from './control/metrics.ts'
+import { type PauseState, startPauseState } from './control/pause.ts'
 import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
 import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { statements } from './db/statements.ts'
+import type { Delivery } from './delivery.ts'
 import { createDemoTable, fireDemo, withDemoObservers } from './demo.ts'
 import { actionDefaults } from './dispatch/action-defaults.ts'
 import { type Dispatcher, startDispatcher } from './dispatch/dispatcher.ts'
@@ -24,8 +28,14 @@ import { startTracing } from './ops/otlp.ts'
 import { secretValues } from './ops/secrets.ts'
 import { type OpsServer, startOpsServer } from './ops/server.ts'
 import { createTelemetry, type Telemetry } from './ops/telemetry.ts'
-import { ensureQueues, type Queue, startQueue } from './queue/boss.ts'
-import { startRunners } from './queue/runner.ts'
+import {
+  type ClaimedJob,
+  ensureQueues,
+  type Queue,
+  startQueue,
+  waitingRetentionSeconds,
+} from './queue/boss.ts'
+import { type Runners, startRunners } from './queue/runner.ts'
 import { createSources, withKnownSources } from './sources/index.ts'
 import type { ChangeSource } from './sources/types.ts'
 
@@ -44,6 +54,10 @@ export interface Worker {
   readonly dispatcher: Dispatcher
   readonly ops: OpsServer | undefined
   readonly telemetry: Telemetry
+  /** What is paused, cluster-wide (observers.paused). */
+  readonly pause: PauseState
+  /** Circuit breakers per destination, cluster-wide (observers.breakers). */
+  readonly breakers: Breakers
   current(): ObserverSet
   /** All or nothing: a new set with any problem is rejected and the running set stays. */
   reload(): Promise<ReloadResult>
@@ -64,6 +78,11 @@ export interface WorkerOptions {
   /** Start the HTTP ops server. @defaultValue true */
   http?: boolean
   onReport?: (report: ExecutionReport) => void
+}
+
+/** The destination a delivery's circuit breaker is keyed on, as max_concurrency's group is. */
+function destinationOf(d: Delivery): string {
+  return `${d.action.type}:${actionDefaults.destination(d.action)}`
 }
 
 interface PrepareOptions {
@@ -265,17 +284,52 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       opts.onReport?.(r)
     }
     const deps = { config, log, onReport }
+    const runStatements = statements(config.preparedStatements)
+    let runnersRef: Runners | undefined
+    const pause = await startPauseState({
+      boss: queue,
+      pool,
+      statements: runStatements,
+      log,
+      listen: !pooled,
+      wake: (q) => runnersRef?.mark(q),
+      retentionSeconds: waitingRetentionSeconds,
+    })
+    undo.push(() => pause.stop())
+    const breakers = await startBreakers({
+      boss: queue,
+      pool,
+      statements: runStatements,
+      log,
+      listen: !pooled,
+      failures: config.breakerFailures,
+      probeMs: config.breakerProbeMs,
+      retentionSeconds: waitingRetentionSeconds,
+      wake: (q) => runnersRef?.mark(q),
+    })
+    undo.push(() => breakers.stop())
+    registerControlGauges(telemetry.metrics.registry, pause, breakers)
+    const execute = async (job: ClaimedJob) => {
+      const outcome = await (tracing
+        ? tracing.attempt(job, () => executeDelivery(job, deps))
+        : executeDelivery(job, deps))
+      await breakers.record(destinationOf(job.delivery), outcome).catch((e: unknown) => {
+        log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not record an attempt on its breaker')
+      })
+      return outcome
+    }
     const runners = await startRunners(actionTypes.keys(), {
       boss: queue,
       pool,
-      statements: statements(config.preparedStatements),
+      statements: runStatements,
       log,
+      hold: async (job, d) =>
+        (await pause.hold(job, d.observer, d.action_index)) || breakers.hold(job, destinationOf(d)),
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !pooled,
-      handle: tracing
-        ? (job) => tracing.attempt(job, () => executeDelivery(job, deps))
-        : (job) => executeDelivery(job, deps),
+      handle: execute,
     })
+    runnersRef = runners
     const stopRunners = (graceMs: number) => runners.stop(graceMs)
     undo.push(() => stopRunners(0))
     const worker: Worker = {
@@ -285,6 +339,8 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       dispatcher,
       ops: undefined,
       telemetry,
+      pause,
+      breakers,
       current: () => state.set,
       reload,
       reloadProblems: () => state.rejected,
@@ -295,6 +351,8 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         await housekeeping.stop()
         await dispatcher.stop()
         await stopRunners(config.shutdownGraceMs)
+        await pause.stop()
+        await breakers.stop()
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
         await tracing?.shutdown()
         await closeConnections()

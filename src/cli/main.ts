@@ -20,6 +20,7 @@ const program = new Command()
 type Load = () => Promise<{ register: (program: Command) => void }>
 
 const watchCommands: Load = () => import('./commands/watch.ts')
+const pauseCommands: Load = () => import('./commands/pause.ts')
 
 /**
  * Each command's module, loaded only when that command runs: a command pays for its own
@@ -37,6 +38,9 @@ const commands: Record<string, Load> = {
   backfill: () => import('./commands/backfill.ts'),
   status: () => import('./commands/status.ts'),
   test: () => import('./commands/test.ts'),
+  pause: pauseCommands,
+  resume: pauseCommands,
+  breaker: async () => ({ register: (await import('./commands/pause.ts')).registerBreaker }),
 }
 
 /** The command named on the command line; every command when none is (help, a typo). */

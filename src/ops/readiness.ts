@@ -12,7 +12,14 @@ export interface Check {
 
 export interface Readiness {
   ready: boolean
-  checks: { database: Check; listener: Check; observers: Check; dispatch_lag: Check; sources?: Check }
+  checks: {
+    database: Check
+    listener: Check
+    observers: Check
+    dispatch_lag: Check
+    sources?: Check
+    breakers?: Check
+  }
 }
 
 export function describeProblems(problems: readonly ObserverFileError[]) {
@@ -52,6 +59,14 @@ async function sourcesCheck(worker: OpsTarget, config: Config): Promise<Check | 
   return { ok: false, detail: bad.map(describe).join('; ') }
 }
 
+/** Open circuit breakers, named; a destination that is down does not make this worker unready. */
+function breakersCheck(worker: Worker): { breakers?: Check } {
+  const open = worker.breakers.open()
+  if (open.length === 0) return {}
+  const names = open.map((b) => `${b.destination} (since ${b.opened_at})`).join(', ')
+  return { breakers: { ok: true, detail: `circuit breaker open: ${names}` } }
+}
+
 /**
  * Ready when the database answers, the listener is connected, the observers loaded without
  * problems, and the oldest undispatched change is younger than OBSERVERS_READY_MAX_LAG_SECONDS.
@@ -81,6 +96,7 @@ export async function readiness(worker: OpsTarget, config: Config): Promise<Read
     observers: observersCheck(worker),
     dispatch_lag: dispatchLag,
     ...(sources ? { sources } : {}),
+    ...breakersCheck(worker),
   }
   return { ready: Object.values(checks).every((c) => c.ok), checks }
 }

@@ -11,7 +11,7 @@ import {
 import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { fireObserver } from './api-fire.ts'
-import { listObservers, reloadObservers } from './api-observers.ts'
+import { closeBreaker, listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
 import { HttpError, sendError, sendJson, statusOf } from './http.ts'
@@ -53,6 +53,9 @@ const routes: Route[] = [
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/fire$`), handle: fireObserver },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/pause$`), handle: setPaused(true) },
+  { method: 'POST', path: new RegExp(`^/api/observers/${id}/resume$`), handle: setPaused(false) },
+  { method: 'POST', path: new RegExp(`^/api/breakers/${id}/close$`), handle: closeBreaker },
   { method: 'GET', path: /^\/api\/deliveries$/, handle: listDeliveryRecord },
   { method: 'POST', path: /^\/api\/replay$/, handle: replay },
   { method: 'GET', path: /^\/api\/backfills$/, handle: listBackfillsRoute },

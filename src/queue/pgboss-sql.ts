@@ -49,6 +49,81 @@ export const requeueAttempt: NamedStatement = {
   returning id`,
 }
 
+/** How far a paused delivery's start is put off: until a resume brings it forward. */
+const pausedHorizon = `interval '100 years'`
+
+/**
+ * Puts an active job back to wait for its observer's resume, without spending an attempt (as
+ * `requeueAttempt`), while one of the targets $4 is still paused. The paused row is locked
+ * (FOR SHARE) so a resume committing meanwhile waits for this statement, then finds the job
+ * held and releases it; a job whose target was resumed first is not held. A held job of a
+ * strict-FIFO queue keeps its key, so its row's later changes wait behind it, in order.
+ */
+export const holdPaused: NamedStatement = {
+  name: 'observers_hold_paused',
+  text: `
+  with p as (select target from observers.paused where target = any($4::text[]) for share)
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = now() + ${pausedHorizon},
+         retry_count = retry_count - 1,
+         keep_until = now() + ${pausedHorizon} + $5::int * interval '1 second',
+         output = '{"held":"paused"}'::jsonb
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active' and exists (select 1 from p)
+  returning id`,
+}
+
+/**
+ * Brings forward every held job of a target no longer paused, due now in its original order
+ * (pg-boss fetches by created_on, then id). Returns the queues it touched, to wake their runners.
+ */
+export const releasePaused: NamedStatement = {
+  name: 'observers_release_paused',
+  text: `
+  update ${bossSchema}.job j
+     set start_after = now(),
+         keep_until = now() + $1::int * interval '1 second',
+         output = null
+   where j.name like 'observers.%' and j.state = 'retry' and j.output ->> 'held' = 'paused'
+     and not exists (
+       select 1 from observers.paused p
+        where p.target in (j.data ->> 'observer', (j.data ->> 'observer') || '#' || (j.data ->> 'action_index')))
+  returning j.name`,
+}
+
+/**
+ * Puts an active job back to wait, without spending an attempt, while its destination $4 is
+ * open: due when the next probe may go (`probe_at`). The breaker row is locked (FOR SHARE) so
+ * a close committing meanwhile waits for this statement and then releases the job.
+ */
+export const holdForBreaker: NamedStatement = {
+  name: 'observers_hold_for_breaker',
+  text: `
+  with b as (
+    select probe_at from observers.breakers where destination = $4 and opened_at is not null for share)
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = greatest(now(), (select probe_at from b)),
+         retry_count = retry_count - 1,
+         keep_until = greatest(keep_until, now() + $5::int * interval '1 second'),
+         output = jsonb_build_object('held', 'breaker', 'destination', $4::text)
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active' and exists (select 1 from b)
+  returning id`,
+}
+
+/** Makes the jobs held for a destination no longer open due now. Returns their queues. */
+export const releaseBreaker: NamedStatement = {
+  name: 'observers_release_breaker',
+  text: `
+  update ${bossSchema}.job j
+     set start_after = now(), output = null
+   where j.name like 'observers.%' and j.state = 'retry' and j.output ->> 'held' = 'breaker'
+     and j.output ->> 'destination' = any($1::text[])
+     and not exists (
+       select 1 from observers.breakers b where b.destination = j.output ->> 'destination' and b.opened_at is not null)
+  returning j.name`,
+}
+
 /**
  * Makes pg-boss's `fail()` of this attempt terminal (no retry left) and keeps or drops the
  * dead-letter target, per the observer's on_failure. Run in the same transaction as `fail()`.

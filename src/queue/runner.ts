@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
+import type { Delivery } from '../delivery.ts'
 import { ActionError, coerceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import {
@@ -14,7 +15,7 @@ import {
   queueName,
 } from './boss.ts'
 import { notifyChannel } from './pgboss-sql.ts'
-import { completer, settle } from './settle.ts'
+import { type Attempt, completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
 interface Runner {
@@ -26,6 +27,8 @@ interface Runner {
 
 /** Every action type's runner, and the one LISTEN connection that wakes them. */
 export interface Runners {
+  /** Jobs may be ready on `queue`: its runner fetches from it once a slot is free. */
+  mark(queue: string): void
   /** Stops fetching, gives attempts in flight `graceMs` to end, then cuts them short and requeues them. */
   stop(graceMs: number): Promise<void>
 }
@@ -40,6 +43,8 @@ export interface RunnerOptions {
   /** LISTEN for new jobs; false behind a transaction-mode pooler, where LISTEN cannot work. */
   listen: boolean
   handle: (job: ClaimedJob) => Promise<Outcome>
+  /** Puts a fetched job back to wait without running it (its observer is paused); true when it did. */
+  hold?: (job: Attempt, delivery: Delivery) => Promise<boolean>
 }
 
 /** Backstop poll of every queue: for jobs no NOTIFY announced (a crashed worker's, once expired). */
@@ -65,6 +70,7 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
   const backstop = setInterval(markAll, listener ? pollMs.listening : pollMs.polling)
   backstop.unref()
   return {
+    mark: (queue) => byQueue.get(queue)?.mark(queue),
     async stop(graceMs) {
       clearInterval(backstop)
       await listener?.close()
@@ -115,11 +121,16 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
 
   const run = async (queue: string, job: FetchedJob) => {
     try {
+      const delivery = fromJobData(job.data)
+      if (await o.hold?.({ queue, id: job.id, retryCount: job.retryCount }, delivery)) {
+        mark(queue)
+        return
+      }
       const outcome = await o.handle({
         id: job.id,
         queue,
         attempt: job.retryCount + 1,
-        delivery: fromJobData(job.data),
+        delivery,
         signal: cutShort.signal,
       })
       const held = await settle(o.boss, o.pool, o.statements, complete, { queue, ...job }, outcome)

@@ -275,6 +275,28 @@ test('fire, replay, the delivery record and backfills answer as described, error
   assert.equal((await call('POST', '/api/backfills/{id}/resume', { path: `${missing}/resume` })).status, 404)
 })
 
+test('pause and resume answer as described, an unknown observer included', async () => {
+  const at = (target: string, verb: string) => ({ path: `/api/observers/${target}/${verb}` })
+  const pause = '/api/observers/{target}/pause'
+  const resume = '/api/observers/{target}/resume'
+  assert.equal((await call('POST', pause, at('nobody', 'pause'))).status, 404)
+  assert.equal((await call('POST', pause, at('failing%230', 'pause'))).status, 200)
+  const list = await call('GET', '/api/observers')
+  const failing = list.body.observers.find((o: { name: string }) => o.name === 'failing')
+  assert.equal(failing.actions[0].paused, true)
+  assert.equal((await call('POST', resume, at('failing%230', 'resume'))).status, 200)
+})
+
+test('closing a breaker answers as described, an unknown destination included', async () => {
+  const close = '/api/breakers/{destination}/close'
+  await db.pool.query(`insert into observers.breakers values ('webhook:example.test', 5, now(), now())`)
+  assert.equal(
+    (await call('POST', close, { path: '/api/breakers/webhook%3Aexample.test/close' })).status,
+    200,
+  )
+  assert.equal((await call('POST', close, { path: '/api/breakers/nowhere/close' })).status, 404)
+})
+
 test('the DLQ routes and the stream answer as described, errors included', async () => {
   const stream = await fetch(`http://127.0.0.1:${worker.worker.ops?.port}/api/stream?outcome=failed`, {
     headers: { authorization: `Bearer ${token}` },

@@ -61,7 +61,7 @@ test('GET /api/observers lists each observer with its stats', async () => {
   assert.equal(a.name, 'a')
   assert.equal(a.entity, 'public.items')
   assert.deepEqual(a.events, ['INSERT'])
-  assert.deepEqual(a.actions, [{ index: 0, type: 'webhook' }])
+  assert.deepEqual(a.actions, [{ index: 0, type: 'webhook', paused: false }])
   assert.equal(a.stats.matched, 1)
   assert.equal(a.stats.succeeded, 1)
   assert.equal(a.stats.failed, 0)

@@ -5,9 +5,13 @@ import { statements } from '../../src/db/statements.ts'
 import { createLogger } from '../../src/log.ts'
 import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
 import {
+  holdForBreaker,
+  holdPaused,
   markFinalAttempt,
   notifyChannel,
   recordOutputs,
+  releaseBreaker,
+  releasePaused,
   requeueAttempt,
   scheduleRetry,
 } from '../../src/queue/pgboss-sql.ts'
@@ -39,18 +43,18 @@ after(async () => {
   await db?.drop()
 })
 
-async function activeJob(data: Record<string, unknown> = { attempts: [] }) {
-  const [id] = (await boss.insert(queue, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
-  const [job] = await boss.fetch(queue, { batchSize: 1 })
+async function activeJob(data: Record<string, unknown> = { attempts: [] }, on = queue) {
+  const [id] = (await boss.insert(on, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
+  const [job] = await boss.fetch(on, { batchSize: 1 })
   assert.ok(job && job.id === id, 'fetched the job just inserted')
   return job
 }
 
-async function row(id: string) {
+async function row(id: string, on = queue) {
   const { rows } = await db.pool.query(
     `select state, retry_count, retry_limit, start_after, keep_until, data, now() as now
        from pgboss.job where id = $1 and name = $2`,
-    [id, queue],
+    [id, on],
   )
   return rows[0]
 }
@@ -174,4 +178,43 @@ test('a job on an action queue is announced on the channel the runners listen to
   } finally {
     await client.end()
   }
+})
+
+// Their own queue, which no earlier test leaves a job on.
+const held = queueName('webhook', 'limited')
+
+test('a job held for a pause waits, unspent, until a resume releases it', async () => {
+  const job = await activeJob({ observer: 'held', action_index: 0, attempts: [] }, held)
+  const targets = ['held', 'held#0']
+  const notPaused = await run.run(db.pool, holdPaused, [held, job.id, 0, targets, 86_400])
+  assert.equal(notPaused.rowCount, 0, 'not held when no target is paused')
+  await db.pool.query(`select observers.pause_observer('held#0')`)
+  assert.equal((await run.run(db.pool, holdPaused, [held, job.id, 0, targets, 86_400])).rowCount, 1)
+  assert.deepEqual(await boss.fetch(held, { batchSize: 1 }), [], 'not fetched while paused')
+  assert.equal((await run.run(db.pool, releasePaused, [86_400])).rowCount, 0, 'still paused: kept')
+  await db.pool.query(`select observers.resume_observer('held#0')`)
+  assert.equal((await run.run(db.pool, releasePaused, [86_400])).rowCount, 1)
+  const [again] = await boss.fetch(held, { batchSize: 1 })
+  assert.equal(again?.id, job.id)
+  assert.equal(again?.retryCount, 0, 'the hold spent no attempt')
+  await boss.complete(held, again)
+})
+
+test('a job held for an open breaker waits for the probe time, unspent, or for a close', async () => {
+  const job = await activeJob({ attempts: [] }, held)
+  const dest = 'webhook:contract'
+  assert.equal((await run.run(db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 0)
+  await db.pool.query(`insert into observers.breakers values ($1, 5, now(), now() + interval '1 hour')`, [
+    dest,
+  ])
+  assert.equal((await run.run(db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 1)
+  const r = await row(job.id, held)
+  assert.ok(r.start_after.getTime() > r.now.getTime() + 3_500_000, 'due at the next probe')
+  assert.equal((await run.run(db.pool, releaseBreaker, [[dest]])).rowCount, 0, 'still open: kept')
+  await db.pool.query('select observers.close_breaker($1)', [dest])
+  assert.equal((await run.run(db.pool, releaseBreaker, [[dest]])).rowCount, 1)
+  const [again] = await boss.fetch(held, { batchSize: 1 })
+  assert.equal(again?.id, job.id)
+  assert.equal(again?.retryCount, 0, 'the hold spent no attempt')
+  await boss.complete(held, again)
 })

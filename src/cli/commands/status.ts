@@ -9,12 +9,15 @@ import { newTable, printJson } from './dlq.ts'
 import { printTable } from './table.ts'
 
 async function gather(pool: Pool, config: Config) {
-  const [log, dlq, queues, conns, sources] = await Promise.all([
+  const [log, dlq, queues, conns, sources, breakers] = await Promise.all([
     backlog(pool),
     countDeadLetters(pool),
     queueSizes(pool),
     connections(pool),
     configuredSourceHealth(pool, config),
+    pool.query<{ destination: string; failures: number; opened_at: Date }>(
+      'select destination, failures, opened_at from observers.breakers where opened_at is not null order by destination',
+    ),
   ])
   const age = log.oldestAgeSeconds === null ? null : Math.round(log.oldestAgeSeconds * 10) / 10
   return {
@@ -30,6 +33,11 @@ async function gather(pool: Pool, config: Config) {
     queues,
     // Other change sources (docs/sources.md); our own change log is the backlog above.
     sources: sources.filter((h) => h.kind !== 'changelog'),
+    open_breakers: breakers.rows.map((b) => ({
+      destination: b.destination,
+      failures: b.failures,
+      opened_at: b.opened_at.toISOString(),
+    })),
   }
 }
 
@@ -60,6 +68,11 @@ function print(s: Status, config: Config): void {
     )
   }
   console.log(`${s.queues.length - busy.length} of ${s.queues.length} queue(s) empty`)
+  if (s.open_breakers.length > 0) {
+    const open = newTable({ head: ['open circuit breaker', 'failures in a row', 'open since'] })
+    for (const b of s.open_breakers) open.push([b.destination, b.failures, b.opened_at])
+    console.log(open.toString())
+  }
   if (s.sources.length === 0) return
   printTable(
     ['source', 'kind', 'backlog', 'oldest (s)', 'warning', 'last error'],

@@ -1,0 +1,98 @@
+import type pg from 'pg'
+import type { Statements } from '../db/statements.ts'
+import { coerceError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { Queue } from '../queue/boss.ts'
+import { holdPaused, releasePaused } from '../queue/pgboss-sql.ts'
+import type { Attempt } from '../queue/settle.ts'
+
+/** The channel `observers.pause_observer()` and `resume_observer()` NOTIFY on. */
+export const controlChannel = 'observers_control'
+/** Backstop re-read of observers.paused, for NOTIFYs missed or not delivered through a pooler. */
+const refreshMs = 2_000
+
+/** The pause targets a delivery answers to: its observer, and that observer's action. */
+export function pauseTargets(observer: string, actionIndex: number): string[] {
+  return [observer, `${observer}#${actionIndex}`]
+}
+
+export interface PauseState {
+  /** Targets paused in the database at the last read: observer names and `name#index`. */
+  paused(): ReadonlySet<string>
+  isPaused(observer: string, actionIndex: number): boolean
+  /** Puts a fetched job of a paused target back to wait; false when its target is not paused. */
+  hold(job: Attempt, observer: string, actionIndex: number): Promise<boolean>
+  /** Re-reads the table, and releases the held jobs of targets resumed since. */
+  refresh(): Promise<void>
+  stop(): Promise<void>
+}
+
+export interface PauseOptions {
+  boss: Queue
+  pool: pg.Pool
+  statements: Statements
+  log: Logger
+  listen: boolean
+  /** Wakes the runners of queues whose held jobs were released. */
+  wake(queue: string): void
+  retentionSeconds: number
+}
+
+export async function startPauseState(o: PauseOptions): Promise<PauseState> {
+  let paused = new Set<string>()
+  const read = async () => {
+    const { rows } = await o.pool.query<{ target: string }>('select target from observers.paused')
+    const next = new Set(rows.map((r) => r.target))
+    const resumed = [...paused].some((t) => !next.has(t))
+    paused = next
+    if (resumed) await release()
+  }
+  const release = async () => {
+    const { rows } = await o.statements.run(o.pool, releasePaused, [o.retentionSeconds])
+    for (const queue of new Set(rows.map((r: { name: string }) => r.name))) o.wake(queue)
+  }
+  // Reads run one after another, and each caller's read starts after it called.
+  let tail: Promise<unknown> = Promise.resolve()
+  const refresh = () => {
+    const run = tail.then(read)
+    tail = run.catch(() => {})
+    return run
+  }
+  const refreshQuietly = () =>
+    void refresh().catch((e: unknown) =>
+      o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not read the paused observers'),
+    )
+  await read()
+  // A worker starting after a resume it did not see releases what that resume left held.
+  await release()
+  const timer = setInterval(refreshQuietly, refreshMs)
+  timer.unref()
+  const listener = o.listen
+    ? await o.boss
+        .getDb()
+        .listen?.(controlChannel, refreshQuietly, refreshQuietly)
+        .catch(() => undefined)
+    : undefined
+  const isPaused = (observer: string, actionIndex: number) =>
+    pauseTargets(observer, actionIndex).some((t) => paused.has(t))
+  return {
+    paused: () => paused,
+    isPaused,
+    async hold(job, observer, actionIndex) {
+      if (!isPaused(observer, actionIndex)) return false
+      const { rows } = await o.statements.run(o.pool, holdPaused, [
+        job.queue,
+        job.id,
+        job.retryCount,
+        pauseTargets(observer, actionIndex),
+        o.retentionSeconds,
+      ])
+      return rows.length === 1
+    },
+    refresh,
+    async stop() {
+      clearInterval(timer)
+      await listener?.close()
+    },
+  }
+}
