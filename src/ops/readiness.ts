@@ -60,7 +60,7 @@ async function sourcesCheck(worker: OpsTarget, config: Config): Promise<Check | 
 }
 
 /** Open circuit breakers, named; a destination that is down does not make this worker unready. */
-function breakersCheck(worker: Worker): { breakers?: Check } {
+function breakersCheck(worker: OpsTarget): { breakers?: Check } {
   const open = worker.breakers.open()
   if (open.length === 0) return {}
   const names = open.map((b) => `${b.destination} (since ${b.opened_at})`).join(', ')

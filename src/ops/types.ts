@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Config } from '../config.ts'
+import type { Breakers } from '../control/breaker.ts'
+import type { PauseState } from '../control/pause.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Matcher } from '../dispatch/match.ts'
 import type { ObserverFileError } from '../errors.ts'
@@ -30,6 +32,10 @@ export interface OpsTarget {
   /** The job queue that replay, fire and backfill enqueue on. */
   readonly queue: Queue
   readonly telemetry: Telemetry
+  /** Paused observers and actions, cluster-wide. */
+  readonly pause: PauseState
+  /** Open circuit breakers, cluster-wide. */
+  readonly breakers: Breakers
   readonly dispatcher: {
     readonly listener: { readonly connected: boolean; readonly problem: string | undefined }
     health(): Promise<SourceHealth[]>

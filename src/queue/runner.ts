@@ -122,7 +122,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const run = async (queue: string, job: FetchedJob) => {
     try {
       const delivery = fromJobData(job.data)
-      if (await o.hold?.({ queue, id: job.id, retryCount: job.retryCount }, delivery)) {
+      if (await o.hold?.({ queue, ...job }, delivery)) {
         mark(queue)
         return
       }
