@@ -115,7 +115,7 @@ const defaults = {
   concurrency: 32,
   dbPoolSize: 10,
   shutdownGraceMs: 25_000,
-  breakerFailures: 5,
+  breakerFailures: 0,
   breakerProbeMs: 30_000,
   dlqRetentionDays: 30,
   retentionDays: 7,
