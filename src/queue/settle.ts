@@ -79,9 +79,9 @@ export type Complete = ReturnType<typeof completer>
 
 /**
  * Records one attempt's outcome on its job as soon as that attempt ends, whatever other attempts
- * are doing, and in the delivery record (src/db/queries/deliveries.ts; a completion's record is
- * written with its batch by `completer`). Returns false when a retry
- * or failure found the attempt no longer holding the job (pg-boss expired it meanwhile and retries it).
+ * are doing, and in the delivery record (src/db/queries/deliveries.ts; `completer` writes a
+ * completion's record with its batch). Returns false when a retry or failure found the attempt no
+ * longer holding the job (pg-boss expired it meanwhile and retries it).
  */
 export async function settle(
   boss: Queue,
