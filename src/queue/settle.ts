@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
-import { recordAttempt, type SettledAttempt } from '../db/queries/deliveries.ts'
+import { recordAttempt, recordDelivered, type SettledAttempt } from '../db/queries/deliveries.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
 import { markFinalAttempt, recordOutputs, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
@@ -16,7 +16,10 @@ interface Completion {
   done: { resolve(): void; reject(err: unknown): void }
 }
 
-/** One transaction completing a queue's jobs in one statement, each keeping its own output. */
+/**
+ * One transaction completing a queue's jobs in one statement, each keeping its own output, and
+ * recording the whole batch in the delivery record in one more.
+ */
 async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statements, batch: Completion[]) {
   await withTransaction(pool, async (client) => {
     for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
@@ -25,6 +28,11 @@ async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statemen
       const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
       await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
     }
+    await recordDelivered(
+      client,
+      statements,
+      batch.map((c) => c.job),
+    )
   })
 }
 
@@ -33,9 +41,10 @@ const writers = 2
 
 /**
  * Completes jobs as their attempts end, each with its own output, fenced on its attempt (a job
- * pg-boss expired meanwhile is left to its retry). A lone completion goes at once, in one
- * statement; those that end while completions are being written go together in the next one,
- * so a busy worker does not pay one statement per delivery.
+ * pg-boss expired meanwhile is left to its retry), and records them as delivered. A lone
+ * completion goes at once, in two statements (pg-boss's completion, then the record); those that
+ * end while completions are being written go together in the next transaction, so a busy worker
+ * does not pay one statement per delivery.
  */
 export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
   let pending: Completion[] = []
@@ -50,6 +59,7 @@ export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
         if (batch.length === 1 && only) {
           const fence = { id: only.job.id, retryCount: only.job.retryCount }
           await boss.complete(only.job.queue, fence, only.output, { db: statements.adapter(pool) })
+          await recordAttempt(pool, statements, only.job, { kind: 'completed', output: only.output })
         } else await completeTogether(boss, pool, statements, batch)
         for (const c of batch) c.done.resolve()
       } catch (err) {
@@ -69,8 +79,9 @@ export type Complete = ReturnType<typeof completer>
 
 /**
  * Records one attempt's outcome on its job as soon as that attempt ends, whatever other attempts
- * are doing, and in the delivery record (src/db/queries/deliveries.ts). Returns false when a retry
- * or failure found the attempt no longer holding the job (pg-boss expired it meanwhile and retries it).
+ * are doing, and in the delivery record (src/db/queries/deliveries.ts; `completer` writes a
+ * completion's record with its batch). Returns false when a retry or failure found the attempt no
+ * longer holding the job (pg-boss expired it meanwhile and retries it).
  */
 export async function settle(
   boss: Queue,
@@ -81,7 +92,7 @@ export async function settle(
   outcome: Outcome,
 ): Promise<boolean> {
   const held = await settleJob(boss, pool, statements, complete, job, outcome)
-  if (held) await recordAttempt(pool, statements, job, outcome)
+  if (held && outcome.kind !== 'completed') await recordAttempt(pool, statements, job, outcome)
   return held
 }
 

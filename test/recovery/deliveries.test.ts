@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
+import { recordAttempt, recordDelivered, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
+import { statements } from '../../src/db/statements.ts'
+import type { ChangeEvent } from '../../src/event.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
@@ -96,4 +100,53 @@ test('an unknown outcome is a 400 naming the choices', async () => {
   assert.equal(res.status, 400)
   assert.equal(res.body.code, 'OB001')
   assert.match(res.body.error, /delivered, retrying, dead_lettered, given_up/)
+})
+
+test('a batch of completions records each delivery, a retried one keeping its earlier attempts', async () => {
+  const run = statements(true)
+  const attempt = (delivery: string, job: string, retryCount: number): SettledAttempt => ({
+    id: job,
+    retryCount,
+    data: {
+      delivery_id: delivery,
+      observer: 'batch',
+      action_index: 0,
+      event: { id: `ev-${delivery}`, entity: 'public.items', entity_id: delivery, seq: 900 } as ChangeEvent,
+    },
+  })
+  const jobA = randomUUID()
+  const jobB = randomUUID()
+  await recordAttempt(db.pool, run, attempt('batch-a', jobA, 0), {
+    kind: 'retry',
+    delayMs: 100,
+    record: { attempt: 1, at: new Date().toISOString(), code: 'OB005', error: 'HTTP 503', duration_ms: 1 },
+  })
+  // An expired attempt of batch-b and its retry ending in the same batch.
+  await recordDelivered(db.pool, run, [
+    attempt('batch-a', jobA, 1),
+    attempt('batch-b', jobB, 0),
+    attempt('batch-b', jobB, 1),
+  ])
+  const { rows } = await db.pool.query(
+    `select delivery_id, outcome, attempts, job_attempt, last_error, delivered_at is not null as delivered
+       from observers.deliveries where observer = 'batch' order by delivery_id`,
+  )
+  assert.deepEqual(rows, [
+    {
+      delivery_id: 'batch-a',
+      outcome: 'delivered',
+      attempts: 2,
+      job_attempt: 2,
+      last_error: null,
+      delivered: true,
+    },
+    {
+      delivery_id: 'batch-b',
+      outcome: 'delivered',
+      attempts: 2,
+      job_attempt: 2,
+      last_error: null,
+      delivered: true,
+    },
+  ])
 })

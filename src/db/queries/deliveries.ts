@@ -27,17 +27,11 @@ function outcomeOf(outcome: Outcome): { outcome: DeliveryOutcome; error: string 
 }
 
 /**
- * One upsert per settled attempt. The outcome moves only forward within a job (a later attempt
- * wins over a late settlement of an earlier one); a replay's job is a new job and always wins.
+ * How a settled attempt merges into the record. The outcome moves only forward within a job (a
+ * later attempt wins over a late settlement of an earlier one); a replay's job is a new job and
+ * always wins.
  */
-const recordStatement: NamedStatement = {
-  name: 'observers_record_delivery',
-  text: `
-  insert into observers.deliveries as d
-    (delivery_id, observer, action_index, event_id, entity, entity_id, seq, outcome, attempts,
-     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, 1, now(), now(),
-          case when $8 = 'delivered' then now() end, $9, $10, $11)
+const mergeAttempt = `
   on conflict (delivery_id) do update set
     attempts = d.attempts + 1,
     last_attempt_at = greatest(d.last_attempt_at, excluded.last_attempt_at),
@@ -48,7 +42,31 @@ const recordStatement: NamedStatement = {
                       then excluded.last_error else d.last_error end,
     job_attempt = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
                        then excluded.job_attempt else d.job_attempt end,
-    job_id = excluded.job_id`,
+    job_id = excluded.job_id`
+
+const columns = `(delivery_id, observer, action_index, event_id, entity, entity_id, seq, outcome, attempts,
+     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt)`
+
+/** One upsert per settled attempt. */
+const recordStatement: NamedStatement = {
+  name: 'observers_record_delivery',
+  text: `
+  insert into observers.deliveries as d ${columns}
+  values ($1, $2, $3, $4, $5, $6, $7, $8, 1, now(), now(),
+          case when $8 = 'delivered' then now() end, $9, $10, $11)
+  ${mergeAttempt}`,
+}
+
+/** One upsert for a batch of delivered attempts, each of a different delivery. */
+const recordDeliveredStatement: NamedStatement = {
+  name: 'observers_record_delivered',
+  text: `
+  insert into observers.deliveries as d ${columns}
+  select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
+         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt
+    from jsonb_to_recordset($1::jsonb) as x(delivery_id text, observer text, action_index int,
+         event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int)
+  ${mergeAttempt}`,
 }
 
 /** Records a settled attempt in observers.deliveries; an attempt cut short by shutdown is not one. */
@@ -74,6 +92,38 @@ export async function recordAttempt(
     job.id,
     job.retryCount + 1,
   ])
+}
+
+/**
+ * Records attempts that all delivered, in one statement for the whole batch rather than one per
+ * attempt. One upsert cannot touch a row twice, so a second attempt of the same delivery in the
+ * batch (an expired attempt and its retry ending together) is recorded after it on its own.
+ */
+export async function recordDelivered(db: Queryable, run: Statements, jobs: SettledAttempt[]): Promise<void> {
+  const seen = new Set<string>()
+  const rows: Record<string, unknown>[] = []
+  const again: SettledAttempt[] = []
+  for (const job of jobs) {
+    const { data } = job
+    if (seen.has(data.delivery_id)) {
+      again.push(job)
+      continue
+    }
+    seen.add(data.delivery_id)
+    rows.push({
+      delivery_id: data.delivery_id,
+      observer: data.observer,
+      action_index: data.action_index,
+      event_id: data.event.id,
+      entity: data.event.entity,
+      entity_id: data.event.entity_id,
+      seq: data.event.seq,
+      job_id: job.id,
+      job_attempt: job.retryCount + 1,
+    })
+  }
+  if (rows.length > 0) await run.run(db, recordDeliveredStatement, [JSON.stringify(rows)])
+  for (const job of again) await recordAttempt(db, run, job, { kind: 'completed', output: {} })
 }
 
 export interface DeliveryFilter {
