@@ -17,14 +17,16 @@ async function load() {
 const pre = (value) => el('pre', { tabindex: 0 }, el('code', { text: JSON.stringify(value, null, 2) }))
 
 /**
- * Watches the live feed for this delivery's next outcome; resolves once the stream is open, so
- * a retried attempt that runs at once is not missed.
+ * Watches the live feed for this delivery's next outcome; resolves once the stream is open (or
+ * cannot open), so a retried attempt that runs at once is not missed.
  */
 function watch(d) {
   const source = new EventSource(`/api/stream?observer=${encodeURIComponent(d.observer)}`)
+  // No timer: a retry sent before the stream is open could finish unseen on a slow machine. A
+  // stream that cannot open (the worker's client limit) errors instead, and the retry goes ahead.
   const opened = new Promise((resolve) => {
     source.addEventListener('open', resolve, { once: true })
-    setTimeout(resolve, 5000)
+    source.addEventListener('error', resolve, { once: true })
   })
   source.addEventListener('execution', (e) => {
     const x = JSON.parse(e.data)
