@@ -17,8 +17,9 @@ async function load() {
 const pre = (value) => el('pre', { tabindex: 0 }, el('code', { text: JSON.stringify(value, null, 2) }))
 
 /**
- * Watches the live feed for this delivery's next outcome; resolves once the stream is open (or
- * cannot open), so a retried attempt that runs at once is not missed.
+ * Watches the live feed for this delivery's next outcome. `opened` resolves once the stream is
+ * open (or cannot open), so a retried attempt that runs at once is not missed; `heard()` tells
+ * whether an outcome has been announced already.
  */
 function watch(d) {
   const source = new EventSource(`/api/stream?observer=${encodeURIComponent(d.observer)}`)
@@ -28,9 +29,11 @@ function watch(d) {
     source.addEventListener('open', resolve, { once: true })
     source.addEventListener('error', resolve, { once: true })
   })
+  let heard = false
   source.addEventListener('execution', (e) => {
     const x = JSON.parse(e.data)
     if (x.delivery_id !== d.delivery_id) return
+    heard = true
     if (x.outcome === 'success') {
       announce(`Delivered (attempt ${x.attempt}, ${x.duration_ms} ms).`, 'success')
       source.close()
@@ -41,7 +44,7 @@ function watch(d) {
       announce(`Attempt ${x.attempt} failed, retrying: ${x.error}`)
     }
   })
-  return opened
+  return { opened, heard: () => heard }
 }
 
 function render(d) {
@@ -51,9 +54,11 @@ function render(d) {
     retry.disabled = true
     remove.disabled = true
     try {
-      await watch(d)
+      const watching = watch(d)
+      await watching.opened
       const r = await api(`/api/dlq/${encodeURIComponent(d.id)}/retry`, { method: 'POST' })
-      announce(`Retried as job ${r.job_ids[0]}; waiting for the delivery…`)
+      // The delivery can end before this answer arrives: keep the outcome already announced.
+      if (!watching.heard()) announce(`Retried as job ${r.job_ids[0]}; waiting for the delivery…`)
     } catch (err) {
       announce(err.message, 'error')
       retry.disabled = false
