@@ -1,13 +1,12 @@
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
-import { coerceError, ErrorCode } from '../errors.ts'
+import { ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Outcome, Queue } from '../queue/boss.ts'
 import { holdForBreaker, releaseBreaker } from '../queue/pgboss-sql.ts'
 import type { Attempt } from '../queue/settle.ts'
-import { controlChannel } from './pause.ts'
+import { controlChannel, startRefresher } from './refresher.ts'
 
-const refreshMs = 2_000
 /** Attempt verdicts that say the destination is unwell; a permanent refusal (a 4xx) does not. */
 const destinationFailures = new Set<string>([
   ErrorCode.ActionFailedTransient,
@@ -63,25 +62,8 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
     const { rows: jobs } = await o.statements.run(o.pool, releaseBreaker, [destinations])
     for (const queue of new Set(jobs.map((r: { name: string }) => r.name))) o.wake(queue)
   }
-  let tail: Promise<unknown> = Promise.resolve()
-  const refresh = () => {
-    const run = tail.then(read)
-    tail = run.catch(() => {})
-    return run
-  }
-  const refreshQuietly = () =>
-    void refresh().catch((e: unknown) =>
-      o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not read the circuit breakers'),
-    )
-  await read()
-  const timer = setInterval(refreshQuietly, refreshMs)
-  timer.unref()
-  const listener = o.listen
-    ? await o.boss
-        .getDb()
-        .listen?.(controlChannel, refreshQuietly, refreshQuietly)
-        .catch(() => undefined)
-    : undefined
+  const refresher = await startRefresher(read, { ...o, what: 'the circuit breakers' })
+  await refresher.refresh()
 
   const claimProbe = async (destination: string) => {
     const { rowCount } = await o.pool.query(
@@ -106,7 +88,7 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
       o.log.warn({ destination, failures: o.failures }, `circuit breaker of ${destination} opened`)
       await o.pool.query(`select pg_notify($1, 'opened')`, [controlChannel])
     }
-    await refresh()
+    await refresher.refresh()
   }
   const succeed = async (destination: string) => {
     const { rows: r } = await o.pool.query<{ opened_at: Date | null }>(
@@ -117,7 +99,7 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
       o.log.info({ destination }, `circuit breaker of ${destination} closed`)
       await o.pool.query(`select pg_notify($1, 'closed')`, [controlChannel])
     }
-    await refresh()
+    await refresher.refresh()
   }
 
   return {
@@ -149,10 +131,7 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
         await fail(destination)
       }
     },
-    refresh,
-    async stop() {
-      clearInterval(timer)
-      await listener?.close()
-    },
+    refresh: refresher.refresh,
+    stop: refresher.stop,
   }
 }

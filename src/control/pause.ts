@@ -1,15 +1,10 @@
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
-import { coerceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Queue } from '../queue/boss.ts'
 import { holdPaused, releasePaused } from '../queue/pgboss-sql.ts'
 import type { Attempt } from '../queue/settle.ts'
-
-/** The channel `observers.pause_observer()` and `resume_observer()` NOTIFY on. */
-export const controlChannel = 'observers_control'
-/** Backstop re-read of observers.paused, for NOTIFYs missed or not delivered through a pooler. */
-const refreshMs = 2_000
+import { startRefresher } from './refresher.ts'
 
 /** The pause targets a delivery answers to: its observer, and that observer's action. */
 export function pauseTargets(observer: string, actionIndex: number): string[] {
@@ -51,28 +46,10 @@ export async function startPauseState(o: PauseOptions): Promise<PauseState> {
     const { rows } = await o.statements.run(o.pool, releasePaused, [o.retentionSeconds])
     for (const queue of new Set(rows.map((r: { name: string }) => r.name))) o.wake(queue)
   }
-  // Reads run one after another, and each caller's read starts after it called.
-  let tail: Promise<unknown> = Promise.resolve()
-  const refresh = () => {
-    const run = tail.then(read)
-    tail = run.catch(() => {})
-    return run
-  }
-  const refreshQuietly = () =>
-    void refresh().catch((e: unknown) =>
-      o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not read the paused observers'),
-    )
-  await read()
+  const refresher = await startRefresher(read, { ...o, what: 'the paused observers' })
+  await refresher.refresh()
   // A worker starting after a resume it did not see releases what that resume left held.
   await release()
-  const timer = setInterval(refreshQuietly, refreshMs)
-  timer.unref()
-  const listener = o.listen
-    ? await o.boss
-        .getDb()
-        .listen?.(controlChannel, refreshQuietly, refreshQuietly)
-        .catch(() => undefined)
-    : undefined
   const isPaused = (observer: string, actionIndex: number) =>
     pauseTargets(observer, actionIndex).some((t) => paused.has(t))
   return {
@@ -89,10 +66,7 @@ export async function startPauseState(o: PauseOptions): Promise<PauseState> {
       ])
       return rows.length === 1
     },
-    refresh,
-    async stop() {
-      clearInterval(timer)
-      await listener?.close()
-    },
+    refresh: refresher.refresh,
+    stop: refresher.stop,
   }
 }
