@@ -1,6 +1,6 @@
-import { ConfigError, ErrorCode } from './errors.ts'
-import { normaliseEntity } from './observers/load.ts'
-import { parseTime } from './ops/filters.ts'
+import { ConfigError, ErrorCode } from '../errors.ts'
+import { normaliseEntity } from '../observers/load.ts'
+import { parseTime } from '../ops/filters.ts'
 import { parseSeqRange, type ReplayRange } from './replay.ts'
 
 /** A replay as asked for, from the CLI's options or the API's body: all text. */

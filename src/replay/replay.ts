@@ -1,11 +1,11 @@
-import { type Pool, withTransaction } from './db/pool.ts'
-import { selectChanges } from './db/queries/change-log.ts'
-import { deliveriesInSeqRange } from './db/queries/deliveries.ts'
-import type { Matcher } from './dispatch/match.ts'
-import { ConfigError, ErrorCode } from './errors.ts'
-import type { ChangeEvent } from './event.ts'
-import type { ActionConfig } from './observers/types.ts'
-import { enqueue, type Queue, type QueuedDelivery } from './queue/boss.ts'
+import { type Pool, withTransaction } from '../db/pool.ts'
+import { selectChanges } from '../db/queries/change-log.ts'
+import { deliveriesInSeqRange } from '../db/queries/deliveries.ts'
+import type { Matcher } from '../dispatch/match.ts'
+import { ConfigError, ErrorCode } from '../errors.ts'
+import type { ChangeEvent } from '../event.ts'
+import type { ActionConfig } from '../observers/types.ts'
+import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 
 /** Which change-log rows to dispatch again: a time window, a seq range, or both. */
 export interface ReplayRange {
