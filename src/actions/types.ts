@@ -21,6 +21,19 @@ export interface ActionResult {
   detail?: Record<string, unknown>
 }
 
+/** The HTTP request an attempt sends: what the console shows beside a failure. */
+export interface HttpRequestPlan {
+  method: string
+  url: string
+  /** How to show the URL when it is a secret (`url_env`): its origin only. */
+  label: string
+  urlIsSecret: boolean
+  headers: Record<string, string>
+  /** Lower-case names of headers whose value is a secret (`headers_env`, signatures). */
+  secretHeaders: string[]
+  body: string
+}
+
 /**
  * One action type. Every file in src/actions/ exports one of these; `execute` throws
  * ActionError (retryable or not) or TemplateError, and never decides about retries itself.
@@ -35,5 +48,7 @@ export interface ActionType<A extends ActionConfig = ActionConfig> {
   templates(action: A): unknown[]
   /** A key naming the destination, so max_concurrency can be applied per destination. */
   destination?(action: A): string
+  /** The request `execute` would send, for HTTP actions; throws as `execute` would on bad input. */
+  request?(action: A, ctx: ActionContext): HttpRequestPlan
   execute(action: A, ctx: ActionContext): Promise<ActionResult>
 }

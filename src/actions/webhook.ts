@@ -126,6 +126,25 @@ export function webhookUrl(action: WebhookAction, ctx: ActionContext): { url: st
   return { url, label: safeUrl(url) }
 }
 
+/** The request one attempt sends, signed for now. */
+function webhookRequest(action: WebhookAction, ctx: ActionContext) {
+  const { url, label } = webhookUrl(action, ctx)
+  const { body, contentType } = renderBody(action, ctx)
+  const headers = renderHeaders(action, ctx, contentType)
+  // Standard Webhooks identity headers on every request, signed or not: receivers dedupe on webhook-id.
+  const timestamp = Math.floor(Date.now() / 1000)
+  headers['webhook-id'] = ctx.delivery.delivery_id
+  headers['webhook-timestamp'] = String(timestamp)
+  if (action.signing_secret_env) {
+    const secret = requireEnv(ctx.config, action.signing_secret_env, 'signing_secret_env')
+    headers['webhook-signature'] = signPayload(secret, ctx.delivery.delivery_id, timestamp, body)
+  }
+  const secretHeaders = Object.keys(action.headers_env ?? {}).map((n) => n.toLowerCase())
+  if (action.signing_secret_env) secretHeaders.push('webhook-signature')
+  const method: Dispatcher.HttpMethod = action.method ?? 'POST'
+  return { method, url, label, urlIsSecret: action.url_env !== undefined, headers, secretHeaders, body }
+}
+
 export const webhook: ActionType<WebhookAction> = {
   type: 'webhook',
   defaultTimeoutMs: 10_000,
@@ -135,19 +154,9 @@ export const webhook: ActionType<WebhookAction> = {
     ),
   templates: (action) => [action.url, ...Object.values(action.headers ?? {}), action.body_template],
   destination: (action) => (action.url_env ? `env:${action.url_env}` : safeUrl(action.url ?? '')),
+  request: webhookRequest,
   async execute(action, ctx) {
-    const { url, label } = webhookUrl(action, ctx)
-    const { body, contentType } = renderBody(action, ctx)
-    const headers = renderHeaders(action, ctx, contentType)
-    // Standard Webhooks identity headers on every request, signed or not: receivers dedupe on webhook-id.
-    const timestamp = Math.floor(Date.now() / 1000)
-    headers['webhook-id'] = ctx.delivery.delivery_id
-    headers['webhook-timestamp'] = String(timestamp)
-    if (action.signing_secret_env) {
-      const secret = requireEnv(ctx.config, action.signing_secret_env, 'signing_secret_env')
-      headers['webhook-signature'] = signPayload(secret, ctx.delivery.delivery_id, timestamp, body)
-    }
-    const method = action.method ?? 'POST'
+    const { url, label, method, headers, body } = webhookRequest(action, ctx)
     const res = await sendHttp({ url, method, headers, body, signal: ctx.signal, label })
     assertOk(res, `webhook ${label}`)
     return { status: res.status }

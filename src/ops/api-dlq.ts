@@ -1,13 +1,15 @@
 import { AppError, coerceError, ErrorCode } from '../errors.ts'
 import {
+  countDeadLetters,
   getDeadLetter,
   isValidCursor,
   listDeadLetters,
   purgeDeadLetters,
   retryDeadLetters,
 } from '../queue/dlq.ts'
-import { type DlqFilterInput, parseDlqFilter, parsePositiveInt } from './filters.ts'
+import { type DlqFilterInput, narrows, parseDlqFilter, parsePositiveInt } from './filters.ts'
 import { HttpError, notFound, readJson, sendJson } from './http.ts'
+import { renderRequest } from './rendered-request.ts'
 import type { RouteContext } from './types.ts'
 
 const defaultLimit = 50
@@ -26,6 +28,7 @@ function filterFrom(source: Record<string, unknown>): DlqFilterInput {
     entity: text('entity'),
     since: text('since'),
     until: text('until'),
+    code: text('code'),
   }
 }
 
@@ -64,10 +67,20 @@ export async function listDlq({ url, res, worker }: RouteContext) {
   sendJson(res, 200, { items: page.items, next_cursor: page.nextCursor })
 }
 
-export async function showDlq({ res, worker, params }: RouteContext) {
+/** One dead letter with the request its last attempt sent, rendered again with secrets redacted. */
+export async function showDlq({ res, worker, params, config, log }: RouteContext) {
   const item = await dlqOperation(() => getDeadLetter(worker.pool, params[0] ?? ''))
   if (!item) throw notFound('dead letter')
-  sendJson(res, 200, item)
+  // A source entry that never became an event has no action to render.
+  const request =
+    item.observer === null
+      ? null
+      : renderRequest(item.delivery, Math.max(1, item.attempt_history.length), {
+          config,
+          log,
+          observers: worker.current().observers,
+        })
+  sendJson(res, 200, { ...item, request })
 }
 
 export async function retryOneDlq({ res, worker, params, log }: RouteContext) {
@@ -91,5 +104,24 @@ export async function deleteDlq({ res, worker, params, log }: RouteContext) {
   const deleted = await dlqOperation(() => purgeDeadLetters(worker.pool, { ids: [id] }))
   if (deleted === 0) throw notFound('dead letter')
   log.info({ dlq_id: id }, 'dead letter deleted')
+  sendJson(res, 200, { deleted })
+}
+
+/**
+ * Deletes every dead letter the filter selects; `dry_run` only counts them, for a confirm step.
+ * An empty filter selects the whole DLQ and needs `all: true`, as the CLI needs --yes.
+ */
+export async function purgeMatchingDlq({ req, url, res, worker, log }: RouteContext) {
+  const body = await readJson(req)
+  const filter = parseDlqFilter(filterFrom({ ...Object.fromEntries(url.searchParams), ...body }))
+  if (!narrows(filter) && body.all !== true) {
+    throw new HttpError(400, ErrorCode.InvalidConfig, 'purging every dead letter needs "all": true')
+  }
+  if (body.dry_run === true) {
+    sendJson(res, 200, { matched: await dlqOperation(() => countDeadLetters(worker.pool, filter)) })
+    return
+  }
+  const deleted = await dlqOperation(() => purgeDeadLetters(worker.pool, filter))
+  log.info({ deleted, filter }, `purged ${deleted} dead letter(s)`)
   sendJson(res, 200, { deleted })
 }

@@ -120,6 +120,29 @@ function maskEnv(value: unknown, config: Config): unknown {
   return mask(value)
 }
 
+/** Each option of `action` as an attempt would use it: templates rendered, `*_env` values masked. */
+export function renderActionOptions(
+  action: ActionConfig,
+  scope: Record<string, unknown>,
+  config: Config,
+): { rendered: Record<string, unknown>; errors: string[] } {
+  const rendered: Record<string, unknown> = {}
+  const errors: string[] = []
+  for (const [key, value] of Object.entries(action)) {
+    if (key === 'type') continue
+    try {
+      rendered[key] = key.endsWith('_env')
+        ? maskEnv(value, config)
+        : typeof value === 'string'
+          ? renderString(value, scope)
+          : renderJson(value, scope)
+    } catch (err) {
+      errors.push(`${key}: ${coerceError(err).message}`)
+    }
+  }
+  return { rendered, errors }
+}
+
 function previewAction(o: Observer, action: ActionConfig, index: number, e: ChangeEvent, config: Config) {
   const delivery = {
     delivery_id: deliveryId(e.id, o.name, index),
@@ -130,19 +153,10 @@ function previewAction(o: Observer, action: ActionConfig, index: number, e: Chan
     on_failure: o.onFailure,
     event: e,
   }
-  const scope = templateScope(delivery, 1)
-  const preview: ActionPreview = { index, type: action.type, rendered: {}, errors: [] }
-  for (const [key, value] of Object.entries(action)) {
-    if (key === 'type') continue
-    try {
-      preview.rendered[key] = key.endsWith('_env')
-        ? maskEnv(value, config)
-        : typeof value === 'string'
-          ? renderString(value, scope)
-          : renderJson(value, scope)
-    } catch (err) {
-      preview.errors.push(`${key}: ${coerceError(err).message}`)
-    }
+  const preview: ActionPreview = {
+    index,
+    type: action.type,
+    ...renderActionOptions(action, templateScope(delivery, 1), config),
   }
   // A webhook without body_template sends the event itself.
   if (action.type === 'webhook' && action.body_template === undefined) preview.rendered.body = e

@@ -45,6 +45,7 @@ export interface DlqFilterInput {
   entity?: string | undefined
   since?: string | undefined
   until?: string | undefined
+  code?: string | undefined
 }
 
 /** Free text compared in SQL; Postgres refuses a NUL in text, which must be the caller's 400. */
@@ -62,6 +63,7 @@ export function parseDlqFilter(input: DlqFilterInput, now = Date.now()): DlqFilt
     entity: entity ? normaliseEntity(entity) : undefined,
     since: input.since ? parseTime(input.since, 'since', now) : undefined,
     until: input.until ? parseTime(input.until, 'until', now) : undefined,
+    code: text(input.code, 'code'),
   }
 }
 

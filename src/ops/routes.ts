@@ -9,7 +9,7 @@ import {
   stopBackfill,
 } from './api-backfills.ts'
 import { listDeliveryRecord } from './api-deliveries.ts'
-import { deleteDlq, listDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
+import { deleteDlq, listDlq, purgeMatchingDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { fireObserver } from './api-fire.ts'
 import { closeBreaker, listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { replay } from './api-replay.ts'
@@ -71,6 +71,7 @@ const routes: Route[] = [
       sendJson(res, 200, { interval_seconds: c.history.intervalSeconds, samples: c.history.samples() }),
   },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
+  { method: 'POST', path: /^\/api\/dlq\/purge$/, handle: purgeMatchingDlq },
   { method: 'GET', path: new RegExp(`^/api/dlq/${id}$`), handle: showDlq },
   { method: 'POST', path: new RegExp(`^/api/dlq/${id}/retry$`), handle: retryOneDlq },
   { method: 'DELETE', path: new RegExp(`^/api/dlq/${id}$`), handle: deleteDlq },

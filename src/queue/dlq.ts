@@ -13,6 +13,8 @@ export interface DlqFilter {
   since?: Date | undefined
   /** dead-lettered before */
   until?: Date | undefined
+  /** the last attempt's error code (OB…) */
+  code?: string | undefined
   ids?: readonly string[] | undefined
 }
 
@@ -60,14 +62,15 @@ const columns = `j.id, j.data ->> 'observer' as observer,
   jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
   j.created_on as failed_at, j.source_name as source_queue`
 
-// Parameters $1..$7 are the filter; callers append their own from $8.
+// Parameters $1..$8 are the filter; callers append their own from $9.
 const where = `j.name = $1 and j.state = 'created'
   and ($2::text is null or j.data ->> 'observer' = $2)
   and ($3::text is null or (j.data ->> 'action')::jsonb ->> 'type' = $3)
   and ($4::text is null or j.data -> 'event' ->> 'entity' = $4)
   and ($5::timestamptz is null or j.created_on >= $5)
   and ($6::timestamptz is null or j.created_on < $6)
-  and ($7::uuid[] is null or j.id = any($7::uuid[]))`
+  and ($7::uuid[] is null or j.id = any($7::uuid[]))
+  and ($8::text is null or j.data -> 'attempts' -> -1 ->> 'code' = $8)`
 
 function filterParams(f: DlqFilter): unknown[] {
   const ids = f.ids?.filter(isJobId)
@@ -79,6 +82,7 @@ function filterParams(f: DlqFilter): unknown[] {
     f.since ?? null,
     f.until ?? null,
     ids ?? null,
+    f.code ?? null,
   ]
 }
 
@@ -99,10 +103,10 @@ export async function listDeadLetters(
     `select ${columns}, (extract(epoch from j.created_on) * 1000000)::bigint::text as cursor_us
        from ${job} j
       where ${where}
-        and ($8::bigint is null or (j.created_on, j.id) <
-             (timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::uuid))
+        and ($9::bigint is null or (j.created_on, j.id) <
+             (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::uuid))
       order by j.created_on desc, j.id desc
-      limit $10`,
+      limit $11`,
     [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit + 1],
   )
   // One row more than asked for tells whether another page exists.
@@ -176,7 +180,9 @@ export async function retryDeadLetters(
   const { rows } = await pool.query<{ now: Date }>('select clock_timestamp() as now')
   const startedAt = rows[0]!.now
   const until = filter.until && filter.until < startedAt ? filter.until : startedAt
-  const [, observer, type, entity, since, , ids] = filterParams(filter)
+  const [, observer, type, entity, since, , given] = filterParams(filter)
+  // observers.requeue_dead_letters knows no error code: a code narrows to the ids it selects.
+  const ids = filter.code ? await idsMatching(pool, { ...filter, until }) : given
   const batchSize = opts.batchSize ?? 200
   const all: string[] = []
   for (;;) {
@@ -187,6 +193,23 @@ export async function retryDeadLetters(
     all.push(...moved.map((r) => r.job_id))
     if (moved.length < batchSize) return all
   }
+}
+
+async function idsMatching(db: Pool, filter: DlqFilter): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `select j.id from ${job} j where ${where}`,
+    filterParams(filter),
+  )
+  return rows.map((r) => r.id)
+}
+
+/** How many dead letters the filter selects: what a purge or a retry of it would touch. */
+export async function countDeadLetters(db: Pool, filter: DlqFilter): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from ${job} j where ${where}`,
+    filterParams(filter),
+  )
+  return rows[0]?.n ?? 0
 }
 
 /** Deletes dead letters for good (and the failed strict-FIFO jobs holding their keys). */

@@ -8,12 +8,15 @@ import { api, deadLetters, hookObserver } from './helpers.ts'
 
 let db: TestDatabase
 let worker: TestWorker
-const r: Record<'single' | 'bulkA' | 'bulkB' | 'ordered', Receiver> = {} as never
+const r: Record<'single' | 'bulkA' | 'bulkB' | 'ordered' | 'secret', Receiver> = {} as never
+const hookToken = 'hook-token-0123456789'
+const signingSecret = 'signing-secret-0123456789'
 
 before(async () => {
   db = await createTestDatabase()
   await db.pool.query('create table items (id int primary key, kind text not null, n int default 0)')
-  for (const name of ['single', 'bulkA', 'bulkB', 'ordered'] as const) r[name] = await startReceiver()
+  for (const name of ['single', 'bulkA', 'bulkB', 'ordered', 'secret'] as const)
+    r[name] = await startReceiver()
   const only = (kind: string) => ({ condition: `kind = '${kind}'` })
   const dir = await observersDir({
     'single.json': hookObserver('single', 'items', r.single.url, only('single')),
@@ -23,9 +26,23 @@ before(async () => {
       ...only('ordered'),
       ordering: 'entity',
     }),
+    'secret.json': hookObserver('secret', 'items', `${r.secret.url}/orders/{{ id }}`, {
+      ...only('secret'),
+      actions: [
+        {
+          type: 'webhook',
+          url: `${r.secret.url}/orders/{{ id }}?token={{ "${hookToken}" }}`,
+          method: 'PUT',
+          headers: { 'x-kind': '{{ kind }}' },
+          headers_env: { authorization: 'HOOK_TOKEN' },
+          signing_secret_env: 'HOOK_SIGNING_SECRET',
+          body_template: { id: '{{ id }}', note: `echo ${hookToken}` },
+        },
+      ],
+    }),
   })
   for (const rec of Object.values(r)) rec.reply([{ status: 503, body: 'down for maintenance' }])
-  worker = await runWorker(db.url, dir)
+  worker = await runWorker(db.url, dir, { HOOK_TOKEN: hookToken, HOOK_SIGNING_SECRET: signingSecret })
 })
 
 after(async () => {
@@ -188,4 +205,84 @@ test('bad input answers 400 with a code, unknown routes 404, wrong methods 405',
   assert.equal((await api(worker.worker, '/api/dlq/not-a-uuid')).status, 404)
   assert.equal((await api(worker.worker, '/api/nothing')).status, 404)
   assert.equal((await api(worker.worker, '/api/dlq', { method: 'PUT' })).status, 405)
+})
+
+test('a dead letter shows the request its attempt sent, with every secret redacted', async () => {
+  await db.pool.query(`insert into items values (50, 'secret')`)
+  const [id] = await deadLetters(db.pool, 'secret')
+  const [sent] = await r.secret.waitFor(1)
+  const shown = await api(worker.worker, `/api/dlq/${id}`)
+  assert.equal(shown.status, 200)
+  const request = shown.body.request
+  assert.equal(request.kind, 'http')
+  assert.equal(request.method, 'PUT')
+  assert.equal(request.url, `${r.secret.url}/orders/50?token=[redacted]`)
+  assert.equal(request.headers['x-kind'], 'secret')
+  assert.equal(request.headers.authorization, '[redacted]')
+  assert.equal(request.headers['webhook-signature'], '[redacted]')
+  assert.equal(request.headers['webhook-id'], shown.body.delivery_id)
+  const body = JSON.parse(request.body)
+  assert.equal(String(body.id), '50')
+  assert.equal(body.note, 'echo [redacted]')
+  assert.equal(sent!.headers.authorization, hookToken, 'the attempt itself sent the secret')
+  const text = JSON.stringify(shown.body.request)
+  assert.ok(!text.includes(hookToken) && !text.includes(signingSecret), text)
+})
+
+test('purge by filter counts first, then deletes only what the filter and error code select', async () => {
+  const before = (await api(worker.worker, '/api/dlq?observer=bulk-b')).body.items.length
+  assert.ok(before > 0)
+  const none = await api(worker.worker, '/api/dlq/purge', {
+    method: 'POST',
+    body: { observer: 'bulk-b', code: 'OB999', dry_run: true },
+  })
+  assert.deepEqual(none.body, { matched: 0 })
+  const count = await api(worker.worker, '/api/dlq/purge?observer=bulk-b', {
+    method: 'POST',
+    body: { code: 'OB013', dry_run: true },
+  })
+  assert.deepEqual(count.body, { matched: before })
+  const everything = await api(worker.worker, '/api/dlq/purge', { method: 'POST', body: {} })
+  assert.equal(everything.status, 400, 'an empty filter needs "all": true')
+  const purged = await api(worker.worker, '/api/dlq/purge', {
+    method: 'POST',
+    body: { observer: 'bulk-b', code: 'OB013' },
+  })
+  assert.deepEqual(purged.body, { deleted: before })
+  assert.equal((await api(worker.worker, '/api/dlq?observer=bulk-b')).body.items.length, 0)
+  assert.equal((await api(worker.worker, '/api/dlq?observer=secret&code=OB013')).body.items.length, 1)
+})
+
+test('10 000 dead letters come a page at a time, and purge by filter takes them all', async () => {
+  const [seed] = await deadLetters(db.pool, 'secret')
+  const { rows: cols } = await db.pool.query<{ list: string }>(
+    `select string_agg(quote_ident(column_name), ', ') as list from information_schema.columns
+      where table_schema = 'pgboss' and table_name = 'job' and column_name not in ('id', 'data')
+        and is_generated = 'NEVER'`,
+  )
+  await db.pool.query(
+    `insert into pgboss.job (id, data, ${cols[0]!.list})
+     select gen_random_uuid(), jsonb_set(j.data, '{observer}', '"mass"'), ${cols[0]!.list
+       .split(', ')
+       .map((c) => `j.${c}`)
+       .join(', ')}
+       from pgboss.job j, generate_series(1, 10000) where j.id = $1`,
+    [seed],
+  )
+  const page = await api(worker.worker, '/api/dlq?observer=mass')
+  assert.equal(page.status, 200)
+  assert.equal(page.body.items.length, 50, 'one page, not everything')
+  assert.ok(page.body.next_cursor)
+  const second = await api(worker.worker, `/api/dlq?observer=mass&limit=500&cursor=${page.body.next_cursor}`)
+  assert.equal(second.body.items.length, 500)
+  const firstIds = new Set(page.body.items.map((i: { id: string }) => i.id))
+  assert.ok(second.body.items.every((i: { id: string }) => !firstIds.has(i.id)))
+  const count = await api(worker.worker, '/api/dlq/purge', {
+    method: 'POST',
+    body: { observer: 'mass', dry_run: true },
+  })
+  assert.deepEqual(count.body, { matched: 10_000 })
+  const purged = await api(worker.worker, '/api/dlq/purge', { method: 'POST', body: { observer: 'mass' } })
+  assert.deepEqual(purged.body, { deleted: 10_000 })
+  assert.equal((await api(worker.worker, '/api/dlq?observer=secret')).body.items.length, 1)
 })

@@ -341,6 +341,7 @@ test('the DLQ routes and the stream answer as described, errors included', async
   )
   const shown = await call('GET', '/api/dlq/{id}', { path: one })
   assert.equal(shown.body.attempt_history[0].status, 503)
+  assert.equal(shown.body.request.kind, 'http')
   const missing = '/api/dlq/00000000-0000-4000-8000-000000000000'
   assert.equal((await call('GET', '/api/dlq/{id}', { path: missing })).status, 404)
   assert.equal((await call('POST', '/api/dlq/{id}/retry', { path: `${one}/retry` })).status, 200)
@@ -368,6 +369,13 @@ test('the DLQ routes and the stream answer as described, errors included', async
   const retried = await call('POST', '/api/dlq/retry', { body: JSON.stringify({ observer: 'failing' }) })
   assert.equal(retried.status, 200)
   assert.equal((await call('POST', '/api/dlq/retry', { body: '{not json' })).status, 400)
+  const counted = await call('POST', '/api/dlq/purge', {
+    body: JSON.stringify({ observer: 'failing', code: 'OB013', dry_run: true }),
+  })
+  assert.equal(typeof counted.body.matched, 'number')
+  assert.equal((await call('POST', '/api/dlq/purge', { body: '{}' })).status, 400)
+  const purged = await call('POST', '/api/dlq/purge', { body: JSON.stringify({ observer: 'nobody' }) })
+  assert.deepEqual(purged.body, { deleted: 0 })
   // Last: the server closes the connection of a body it refuses.
   const huge = await call('POST', '/api/dlq/retry', {
     body: JSON.stringify({ observer: 'x'.repeat(1 << 21) }),

@@ -9,6 +9,7 @@ import { createLogger } from '../../log.ts'
 import { type DlqFilterInput, narrows, parseDlqFilter, parsePositiveInt } from '../../ops/filters.ts'
 import { type Queue, startQueue } from '../../queue/boss.ts'
 import {
+  countDeadLetters,
   type DeadLetter,
   type DeadLetterDetail,
   type DlqFilter,
@@ -62,6 +63,7 @@ function withFilters(cmd: Command): Command {
     .option('--entity <table>', 'only changes of this table (public implied)')
     .option('--since <time>', 'dead-lettered at or after: ISO-8601 or an age (30m, 1h, 7d)')
     .option('--until <time>', 'dead-lettered before: ISO-8601 or an age')
+    .option('--code <code>', 'only those whose last attempt failed with this error code (OB004, ...)')
     .option('--json', 'machine-readable output')
 }
 
@@ -191,8 +193,15 @@ function registerPurge(dlq: Command): void {
   withFilters(dlq.command('purge').description('delete dead letters for good'))
     .argument('[ids...]', 'dead-letter ids; without ids, every dead letter the filters select')
     .option('--yes', 'confirm deleting every dead letter (needed when no id or filter is given)')
-    .action(async (ids: string[], opts: FilterOptions & { yes?: boolean }) => {
+    .option('--dry-run', 'only count what would be deleted')
+    .action(async (ids: string[], opts: FilterOptions & { yes?: boolean; dryRun?: boolean }) => {
       const filter = selection(ids, opts)
+      if (opts.dryRun) {
+        const matched = await withPool((pool) => countDeadLetters(pool, filter))
+        if (opts.json) printJson({ matched })
+        else console.log(`${matched} dead letter(s) match; nothing deleted`)
+        return
+      }
       if (!narrows(filter) && !opts.yes) {
         throw new ConfigError(
           ErrorCode.InvalidConfig,
