@@ -17,6 +17,7 @@ index CREATE INDEX deliveries_observer_last_attempt ON observers.deliveries USIN
 index CREATE INDEX deliveries_seq ON observers.deliveries USING btree (seq)
 index CREATE INDEX source_ledger_created_at ON observers.source_ledger USING btree (source, entry_created_at)
 index CREATE UNIQUE INDEX backfills_pkey ON observers.backfills USING btree (id)
+index CREATE UNIQUE INDEX backlog_samples_pkey ON observers.backlog_samples USING btree (at)
 index CREATE UNIQUE INDEX breakers_pkey ON observers.breakers USING btree (destination)
 index CREATE UNIQUE INDEX change_log_pkey ON observers.change_log USING btree (seq)
 index CREATE UNIQUE INDEX change_pending_pkey ON observers.change_pending USING btree (seq)
@@ -27,10 +28,11 @@ index CREATE UNIQUE INDEX source_ledger_pkey ON observers.source_ledger USING bt
 index CREATE UNIQUE INDEX source_progress_pkey ON observers.source_progress USING btree (source)
 index CREATE UNIQUE INDEX watched_pkey ON observers.watched USING btree (entity)
 relation backfills r: id bigint not null default nextval('observers.backfills_id_seq'::regclass), entity text not null, where_sql text, observers text[] not null, state text not null default 'running'::text, last_key jsonb, rows_done bigint not null default 0, rows_total bigint, page_size integer not null, pause_ms integer not null, error text, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), finished_at timestamp with time zone
+relation backlog_samples r: at timestamp with time zone not null, backlog bigint not null, oldest_seconds integer not null
 relation breakers r: destination text not null, failures integer not null, opened_at timestamp with time zone, probe_at timestamp with time zone
 relation change_log r: seq bigint not null identity, id uuid not null default gen_random_uuid(), event text not null, entity text not null, entity_id text not null, before jsonb, after jsonb, changed text[] not null default '{}'::text[], tenant_id text, actor_id text, traceparent text, txid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), dispatched_at timestamp with time zone
 relation change_pending r: seq bigint not null, bytes bigint
-relation deliveries r: delivery_id text not null, observer text not null, action_index integer not null, event_id text not null, entity text not null, entity_id text not null, seq bigint not null, outcome text not null, attempts integer not null, first_attempt_at timestamp with time zone not null, last_attempt_at timestamp with time zone not null, delivered_at timestamp with time zone, last_error text, job_id uuid not null, job_attempt integer not null
+relation deliveries r: delivery_id text not null, observer text not null, action_index integer not null, event_id text not null, entity text not null, entity_id text not null, seq bigint not null, outcome text not null, attempts integer not null, first_attempt_at timestamp with time zone not null, last_attempt_at timestamp with time zone not null, delivered_at timestamp with time zone, last_error text, job_id uuid not null, job_attempt integer not null, duration_ms integer
 relation delivery_log v: delivery_id text, observer text, action_index integer, entity text, entity_id text, seq bigint, outcome text, attempts integer, first_attempt_at timestamp with time zone, last_attempt_at timestamp with time zone, delivered_at timestamp with time zone, last_error text
 relation dlq v: id uuid, observer text, action_type text, action_index integer, delivery_id text, event_id uuid, event text, entity text, entity_id text, last_error text, last_error_code text, attempts integer, failed_at timestamp with time zone, source_queue text, source_id uuid
 relation migrations r: id integer not null, name text not null, applied_at timestamp with time zone not null default now(), breaking boolean not null default false

@@ -1,5 +1,8 @@
+import type { Breakers } from '../control/breaker.ts'
 import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
+import { type ObserverActivity, observerActivity } from '../db/queries/deliveries.ts'
+import { actionDefaults } from '../dispatch/action-defaults.ts'
 import type { Observer } from '../observers/types.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
 import { HttpError, sendJson } from './http.ts'
@@ -7,7 +10,21 @@ import { describeProblems } from './readiness.ts'
 import type { ObserverStatsSnapshot } from './stats.ts'
 import type { RouteContext } from './types.ts'
 
-function describe(o: Observer, stats: ObserverStatsSnapshot, inDlq: number, pause: PauseState) {
+/** The window of the cluster-wide activity each observer reports. */
+const activityWindowSeconds = 3600
+const idle: ObserverActivity = { delivered: 0, retrying: 0, failed: 0, p50_ms: null, p95_ms: null }
+
+interface Seen {
+  stats: ObserverStatsSnapshot
+  inDlq: number
+  activity: ObserverActivity
+  pause: PauseState
+  breakers: Breakers
+}
+
+function describe(o: Observer, seen: Seen) {
+  const { stats, inDlq, pause } = seen
+  const open = new Set(seen.breakers.open().map((b) => b.destination))
   return {
     name: o.name,
     paused: pause.paused().has(o.name),
@@ -18,19 +35,42 @@ function describe(o: Observer, stats: ObserverStatsSnapshot, inDlq: number, paus
     condition: o.condition?.source ?? null,
     ordering: o.ordering,
     on_failure: o.onFailure,
-    actions: o.actions.map((a, index) => ({ index, type: a.type, paused: pause.isPaused(o.name, index) })),
+    actions: o.actions.map((a, index) => {
+      // The key breakers and max_concurrency share (src/worker.ts destinationOf).
+      const destination = `${a.type}:${actionDefaults.destination(a)}`
+      return {
+        index,
+        type: a.type,
+        paused: pause.isPaused(o.name, index),
+        destination,
+        breaker_open: open.has(destination),
+      }
+    }),
     stats: { ...stats, in_dlq: inDlq },
+    activity: { window_seconds: activityWindowSeconds, ...seen.activity },
   }
 }
 
-/** The running observers with this process's stats and the DLQ count from the database. */
+/**
+ * The running observers: this process's stats, and from the database the DLQ count and every
+ * worker's activity over the last hour.
+ */
 export async function listObservers({ res, worker }: RouteContext) {
   const set = worker.current()
-  const dlq = await countDeadLettersByObserver(worker.pool)
+  const [dlq, activity] = await Promise.all([
+    countDeadLettersByObserver(worker.pool),
+    observerActivity(worker.pool, activityWindowSeconds),
+  ])
   sendJson(res, 200, {
     loaded_at: set.loadedAt.toISOString(),
     observers: set.observers.map((o) =>
-      describe(o, worker.telemetry.stats.snapshot(o.name), dlq.get(o.name) ?? 0, worker.pause),
+      describe(o, {
+        stats: worker.telemetry.stats.snapshot(o.name),
+        inDlq: dlq.get(o.name) ?? 0,
+        activity: activity.get(o.name) ?? idle,
+        pause: worker.pause,
+        breakers: worker.breakers,
+      }),
     ),
     problems: describeProblems(set.problems),
     reload_problems: describeProblems(worker.reloadProblems()),

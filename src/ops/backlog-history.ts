@@ -1,34 +1,29 @@
 import type { Pool } from '../db/pool.ts'
-import { backlog } from '../db/queries/change-log.ts'
+import { type BacklogSample, listBacklogSamples, recordBacklogSample } from '../db/queries/backlog-samples.ts'
 
-export interface BacklogSample {
-  at: string
-  backlog: number
-  oldest_seconds: number
-}
+export type { BacklogSample }
 
 export interface BacklogHistory {
   readonly intervalSeconds: number
-  samples(): BacklogSample[]
+  /** The cluster's samples of the last hour, oldest first. */
+  samples(): Promise<BacklogSample[]>
   stop(): void
 }
 
+const windowSeconds = 3600
+const keepSeconds = 86_400
+
 /**
- * The backlog and dispatch lag over the last hour, for the console's chart: one cheap count
- * every `intervalMs`, kept in memory by the process serving the console.
+ * The backlog and dispatch lag over the last hour, for the console's chart, kept in
+ * observers.backlog_samples: every worker serving the console offers a sample each `intervalMs`
+ * and the first one per bucket is kept, so the chart is cluster-wide and outlives restarts.
+ * Every worker must use the same interval for buckets to line up: it is not configurable.
  */
-export function startBacklogHistory(pool: Pool, intervalMs = 15_000, keepMs = 3600_000): BacklogHistory {
-  const capacity = Math.ceil(keepMs / intervalMs)
-  const ring: BacklogSample[] = []
+export function startBacklogHistory(pool: Pool, intervalMs = 15_000): BacklogHistory {
+  const intervalSeconds = intervalMs / 1000
   const sample = async () => {
     try {
-      const b = await backlog(pool)
-      ring.push({
-        at: new Date().toISOString(),
-        backlog: b.undispatched,
-        oldest_seconds: Math.round(b.oldestAgeSeconds ?? 0),
-      })
-      if (ring.length > capacity) ring.shift()
+      await recordBacklogSample(pool, intervalSeconds, keepSeconds)
     } catch {
       // A missed sample is a gap in the chart; /readyz and the log report database trouble.
     }
@@ -37,8 +32,8 @@ export function startBacklogHistory(pool: Pool, intervalMs = 15_000, keepMs = 36
   const timer = setInterval(sample, intervalMs)
   timer.unref()
   return {
-    intervalSeconds: intervalMs / 1000,
-    samples: () => [...ring],
+    intervalSeconds,
+    samples: () => listBacklogSamples(pool, windowSeconds),
     stop: () => clearInterval(timer),
   }
 }

@@ -67,8 +67,8 @@ const routes: Route[] = [
   {
     method: 'GET',
     path: /^\/api\/backlog$/,
-    handle: ({ res, console: c }) =>
-      sendJson(res, 200, { interval_seconds: c.history.intervalSeconds, samples: c.history.samples() }),
+    handle: async ({ res, console: c }) =>
+      sendJson(res, 200, { interval_seconds: c.history.intervalSeconds, samples: await c.history.samples() }),
   },
   { method: 'POST', path: /^\/api\/dlq\/retry$/, handle: retryManyDlq },
   { method: 'POST', path: /^\/api\/dlq\/purge$/, handle: purgeMatchingDlq },

@@ -28,11 +28,7 @@ async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statemen
       const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
       await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
     }
-    await recordDelivered(
-      client,
-      statements,
-      batch.map((c) => c.job),
-    )
+    await recordDelivered(client, statements, batch)
   })
 }
 

@@ -52,6 +52,10 @@ test('a failing destination opens its breaker, deliveries wait unspent, a probe 
     return list.body.breakers.length === 1 ? list.body.breakers[0] : undefined
   })
   assert.ok(open.failures >= 3, `${open.failures} failures`)
+  const listed = await api(worker.worker, '/api/observers')
+  const action = listed.body.observers[0].actions[0]
+  assert.equal(action.destination, open.destination, 'the action names the breaker it answers to')
+  assert.equal(action.breaker_open, true)
   const readyz = await api(worker.worker, '/readyz')
   assert.match(readyz.body.checks.breakers.detail, new RegExp(`circuit breaker open: ${open.destination}`))
   const metrics = await api(worker.worker, '/metrics')

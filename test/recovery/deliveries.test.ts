@@ -123,12 +123,13 @@ test('a batch of completions records each delivery, a retried one keeping its ea
   })
   // An expired attempt of batch-b and its retry ending in the same batch.
   await recordDelivered(db.pool, run, [
-    attempt('batch-a', jobA, 1),
-    attempt('batch-b', jobB, 0),
-    attempt('batch-b', jobB, 1),
+    { job: attempt('batch-a', jobA, 1), output: { duration_ms: 7 } },
+    { job: attempt('batch-b', jobB, 0), output: { duration_ms: 8 } },
+    { job: attempt('batch-b', jobB, 1), output: { duration_ms: 9 } },
   ])
   const { rows } = await db.pool.query(
-    `select delivery_id, outcome, attempts, job_attempt, last_error, delivered_at is not null as delivered
+    `select delivery_id, outcome, attempts, job_attempt, last_error, delivered_at is not null as delivered,
+            duration_ms
        from observers.deliveries where observer = 'batch' order by delivery_id`,
   )
   assert.deepEqual(rows, [
@@ -139,6 +140,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       job_attempt: 2,
       last_error: null,
       delivered: true,
+      duration_ms: 7,
     },
     {
       delivery_id: 'batch-b',
@@ -147,6 +149,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       job_attempt: 2,
       last_error: null,
       delivered: true,
+      duration_ms: 9,
     },
   ])
 })

@@ -12,14 +12,29 @@ export interface SettledAttempt {
   data: Pick<JobData, 'delivery_id' | 'observer' | 'action_index' | 'event'>
 }
 
-function outcomeOf(outcome: Outcome): { outcome: DeliveryOutcome; error: string | null } | undefined {
+interface Settled {
+  outcome: DeliveryOutcome
+  error: string | null
+  durationMs: number | null
+}
+
+/** The attempt's duration as execute() reported it: in a completion's output, or its failure record. */
+function durationOf(output: Record<string, unknown>): number | null {
+  return typeof output.duration_ms === 'number' ? Math.round(output.duration_ms) : null
+}
+
+function outcomeOf(outcome: Outcome): Settled | undefined {
   switch (outcome.kind) {
     case 'completed':
-      return { outcome: 'delivered', error: null }
+      return { outcome: 'delivered', error: null, durationMs: durationOf(outcome.output) }
     case 'retry':
-      return { outcome: 'retrying', error: outcome.record.error }
+      return { outcome: 'retrying', error: outcome.record.error, durationMs: outcome.record.duration_ms }
     case 'failed':
-      return { outcome: outcome.deadLetter ? 'dead_lettered' : 'given_up', error: outcome.record.error }
+      return {
+        outcome: outcome.deadLetter ? 'dead_lettered' : 'given_up',
+        error: outcome.record.error,
+        durationMs: outcome.record.duration_ms,
+      }
     case 'requeue':
       // Cut short by shutdown: no verdict, and the attempt is not spent.
       return undefined
@@ -42,10 +57,12 @@ const mergeAttempt = `
                       then excluded.last_error else d.last_error end,
     job_attempt = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
                        then excluded.job_attempt else d.job_attempt end,
+    duration_ms = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
+                       then excluded.duration_ms else d.duration_ms end,
     job_id = excluded.job_id`
 
 const columns = `(delivery_id, observer, action_index, event_id, entity, entity_id, seq, outcome, attempts,
-     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt)`
+     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt, duration_ms)`
 
 /** One upsert per settled attempt. */
 const recordStatement: NamedStatement = {
@@ -53,7 +70,7 @@ const recordStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   values ($1, $2, $3, $4, $5, $6, $7, $8, 1, now(), now(),
-          case when $8 = 'delivered' then now() end, $9, $10, $11)
+          case when $8 = 'delivered' then now() end, $9, $10, $11, $12)
   ${mergeAttempt}`,
 }
 
@@ -63,9 +80,10 @@ const recordDeliveredStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
-         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt
+         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt, x.duration_ms
     from jsonb_to_recordset($1::jsonb) as x(delivery_id text, observer text, action_index int,
-         event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int)
+         event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
+         duration_ms int)
   ${mergeAttempt}`,
 }
 
@@ -91,6 +109,7 @@ export async function recordAttempt(
     settled.error,
     job.id,
     job.retryCount + 1,
+    settled.durationMs,
   ])
 }
 
@@ -99,14 +118,19 @@ export async function recordAttempt(
  * attempt. One upsert cannot touch a row twice, so a second attempt of the same delivery in the
  * batch (an expired attempt and its retry ending together) is recorded after it on its own.
  */
-export async function recordDelivered(db: Queryable, run: Statements, jobs: SettledAttempt[]): Promise<void> {
+export async function recordDelivered(
+  db: Queryable,
+  run: Statements,
+  completions: ReadonlyArray<{ job: SettledAttempt; output: Record<string, unknown> }>,
+): Promise<void> {
   const seen = new Set<string>()
   const rows: Record<string, unknown>[] = []
-  const again: SettledAttempt[] = []
-  for (const job of jobs) {
+  const again: Array<(typeof completions)[number]> = []
+  for (const completion of completions) {
+    const { job, output } = completion
     const { data } = job
     if (seen.has(data.delivery_id)) {
-      again.push(job)
+      again.push(completion)
       continue
     }
     seen.add(data.delivery_id)
@@ -120,10 +144,11 @@ export async function recordDelivered(db: Queryable, run: Statements, jobs: Sett
       seq: data.event.seq,
       job_id: job.id,
       job_attempt: job.retryCount + 1,
+      duration_ms: durationOf(output),
     })
   }
   if (rows.length > 0) await run.run(db, recordDeliveredStatement, [JSON.stringify(rows)])
-  for (const job of again) await recordAttempt(db, run, job, { kind: 'completed', output: {} })
+  for (const { job, output } of again) await recordAttempt(db, run, job, { kind: 'completed', output })
 }
 
 export interface DeliveryFilter {
@@ -213,4 +238,40 @@ export async function pruneDeliveries(db: Queryable, days: number, batch = 5000)
     total += rowCount ?? 0
     if ((rowCount ?? 0) < batch) return total
   }
+}
+
+/** What every worker did for one observer over a recent window, from the delivery record. */
+export interface ObserverActivity {
+  /** deliveries whose last attempt in the window delivered */
+  delivered: number
+  /** ... failed and will be tried again */
+  retrying: number
+  /** ... failed for good (dead-lettered or given up) */
+  failed: number
+  /** nearest-rank percentiles of those last attempts' durations; null when none has one */
+  p50_ms: number | null
+  p95_ms: number | null
+}
+
+/**
+ * Per observer, the deliveries whose last attempt settled in the last `seconds`, cluster-wide:
+ * one scan of deliveries_last_attempt's range.
+ */
+export async function observerActivity(
+  db: Queryable,
+  seconds: number,
+): Promise<Map<string, ObserverActivity>> {
+  const { rows } = await db.query<ObserverActivity & { observer: string }>(
+    `select observer,
+            count(*) filter (where outcome = 'delivered')::int as delivered,
+            count(*) filter (where outcome = 'retrying')::int as retrying,
+            count(*) filter (where outcome in ('dead_lettered', 'given_up'))::int as failed,
+            percentile_disc(0.5) within group (order by duration_ms) as p50_ms,
+            percentile_disc(0.95) within group (order by duration_ms) as p95_ms
+       from observers.deliveries
+      where last_attempt_at >= now() - $1::int * interval '1 second'
+      group by observer`,
+    [seconds],
+  )
+  return new Map(rows.map(({ observer, ...activity }) => [observer, activity]))
 }
