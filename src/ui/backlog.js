@@ -7,7 +7,7 @@ document.head.append(css)
 const summary = el('p', { id: 'backlog-now', role: 'status' })
 const chartBox = el('figure', { id: 'backlog-chart', 'aria-describedby': 'backlog-now' })
 const caption = el('figcaption', {
-  text: 'Undispatched changes (left axis) and the age of the oldest, in seconds (right axis), over the last hour, sampled by this worker.',
+  text: 'Undispatched changes (left axis) and the age of the oldest, in seconds (right axis), over the last hour, cluster-wide: one sample every 15 s, written by whichever worker takes it first and kept in the database.',
 })
 chartBox.append(caption)
 page.append(summary, chartBox)

@@ -47,6 +47,75 @@ function watch(d) {
   return { opened, heard: () => heard }
 }
 
+/** A body as sent, indented when it is JSON. */
+function bodyText(body) {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2)
+  } catch {
+    return body
+  }
+}
+
+/** The request the last attempt sent, rendered again by the worker with secrets redacted. */
+function requestSection(r) {
+  const title = el('h2', {
+    id: 'request-title',
+    text: 'Request (as the last attempt sent it, secrets redacted)',
+  })
+  const box = el('section', { id: 'request', 'aria-labelledby': 'request-title' }, title)
+  if (r === null) box.append(el('p', { text: 'A source entry that never became an event: no request.' }))
+  else if (r.kind === 'error')
+    box.append(el('p', { class: 'error-text', text: `Cannot render it: ${r.error}` }))
+  else if (r.kind === 'options') {
+    box.append(
+      el('p', { text: 'Not an HTTP action: its options, rendered for this delivery.' }),
+      pre(r.options),
+      ...r.errors.map((e) => el('p', { class: 'error-text', text: e })),
+    )
+  } else {
+    box.append(
+      el('p', {}, el('code', { id: 'request-line', text: `${r.method} ${r.url}` })),
+      el(
+        'div',
+        { class: 'table-wrap' },
+        el(
+          'table',
+          { id: 'request-headers' },
+          el('caption', { text: 'Headers' }),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ['Name', 'Value'].map((h) => el('th', { scope: 'col', text: h })),
+            ),
+          ),
+          el(
+            'tbody',
+            {},
+            Object.entries(r.headers).map(([k, v]) =>
+              el(
+                'tr',
+                {},
+                el('th', { scope: 'row' }, el('code', { text: k })),
+                el('td', {}, el('code', { text: v })),
+              ),
+            ),
+          ),
+        ),
+      ),
+      el('h3', { text: 'Body' }),
+      el('pre', { tabindex: 0, id: 'request-body' }, el('code', { text: bodyText(r.body) })),
+      el('p', {
+        class: 'note',
+        text: 'webhook-timestamp, traceparent and the signature differ on every attempt.',
+      }),
+    )
+  }
+  return box
+}
+
 function render(d) {
   const retry = el('button', { type: 'button', id: 'retry', text: 'Retry' })
   const remove = el('button', { type: 'button', class: 'danger', text: 'Delete' })
@@ -126,6 +195,7 @@ function render(d) {
       facts.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]),
     ),
     el('div', { class: 'table-wrap' }, attempts),
+    requestSection(d.request),
     el('h2', { text: 'Action (as dispatched, *_env unresolved)' }),
     pre(d.delivery.action),
     el('h2', { text: 'Event' }),

@@ -2,10 +2,11 @@ import { announce, api, el, field, fmtDate } from './api.js'
 
 const page = document.getElementById('page')
 const params = new URLSearchParams(location.search)
-const names = ['observer', 'type', 'entity', 'since', 'until']
+const names = ['observer', 'type', 'entity', 'code', 'since', 'until']
 const inputs = Object.fromEntries(names.map((n) => [n, el('input', { name: n, value: params.get(n) ?? '' })]))
 inputs.since.placeholder = '1h, 2025-01-31'
 inputs.until.placeholder = '15m, 2025-02-01'
+inputs.code.placeholder = 'OB013'
 const limit = el(
   'select',
   { name: 'limit' },
@@ -19,6 +20,7 @@ const form = el(
   field('Observer', inputs.observer),
   field('Action type', inputs.type),
   field('Table', inputs.entity),
+  field('Error code', inputs.code),
   field('Since', inputs.since),
   field('Until', inputs.until),
   field('Per page', limit),
@@ -53,7 +55,16 @@ const actions = el(
   button('Retry selected', () => retrySelected()),
   button('Delete selected', () => deleteSelected(), { class: 'danger' }),
   button('Retry all matching the filter', () => retryMatching()),
+  button('Purge all matching the filter…', () => askPurge(), { id: 'purge-matching', class: 'danger' }),
 )
+// The confirm step of a purge: it names the count before anything is deleted.
+const confirmBox = el('div', {
+  id: 'purge-confirm',
+  class: 'confirm',
+  role: 'alertdialog',
+  'aria-labelledby': 'purge-question',
+  hidden: true,
+})
 const pager = el(
   'nav',
   { class: 'toolbar', 'aria-label': 'Pages' },
@@ -61,7 +72,7 @@ const pager = el(
   older,
   el('span', { id: 'page-info' }),
 )
-page.append(form, actions, el('div', { class: 'table-wrap' }, table), pager)
+page.append(form, actions, confirmBox, el('div', { class: 'table-wrap' }, table), pager)
 
 /** cursors[i] is the cursor of page i (page 0 has none). */
 let cursors = [undefined]
@@ -165,6 +176,56 @@ async function retryMatching() {
   }
   await go(0)
 }
+
+function describeFilter(f) {
+  const parts = Object.entries(f).map(([k, v]) => `${k} ${v}`)
+  return parts.length === 0 ? 'with no filter: the whole dead-letter queue' : `matching ${parts.join(', ')}`
+}
+
+function closeConfirm() {
+  confirmBox.hidden = true
+  confirmBox.replaceChildren()
+  document.getElementById('purge-matching').focus()
+}
+
+async function askPurge() {
+  const f = filter()
+  const body = { ...f, ...(Object.keys(f).length === 0 ? { all: true } : {}) }
+  let matched
+  try {
+    matched = (await api('/api/dlq/purge', { method: 'POST', body: { ...body, dry_run: true } })).matched
+  } catch (err) {
+    return announce(err.message, 'error')
+  }
+  if (matched === 0) return announce(`No dead letters ${describeFilter(f)}.`)
+  const yes = el('button', { type: 'button', class: 'danger', id: 'purge-yes', text: `Delete ${matched}` })
+  const no = el('button', { type: 'button', text: 'Cancel', onclick: closeConfirm })
+  yes.addEventListener('click', async () => {
+    yes.disabled = true
+    try {
+      const r = await api('/api/dlq/purge', { method: 'POST', body })
+      announce(`Deleted ${r.deleted} dead letter(s).`, 'success')
+    } catch (err) {
+      announce(err.message, 'error')
+    }
+    closeConfirm()
+    cursors = [undefined]
+    await go(0)
+  })
+  confirmBox.replaceChildren(
+    el('p', {
+      id: 'purge-question',
+      text: `Delete ${matched} dead letter(s) ${describeFilter(f)} for good? This cannot be undone.`,
+    }),
+    el('div', { class: 'toolbar' }, yes, no),
+  )
+  confirmBox.hidden = false
+  no.focus()
+}
+
+confirmBox.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') closeConfirm()
+})
 
 all.addEventListener('change', () => {
   for (const b of tbody.querySelectorAll('input[type=checkbox]')) b.checked = all.checked

@@ -77,6 +77,14 @@ after(async () => {
   await db?.drop()
 })
 
+/** Fails when the page is wider than a 380 px window: tables and code scroll in their own box. */
+async function assertFitsNarrowWindow(page: Page) {
+  await page.setViewportSize({ width: 380, height: 720 })
+  const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - innerWidth'))
+  await page.setViewportSize({ width: 1200, height: 720 })
+  assert.ok(overflow <= 0, `${page.url()} is ${overflow} px wider than a 380 px window`)
+}
+
 async function shot(page: Page, name: string) {
   if (screenshots) await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true })
 }
@@ -111,11 +119,28 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   assert.ok(!page.url().includes(token))
 
   const row = 'tr[data-observer="order-hook"]'
-  await textOf(page, `${row} td.succeeded`, (t) => t === '0', 'the observer row')
+  await textOf(page, `${row} td.delivered`, (t) => t === '0', 'the observer row')
   await db.pool.query(`insert into orders select g, 'paid' from generate_series(1, 3) g`)
-  await textOf(page, `${row} td.matched`, (t) => t === '3', 'matched 3')
-  await textOf(page, `${row} td.succeeded`, (t) => t === '3', 'succeeded 3')
+  await textOf(page, `${row} td.delivered`, (t) => t === '3', 'delivered 3')
+  await textOf(page, `${row} td.p95`, (t) => /^\d+$/.test(t), 'a p95 duration')
+
+  // Pause by keyboard: the state is the cluster's, read back from the database.
+  await page.getByRole('button', { name: 'Pause order-hook' }).focus()
+  await page.keyboard.press('Enter')
+  await textOf(page, `${row} td:nth-child(2)`, (t) => t.includes('Paused'), 'the paused state')
+  const { rows: paused } = await db.pool.query('select target from observers.paused')
+  assert.deepEqual(paused, [{ target: 'order-hook' }])
+  const destination = `webhook:${new URL(receiver.url).origin}/`
+  await db.pool.query(`insert into observers.breakers values ($1, 5, now(), now() + interval '1 hour')`, [
+    destination,
+  ])
+  await textOf(page, '#breakers-table tbody', (t) => t.includes(destination), 'the open breaker')
   await shot(page, 'observers')
+  await page.getByRole('button', { name: `Close the breaker of ${destination}` }).click()
+  await textOf(page, '#breakers', (t) => t.includes('None'), 'the breaker closed')
+  await page.getByRole('button', { name: 'Resume order-hook' }).click()
+  await textOf(page, `${row} td:nth-child(2)`, (t) => t.includes('Running'), 'running again')
+  await assertFitsNarrowWindow(page)
 
   await page.getByRole('link', { name: 'Live feed' }).click()
   await textOf(page, '#feed-state', (t) => t.startsWith('Live'), 'the feed connected')
@@ -139,11 +164,7 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await list.goto(`${base}/ui/dlq`)
   await textOf(list, '#dlq-table tbody tr', (t) => t.includes('warehouse offline'), 'the DLQ list')
   await shot(list, 'dlq')
-  // A narrow window scrolls the table, not the page.
-  await list.setViewportSize({ width: 380, height: 720 })
-  const overflow = Number(await list.evaluate('document.documentElement.scrollWidth - innerWidth'))
-  assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 380 px window`)
-  await list.setViewportSize({ width: 1200, height: 720 })
+  await assertFitsNarrowWindow(list)
   await list.goto(`${base}/ui/backlog`)
   await list.locator('#backlog-chart canvas').first().waitFor({ timeout: 60_000 })
   await textOf(list, '#backlog-now', (t) => t.startsWith('Now:'), 'the backlog summary')
@@ -153,7 +174,10 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await failed.getByRole('link', { name: 'Open' }).click()
   await page.waitForURL(/\/ui\/dlq\/item\?delivery=/)
   await textOf(page, '#attempts tbody', (t) => t.includes('500'), 'the attempt with its status')
+  await textOf(page, '#request-line', (t) => t === `POST ${receiver.url}`, 'the request line')
+  await textOf(page, '#request-body', (t) => /"status": "broken"/.test(t), 'the request body')
   await shot(page, 'dlq-item')
+  await assertFitsNarrowWindow(page)
   repaired = true
   await page.getByRole('button', { name: 'Retry' }).click()
   await textOf(page, '#status', (t) => t.startsWith('Delivered'), 'delivered after the retry')
@@ -165,4 +189,35 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   assert.equal(delivered.length, 2, 'the failed request and the retried one')
   const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
   assert.equal(rows[0].n, 0, 'the dead letter is gone')
+})
+
+test('purge by filter shows the count, then deletes only what matches', { skip }, async () => {
+  repaired = false
+  await db.pool.query(`insert into orders values (6, 'broken'), (7, 'broken')`)
+  await eventually(async () => {
+    const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
+    return rows[0].n === 2
+  })
+  const page = await browser.newPage()
+  await page.goto(`${base}/ui/dlq`)
+  await page.getByLabel('Observer').fill('order-hook')
+  await page.getByLabel('Error code').fill('OB999')
+  await page.getByRole('button', { name: 'Filter', exact: true }).click()
+  await page.getByRole('button', { name: 'Purge all matching the filter…' }).click()
+  await textOf(page, '#status', (t) => t.startsWith('No dead letters'), 'nothing matches OB999')
+
+  await page.getByLabel('Error code').fill('OB013')
+  await page.getByRole('button', { name: 'Filter', exact: true }).click()
+  await page.getByRole('button', { name: 'Purge all matching the filter…' }).click()
+  await textOf(page, '#purge-question', (t) => t.startsWith('Delete 2 dead letter(s)'), 'the count')
+  await shot(page, 'dlq-purge')
+  // Escape cancels; nothing is gone.
+  await page.keyboard.press('Escape')
+  assert.equal(await page.locator('#purge-confirm').isHidden(), true)
+  await page.getByRole('button', { name: 'Purge all matching the filter…' }).click()
+  await page.getByRole('button', { name: 'Delete 2' }).click()
+  await textOf(page, '#status', (t) => t === 'Deleted 2 dead letter(s).', 'the purge')
+  const { rows } = await db.pool.query('select count(*)::int as n from observers.dlq')
+  assert.equal(rows[0].n, 0)
+  await page.close()
 })
