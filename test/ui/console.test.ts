@@ -165,7 +165,21 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await textOf(list, '#dlq-table tbody tr', (t) => t.includes('warehouse offline'), 'the DLQ list')
   await shot(list, 'dlq')
   await assertFitsNarrowWindow(list)
+  // Samples other workers wrote over the last hour, before this one started: a burst drained.
+  await db.pool.query(
+    `insert into observers.backlog_samples (at, backlog, oldest_seconds)
+     select date_bin('15 s', now() - g * interval '15 s', timestamptz 'epoch'),
+            round(400 * exp(-power((g - 120) / 25.0, 2))), round(90 * exp(-power((g - 118) / 25.0, 2)))
+       from generate_series(4, 239) g
+     on conflict do nothing`,
+  )
   await list.goto(`${base}/ui/backlog`)
+  const charted = await list.evaluate(() =>
+    fetch('/api/backlog')
+      .then((r) => r.json())
+      .then((d) => d.samples.length),
+  )
+  assert.ok(charted >= 236, `${charted} samples: the cluster's hour, not this worker's`)
   await list.locator('#backlog-chart canvas').first().waitFor({ timeout: 60_000 })
   await textOf(list, '#backlog-now', (t) => t.startsWith('Now:'), 'the backlog summary')
   await shot(list, 'backlog')
