@@ -125,7 +125,12 @@ test('bulk operations without a selection need explicit consent (exit 2)', async
   assert.equal((await runInProcess(['dlq', 'list', '--bogus'], env)).code, 2)
 })
 
-test('dlq purge with a filter deletes for good', async () => {
+test('dlq purge with a filter deletes for good, after --dry-run counted it', async () => {
+  const other = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--code', 'OB999', '--json'], env)
+  assert.deepEqual(JSON.parse(other.stdout), { deleted: 0 }, 'another error code selects nothing')
+  const count = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--dry-run', '--json'], env)
+  assert.equal(count.code, 0, count.output)
+  assert.deepEqual(JSON.parse(count.stdout), { matched: 1 })
   const res = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--json'], env)
   assert.equal(res.code, 0, res.output)
   assert.deepEqual(JSON.parse(res.stdout), { deleted: 1 })
