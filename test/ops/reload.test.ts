@@ -61,7 +61,15 @@ test('GET /api/observers lists each observer with its stats', async () => {
   assert.equal(a.name, 'a')
   assert.equal(a.entity, 'public.items')
   assert.deepEqual(a.events, ['INSERT'])
-  assert.deepEqual(a.actions, [{ index: 0, type: 'webhook', paused: false }])
+  assert.deepEqual(a.actions, [
+    {
+      index: 0,
+      type: 'webhook',
+      paused: false,
+      destination: `webhook:${new URL('/a', receiver.url).href}`,
+      breaker_open: false,
+    },
+  ])
   assert.equal(a.stats.matched, 1)
   assert.equal(a.stats.succeeded, 1)
   assert.equal(a.stats.failed, 0)
