@@ -54,8 +54,11 @@ test("an observer reports every worker's deliveries of the last hour and their p
   await settled(22, 'retrying', 50_000)
   await settled(23, 'dead_lettered', 50_000)
   await settled(24, 'delivered', 1, '2 hours')
-  const { body } = await api(worker.worker, '/api/observers')
-  const hook = body.observers[0]
+  // Each worker reads the activity at most every 10 s.
+  const hook = await eventually(async () => {
+    const { body } = await api(worker.worker, '/api/observers')
+    return body.observers[0].activity.delivered === 23 ? body.observers[0] : undefined
+  })
   assert.equal(hook.stats.succeeded, 3, "this process's own counts are unchanged")
   const { window_seconds, delivered, retrying, failed, p50_ms, p95_ms } = hook.activity
   assert.deepEqual(

@@ -176,7 +176,7 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await list.goto(`${base}/ui/backlog`)
   const charted = await list.evaluate(() =>
     fetch('/api/backlog')
-      .then((r) => r.json())
+      .then((r) => r.json() as Promise<{ samples: unknown[] }>)
       .then((d) => d.samples.length),
   )
   assert.ok(charted >= 236, `${charted} samples: the cluster's hour, not this worker's`)
