@@ -3,8 +3,7 @@ import type { ActionContext } from '../actions/types.ts'
 import type { Config } from '../config.ts'
 import type { Delivery } from '../delivery.ts'
 import { coerceError } from '../errors.ts'
-import type { Logger } from '../log.ts'
-import { maskUrlCredentials } from '../log.ts'
+import { type Logger, maskUrlCredentials } from '../log.ts'
 import type { Observer } from '../observers/types.ts'
 import { templateScope } from '../templates/render.ts'
 import { renderActionOptions } from './dry-run.ts'
@@ -21,7 +20,7 @@ export type RenderedRequest =
   | { kind: 'options'; options: Record<string, unknown>; errors: string[] }
   | { kind: 'error'; error: string }
 
-/** Replaces every secret value in `text`, longest first so a secret's prefix does not leave its tail. */
+/** Replaces every secret value in `text`; `secrets` come longest first, so no secret leaves a tail. */
 function scrub(text: string, secrets: readonly string[]): string {
   let out = text
   for (const s of secrets) if (out.includes(s)) out = out.replaceAll(s, redacted)
@@ -48,6 +47,7 @@ export function renderRequest(
 ): RenderedRequest {
   const env = deps.config.env
   const own = referencedEnvNames(delivery.action).map((n) => env[n])
+  // A value of one to three characters would redact ordinary text all over the body.
   const secrets = [...secretValues(deps.config, deps.observers), ...own]
     .filter((s): s is string => typeof s === 'string' && s.length >= 4)
     .sort((a, b) => b.length - a.length)
