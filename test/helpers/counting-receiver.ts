@@ -46,6 +46,9 @@ export async function startCountingReceiver(holdMs: number): Promise<CountingRec
       }, holdMs)
     })
   })
+  // Idle keep-alive sockets stay open for the run: a socket the server closes just as a worker
+  // reuses it fails that attempt with a reset, which is no part of what these tests count.
+  server.keepAliveTimeout = 120_000
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
