@@ -26,6 +26,8 @@ export async function startCluster(
       PORT: String(port),
       LOG_LEVEL: 'warn',
       OBSERVERS_DISPATCH_POLL_MS: '200',
+      // The test server's connections are shared by every test running: keep each worker's few.
+      OBSERVERS_DB_POOL_SIZE: '3',
       ...env,
     }),
   )
