@@ -10,7 +10,8 @@
 --
 -- observers.rate_limits holds per key: blocked_until, set from a 429's Retry-After so every
 -- worker waits, and next_slot_at, the time handed to the last delivery that had to wait, so
--- waiting deliveries come back one slot (period / limit) apart rather than all at once.
+-- waiting deliveries come back one slot (period / limit) apart rather than all at once. A
+-- delivery that comes back to no free slot (the guess was early) waits again.
 
 create table observers.rate_limits (
   key text primary key,
@@ -55,8 +56,10 @@ begin
       return;
     end if;
     -- A slot frees when enough grants age out of the period: the (used - limit + 1)th to end.
-    select g.ends_at + period into free_at from observers.rate_grants g
-     where g.key = rate_key order by g.ends_at offset used - rate_limit limit 1;
+    -- A request still running is taken to end now: a guess, cheap when wrong (the delivery
+    -- asks again), where its time limit would park it for seconds behind a 20 ms request.
+    select least(g.ends_at, now()) + period into free_at from observers.rate_grants g
+     where g.key = rate_key order by least(g.ends_at, now()) offset used - rate_limit limit 1;
   end if;
   free_at := greatest(free_at, r.next_slot_at);
   update observers.rate_limits l set next_slot_at = free_at + period / rate_limit where l.key = rate_key;

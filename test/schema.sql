@@ -10,7 +10,7 @@ function requeue_dead_letters(observer text DEFAULT NULL::text, action_type text
 function resume_observer(name text) returns boolean body md5 93b68598c770e8653588df97b1fefeee
 function retry_dead_letter(id uuid) returns boolean body md5 440a031d248c86089ee2b9341fd1b696
 function retry_dead_letters(observer text DEFAULT NULL::text, since interval DEFAULT NULL::interval, action_type text DEFAULT NULL::text, entity text DEFAULT NULL::text, ids uuid[] DEFAULT NULL::uuid[]) returns integer body md5 274c5b526735515ee4c441afbb18b907
-function take_rate_slot(rate_key text, rate_limit integer, period_ms integer, hold_ms integer) returns TABLE(grant_id bigint, wait_until timestamp with time zone) body md5 5e147a32bf510147f0e844e6dbfce7f5
+function take_rate_slot(rate_key text, rate_limit integer, period_ms integer, hold_ms integer) returns TABLE(grant_id bigint, wait_until timestamp with time zone) body md5 254ecb10ba0ab022a21478ebd9101231
 function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b7746a0e8
 function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
