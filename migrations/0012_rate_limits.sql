@@ -41,6 +41,9 @@ declare
   free_at timestamptz;
   granted bigint;
 begin
+  -- The key's row stays locked until commit; not waiting for the WAL flush keeps that short
+  -- (grants are serialised per key). A database crash may forget the last grants' rows.
+  perform set_config('synchronous_commit', 'off', true);
   insert into observers.rate_limits (key) values (rate_key) on conflict do nothing;
   select * into r from observers.rate_limits l where l.key = rate_key for update;
   delete from observers.rate_grants g where g.key = rate_key and g.ends_at <= now() - period;
@@ -69,8 +72,12 @@ $$;
 
 -- Marks a grant's request as ended now: the window it counts in starts to close.
 create function observers.end_rate_grant(id bigint) returns void
-language sql as $$
+language plpgsql as $$
+begin
+  -- Losing this to a crash only keeps the grant counting until its time limit.
+  perform set_config('synchronous_commit', 'off', true);
   update observers.rate_grants g set ends_at = now() where g.id = end_rate_grant.id;
+end
 $$;
 
 -- A destination answered 429 with Retry-After: every worker holds its deliveries until then.

@@ -2,7 +2,7 @@ function block_destination(rate_key text, until timestamp with time zone) return
 function capture() returns trigger body md5 d6b9827dae91cc19e0a9c43533a9b0e9
 function close_breaker(destination text) returns boolean body md5 edebf38a9f50cc6b42a7f40b215733fd
 function default_timeout_ms(action_type text) returns integer body md5 98f898bd6f3ee39a0d31532da6335d47
-function end_rate_grant(id bigint) returns void body md5 f0e74f45d5ca22bec14ed11c0392ac8b
+function end_rate_grant(id bigint) returns void body md5 6516e8f4b811103cd73a05fd702bc02e
 function entity_name(schema_name text, table_name text) returns text body md5 683f7725ecafaad02336e6a1ace22c1e
 function pause_observer(name text) returns boolean body md5 eae447aadc25c3e04a3542e833504ca7
 function queue_jobs(of_queue text DEFAULT NULL::text, in_state text DEFAULT NULL::text) returns TABLE(id uuid, queue text, state text, data jsonb, created_on timestamp with time zone, completed_on timestamp with time zone, start_after timestamp with time zone, source_queue text, source_id uuid) body md5 17a6f641e72595d8bd9707c4e1996e92
@@ -10,7 +10,7 @@ function requeue_dead_letters(observer text DEFAULT NULL::text, action_type text
 function resume_observer(name text) returns boolean body md5 93b68598c770e8653588df97b1fefeee
 function retry_dead_letter(id uuid) returns boolean body md5 440a031d248c86089ee2b9341fd1b696
 function retry_dead_letters(observer text DEFAULT NULL::text, since interval DEFAULT NULL::interval, action_type text DEFAULT NULL::text, entity text DEFAULT NULL::text, ids uuid[] DEFAULT NULL::uuid[]) returns integer body md5 274c5b526735515ee4c441afbb18b907
-function take_rate_slot(rate_key text, rate_limit integer, period_ms integer, hold_ms integer) returns TABLE(grant_id bigint, wait_until timestamp with time zone) body md5 254ecb10ba0ab022a21478ebd9101231
+function take_rate_slot(rate_key text, rate_limit integer, period_ms integer, hold_ms integer) returns TABLE(grant_id bigint, wait_until timestamp with time zone) body md5 8c2c3e01afd8087b0cfa981499cde3bb
 function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b7746a0e8
 function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
