@@ -84,14 +84,21 @@ test(`rate_limit ${perSecond}/s holds across 4 worker processes in every second 
   )
   assert.ok(busiest.fixed <= perSecond, `at most ${perSecond} in a whole second (${busiest.fixed})`)
   assert.ok(busiest.sliding <= perSecond, `at most ${perSecond} in any 1000 ms (${busiest.sliding})`)
+  // Any one worker answers for the cluster: the record and the jobs are read from the database.
+  // The receiver answers before each completion is written: wait for the last ones.
+  const shown = await eventually(
+    async () => {
+      const r = await opsGet(cluster?.ports[0] ?? 0, '/api/observers/rated')
+      return r.body?.deliveries?.delivered === rows ? r : undefined
+    },
+    30_000,
+    'every delivery recorded',
+  )
   const { rows: spent } = await db.pool.query<{ attempts: number; last_error: string | null }>(
     `select attempts, last_error from observers.deliveries
       where observer = 'rated' and (attempts > 1 or outcome <> 'delivered')`,
   )
   assert.deepEqual(spent, [], 'waiting spent no attempt')
-  // Any one worker answers for the cluster: the record and the jobs are read from the database.
-  const shown = await opsGet(cluster?.ports[0] ?? 0, '/api/observers/rated')
-  assert.equal(shown.body.deliveries.delivered, rows)
   assert.equal(shown.body.jobs.created + shown.body.jobs.retry + shown.body.jobs.active, 0)
   assert.equal(shown.body.durations_ms.completed, rows)
   assert.equal(shown.body.actions[0].rate_limit.per_second, perSecond)
