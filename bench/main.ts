@@ -70,7 +70,7 @@ async function prepare(options: BenchOptions, server: Server): Promise<BenchCont
     options,
     db,
     receiver,
-    observersDir: await writeBenchObserver(receiver.url),
+    observersDir: await writeBenchObserver(receiver.url, options.rateLimit),
     postmasterPid: await postmasterPid(db.pool),
     statementStats: await enableStatementStats(db.pool),
     note,

@@ -40,6 +40,8 @@ export interface BenchOptions {
   workers: WorkerVariant[]
   /** The receiver answers after this many ms (0: at once). */
   receiverDelayMs: number
+  /** The bench observer's rate_limit, deliveries per second (none when undefined). */
+  rateLimit: number | undefined
   /** Niceness for the benchmark, the worker and an embedded Postgres (negative needs root). */
   nice: number | undefined
 }
@@ -61,6 +63,7 @@ const usage = `npm run bench -- [options]
   --compare-env K=V    throughput and latency also measure a second worker with this env (repeatable)
   --compare-root DIR   ... or one from this checkout, interleaved with the first
   --receiver-delay MS  the receiver answers after MS ms (default 0: at once)
+  --rate-limit N       the bench observer's action gets rate_limit { per_second: N }
   --nice=N             run bench, worker and embedded Postgres at niceness N (e.g. -10 as root)
   --profile            write worker CPU profiles to bench/results/profiles
   --keep               keep the benchmark database`
@@ -130,6 +133,7 @@ const flags = {
   'compare-root': { type: 'string' },
   nice: { type: 'string' },
   'receiver-delay': { type: 'string' },
+  'rate-limit': { type: 'string' },
   profile: { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -165,5 +169,6 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     receiverDelayMs:
       v['receiver-delay'] === undefined ? 0 : positiveInt('receiver-delay', v['receiver-delay'], 0),
     nice: v.nice === undefined ? undefined : niceness(v.nice),
+    rateLimit: v['rate-limit'] === undefined ? undefined : positiveInt('rate-limit', v['rate-limit'], 0),
   }
 }

@@ -9,14 +9,20 @@ const root = path.resolve(import.meta.dirname, '..')
 const probePath = path.join(root, 'bench/probe.ts')
 export const profileDir = path.join(root, 'bench/results/profiles')
 
-/** The one observer every end-to-end scenario runs: a plain webhook to the local receiver. */
-export async function writeBenchObserver(receiverUrl: string): Promise<string> {
+/** The one observer every end-to-end scenario runs: a plain webhook to the local receiver (`--rate-limit` sets its rate_limit). */
+export async function writeBenchObserver(receiverUrl: string, rateLimit?: number): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'observers-bench-'))
   const observer = {
     name: 'bench-webhook',
     entity: benchTable,
     events: ['INSERT', 'UPDATE'],
-    actions: [{ type: 'webhook', url: receiverUrl }],
+    actions: [
+      {
+        type: 'webhook',
+        url: receiverUrl,
+        ...(rateLimit === undefined ? {} : { rate_limit: { per_second: rateLimit } }),
+      },
+    ],
   }
   await writeFile(path.join(dir, 'bench-webhook.json'), JSON.stringify(observer, null, 2))
   return dir

@@ -4,8 +4,9 @@ import { actionTypes } from './actions/registry.ts'
 import { watchObservedTables } from './capture/watch.ts'
 import type { Config } from './config.ts'
 import { type Breakers, startBreakers } from './control/breaker.ts'
-import { registerControlGauges } from './control/metrics.ts'
+import { countRateLimitWaits, registerControlGauges } from './control/metrics.ts'
 import { type PauseState, startPauseState } from './control/pause.ts'
+import { type RateLimits, startRateLimits } from './control/rate-limit.ts'
 import { type Database, openDatabase, sharesSessions } from './db/connect.ts'
 import { checkSchema, migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
@@ -58,6 +59,8 @@ export interface Worker {
   readonly pause: PauseState
   /** Circuit breakers per destination, cluster-wide (observers.breakers). */
   readonly breakers: Breakers
+  /** Rate limits and destinations blocked by a 429, cluster-wide (observers.rate_limits). */
+  readonly limits: RateLimits
   current(): ObserverSet
   /** All or nothing: a new set with any problem is rejected and the running set stays. */
   reload(): Promise<ReloadResult>
@@ -308,13 +311,27 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       wake: (q) => runnersRef?.mark(q),
     })
     undo.push(() => breakers.stop())
-    registerControlGauges(telemetry.metrics.registry, pause, breakers)
+    const limits = await startRateLimits({
+      boss: queue,
+      pool,
+      statements: runStatements,
+      log,
+      listen: !pooled,
+      retentionSeconds: waitingRetentionSeconds,
+      wake: (q) => runnersRef?.mark(q),
+      onWait: countRateLimitWaits(telemetry.metrics.registry),
+    })
+    undo.push(() => limits.stop())
+    registerControlGauges(telemetry.metrics.registry, pause, breakers, limits)
     const execute = async (job: ClaimedJob) => {
       const outcome = await (tracing
         ? tracing.attempt(job, () => executeDelivery(job, deps))
         : executeDelivery(job, deps))
       await breakers.record(destinationOf(job.delivery), outcome).catch((e: unknown) => {
         log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not record an attempt on its breaker')
+      })
+      await limits.finish(job.id, job.delivery, outcome).catch((e: unknown) => {
+        log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not end an attempt on its rate limit')
       })
       return outcome
     }
@@ -324,7 +341,9 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       statements: runStatements,
       log,
       hold: async (job, d) =>
-        (await pause.hold(job, d.observer, d.action_index)) || breakers.hold(job, destinationOf(d)),
+        (await pause.hold(job, d.observer, d.action_index)) ||
+        (await breakers.hold(job, destinationOf(d))) ||
+        limits.hold(job, d),
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !pooled,
       handle: execute,
@@ -341,6 +360,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       telemetry,
       pause,
       breakers,
+      limits,
       current: () => state.set,
       reload,
       reloadProblems: () => state.rejected,
@@ -353,6 +373,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         await stopRunners(config.shutdownGraceMs)
         await pause.stop()
         await breakers.stop()
+        await limits.stop()
         await queue.stop({ graceful: true, timeout: config.shutdownGraceMs, close: true })
         await tracing?.shutdown()
         await closeConnections()

@@ -103,6 +103,10 @@ async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
   }
 }
 
+function retryAfter(c: Classified): { retryAfterMs?: number } {
+  return c.retryAfterMs === undefined ? {} : { retryAfterMs: c.retryAfterMs }
+}
+
 /** Executes one delivery attempt and decides its fate: done, retry later, or failed for good. */
 export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promise<Outcome> {
   const { delivery, attempt } = job
@@ -163,7 +167,7 @@ export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promi
         c.message,
       )
       deps.onReport?.({ delivery, attempt, durationMs, outcome: 'retry', code: c.code, error: c.message })
-      return { kind: 'retry', delayMs, record }
+      return { kind: 'retry', delayMs, record, ...retryAfter(c) }
     }
     const code = c.retryable ? ErrorCode.RetriesExhausted : c.code
     const message = c.retryable
@@ -185,6 +189,7 @@ export async function executeDelivery(job: ClaimedJob, deps: ExecuteDeps): Promi
       kind: 'failed',
       record: { ...record, code, error: message },
       deadLetter: delivery.on_failure !== 'log',
+      ...retryAfter(c),
     }
   }
 }

@@ -225,7 +225,8 @@ function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[
       )
       return
     }
-    for (const tpl of type.templates(action)) {
+    const rateKey = action.rate_limit?.key
+    for (const tpl of rateKey === undefined ? type.templates(action) : [...type.templates(action), rateKey]) {
       try {
         if (typeof tpl === 'string') checkTemplate(tpl)
         else if (tpl !== undefined) checkJsonTemplate(tpl)

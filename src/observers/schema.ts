@@ -60,6 +60,10 @@ function describe(e: ErrorObject): SchemaProblem {
         keyword: e.keyword,
         message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
       }
+    case 'not':
+      if (path.endsWith('/rate_limit'))
+        return { path, keyword: e.keyword, message: 'set per_second or per_minute, not both' }
+      return { path, keyword: e.keyword, message: e.message ?? e.keyword }
     case 'discriminator':
       return { path: `${path}/type`, keyword: e.keyword, message: 'unknown action type' }
     default:

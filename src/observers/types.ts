@@ -20,7 +20,16 @@ export interface ActionConfig {
   timeout_ms?: number
   retry?: Partial<RetryPolicy>
   max_concurrency?: number
+  rate_limit?: RateLimit
   [option: string]: unknown
+}
+
+/** Deliveries let go per second or per minute, cluster-wide, to a destination or a templated key. */
+export interface RateLimit {
+  per_second?: number
+  per_minute?: number
+  /** Liquid template naming the bucket instead of the destination (e.g. `{{ tenant_id }}`). */
+  key?: string
 }
 
 /** The source an observer reads when it names none: our own observers.change_log. */

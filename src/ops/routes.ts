@@ -11,6 +11,7 @@ import {
 import { listDeliveryRecord } from './api-deliveries.ts'
 import { deleteDlq, listDlq, purgeMatchingDlq, retryManyDlq, retryOneDlq, showDlq } from './api-dlq.ts'
 import { fireObserver } from './api-fire.ts'
+import { showObserver } from './api-observer.ts'
 import { closeBreaker, listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
@@ -52,6 +53,7 @@ const routes: Route[] = [
   { method: 'GET', path: /^\/api\/openapi\.json$/, handle: serveOpenApi },
   { method: 'GET', path: /^\/api\/observers$/, handle: listObservers },
   { method: 'POST', path: /^\/api\/observers\/reload$/, handle: reloadObservers },
+  { method: 'GET', path: new RegExp(`^/api/observers/${id}$`), handle: showObserver },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/fire$`), handle: fireObserver },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/pause$`), handle: setPaused(true) },
   { method: 'POST', path: new RegExp(`^/api/observers/${id}/resume$`), handle: setPaused(false) },

@@ -203,10 +203,13 @@ export interface ClaimedJob {
   signal: AbortSignal
 }
 
-/** What the executor decided; src/queue/settle.ts turns it into job state. */
+/**
+ * What the executor decided; src/queue/settle.ts turns it into job state. `retryAfterMs` is the
+ * destination's own Retry-After, when it sent one.
+ */
 export type Outcome =
   | { kind: 'completed'; output: Record<string, unknown> }
-  | { kind: 'retry'; delayMs: number; record: AttemptRecord }
+  | { kind: 'retry'; delayMs: number; record: AttemptRecord; retryAfterMs?: number }
   /** Cut short by shutdown: back to the queue at once, the attempt not spent. */
   | { kind: 'requeue'; record: AttemptRecord }
-  | { kind: 'failed'; record: AttemptRecord; deadLetter: boolean }
+  | { kind: 'failed'; record: AttemptRecord; deadLetter: boolean; retryAfterMs?: number }

@@ -125,6 +125,23 @@ export const releaseBreaker: NamedStatement = {
 }
 
 /**
+ * Puts an active job back to wait until $4, without spending an attempt (as `requeueAttempt`):
+ * its rate key $6 is over its rate_limit or blocked by the destination's Retry-After.
+ */
+export const holdForRate: NamedStatement = {
+  name: 'observers_hold_for_rate',
+  text: `
+  update ${bossSchema}.job
+     set state = 'retry',
+         start_after = $4::timestamptz,
+         retry_count = retry_count - 1,
+         keep_until = greatest(keep_until, $4::timestamptz + $5::int * interval '1 second'),
+         output = jsonb_build_object('held', 'rate_limit', 'key', $6::text)
+   where name = $1 and id = $2 and retry_count = $3 and state = 'active'
+  returning id`,
+}
+
+/**
  * Makes pg-boss's `fail()` of this attempt terminal (no retry left) and keeps or drops the
  * dead-letter target, per the observer's on_failure. Run in the same transaction as `fail()`.
  */

@@ -1,10 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
+import { withTransaction } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
 import type { Delivery } from '../delivery.ts'
 import { ActionError, coerceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import {
+  adapter,
   type ClaimedJob,
   fromJobData,
   groupTiers,
@@ -81,11 +83,33 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
 
 type FetchedJob = { id: string; retryCount: number; data: JobData }
 
+/** Namespace of the fetch locks (two-int advisory keys: the second is a hash of the queue name). */
+const fetchLockKey = 731_190_212
+
+/**
+ * Fetches from a queue whose jobs carry a group (max_concurrency). pg-boss counts a group's
+ * active jobs and ranks its candidates within one statement; two statements running at once
+ * (two processes) would each see the same free slots. A transaction-scoped advisory lock on
+ * the queue makes those fetches take turns across every process, so the count is exact. It
+ * lasts one short transaction, dies with a crashed holder's connection and works behind a
+ * transaction-mode pooler; a crashed worker's slot is its `active` job, freed by pg-boss's expiry.
+ */
+async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchSize: number) {
+  return withTransaction(pool, async (client) => {
+    await client.query('select pg_advisory_xact_lock($1::int, hashtext($2))', [fetchLockKey, queue])
+    return boss.fetch<JobData>(queue, {
+      batchSize,
+      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
+      db: adapter(client),
+    })
+  })
+}
+
 /**
  * A job is fetched only when a slot is free to run it, so its expiry clock runs only while its
  * attempt does, and each attempt is settled the moment it ends. One loop fetches for all three
- * queues of the type, so the slots are shared and a limited queue has one fetcher per process
- * (pg-boss ranks a destination's jobs within one fetch; two fetching at once could overfill it).
+ * queues of the type, so the slots are shared; fetches of the ordered and limited queues take
+ * turns across every process (`fetchSerialised`), so max_concurrency holds cluster-wide.
  * Only queues marked as possibly holding jobs are fetched from, so idle variants cost nothing.
  */
 function startRunner(actionType: string, o: RunnerOptions): Runner {
@@ -155,10 +179,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const fetchFrom = async (queue: string) => {
     const seen = marks.get(queue) ?? 0
     const batchSize = concurrency - running.size
-    const jobs = await o.boss.fetch<JobData>(queue, {
-      batchSize,
-      ...(queue === plain ? {} : { groupConcurrency: { default: 1_000_000, tiers: groupTiers } }),
-    })
+    const jobs =
+      queue === plain
+        ? await o.boss.fetch<JobData>(queue, { batchSize })
+        : await fetchSerialised(o.boss, o.pool, queue, batchSize)
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
     for (const job of jobs) start(queue, job)
   }

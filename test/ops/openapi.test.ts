@@ -287,6 +287,18 @@ test('pause and resume answer as described, an unknown observer included', async
   assert.equal((await call('POST', resume, at('failing%230', 'resume'))).status, 200)
 })
 
+test('one observer answers with its cluster-wide state, an unknown one 404', async () => {
+  const show = '/api/observers/{name}'
+  await db.pool.query(`insert into items values (100, 'shown')`)
+  const shown = await eventually(async () => {
+    const r = await call('GET', show, { path: '/api/observers/failing' })
+    return r.body.deliveries.retrying + r.body.deliveries.dead_lettered > 0 ? r : undefined
+  })
+  assert.equal(shown.status, 200)
+  assert.equal(shown.body.actions[0].destination.startsWith('webhook:'), true)
+  assert.equal((await call('GET', show, { path: '/api/observers/nobody' })).status, 404)
+})
+
 test('closing a breaker answers as described, an unknown destination included', async () => {
   const close = '/api/breakers/{destination}/close'
   await db.pool.query(`insert into observers.breakers values ('webhook:example.test', 5, now(), now())`)

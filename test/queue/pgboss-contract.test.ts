@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.ts'
 import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
 import {
   holdForBreaker,
+  holdForRate,
   holdPaused,
   markFinalAttempt,
   notifyChannel,
@@ -216,5 +217,22 @@ test('a job held for an open breaker waits for the probe time, unspent, or for a
   const [again] = await boss.fetch(held, { batchSize: 1 })
   assert.equal(again?.id, job.id)
   assert.equal(again?.retryCount, 0, 'the hold spent no attempt')
+  await boss.complete(held, again)
+})
+
+test('a job held for its rate waits until its slot, unspent', async () => {
+  const job = await activeJob({ attempts: [] }, held)
+  const slot = await db.pool.query<{ at: string }>(`select (now() + interval '300 milliseconds')::text as at`)
+  const at = slot.rows[0]?.at
+  const hold = [held, job.id, 0, at, 86_400, 'webhook:contract']
+  assert.equal((await run.run(db.pool, holdForRate, hold)).rowCount, 1)
+  assert.deepEqual(await boss.fetch(held, { batchSize: 1 }), [], 'not fetched before its slot')
+  const again = await eventually(
+    async () => (await boss.fetch(held, { batchSize: 1 }))[0],
+    10_000,
+    'its slot',
+  )
+  assert.equal(again.id, job.id)
+  assert.equal(again.retryCount, 0, 'the hold spent no attempt')
   await boss.complete(held, again)
 })

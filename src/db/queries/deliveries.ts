@@ -275,3 +275,17 @@ export async function observerActivity(
   )
   return new Map(rows.map(({ observer, ...activity }) => [observer, activity]))
 }
+
+/** An observer's deliveries in the record by last outcome (as long as the change log is kept). */
+export async function countDeliveriesByOutcome(
+  db: Queryable,
+  observer: string,
+): Promise<Record<DeliveryOutcome, number>> {
+  const { rows } = await db.query<{ outcome: DeliveryOutcome; n: number }>(
+    'select outcome, count(*)::int as n from observers.deliveries where observer = $1 group by outcome',
+    [observer],
+  )
+  const counts = Object.fromEntries(DeliveryOutcomes.map((o) => [o, 0])) as Record<DeliveryOutcome, number>
+  for (const r of rows) counts[r.outcome] = r.n
+  return counts
+}
