@@ -57,10 +57,9 @@ test('parseExact matches the reviver definition on documents of any numbers and 
 })
 
 test('parseExact keeps the digits a double would lose, and plain numbers stay numbers', () => {
-  const v = parseExact('{"amount": 12.50, "id": 9007199254740993, "small": 0.0000001, "n": [0.25, 42]}') as Record<
-    string,
-    unknown
-  >
+  const v = parseExact(
+    '{"amount": 12.50, "id": 9007199254740993, "small": 0.0000001, "n": [0.25, 42]}',
+  ) as Record<string, unknown>
   assert.ok(v.amount instanceof ExactNumber && v.amount.source === '12.50')
   assert.ok(v.id instanceof ExactNumber && v.id.source === '9007199254740993')
   assert.ok(v.small instanceof ExactNumber)
