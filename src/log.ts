@@ -40,6 +40,57 @@ export const redactPaths = [
 
 // Secret values (env values an observer references, the API token, connection-string passwords)
 // scrubbed from every serialized line, wherever a message or field happens to carry them.
+/** The paths above as a tree of key segments; `*` matches any key. A leaf is a value to censor. */
+interface PathNode {
+  censor: boolean
+  next: Map<string, PathNode>
+}
+
+function pathTree(paths: readonly string[]): PathNode {
+  const root: PathNode = { censor: false, next: new Map() }
+  for (const p of paths) {
+    let node = root
+    for (const m of p.matchAll(/([^.[\]"]+)|\["([^"]+)"\]/g)) {
+      const key = m[1] ?? m[2] ?? ''
+      const child = node.next.get(key) ?? { censor: false, next: new Map() }
+      node.next.set(key, child)
+      node = child
+    }
+    node.censor = true
+  }
+  return root
+}
+
+const censor = '[redacted]'
+const redactTree = pathTree(redactPaths)
+
+const isPlainRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Error)
+
+/**
+ * The record with every value at a redact path replaced, copied only where something is: what
+ * pino's `redact` option did, without its cost on every line (most lines carry no such key).
+ */
+function redactRecord(record: Record<string, unknown>, node: PathNode = redactTree): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined
+  for (const key in record) {
+    const value = record[key]
+    if (value === undefined) continue
+    const exact = node.next.get(key)
+    const any = node.next.get('*')
+    let replaced: unknown = value
+    if (exact?.censor || any?.censor) replaced = censor
+    else if (isPlainRecord(value)) {
+      if (exact) replaced = redactRecord(value, exact)
+      if (any && isPlainRecord(replaced)) replaced = redactRecord(replaced, any)
+    }
+    if (replaced === value) continue
+    out ??= { ...record }
+    out[key] = replaced
+  }
+  return out ?? record
+}
+
 // Each with its JSON-escaped form when that differs, worked out once rather than per line.
 const secretValues = new Map<string, string | undefined>()
 const minSecretLength = 6
@@ -117,8 +168,7 @@ export function createLogger(
     {
       level,
       base: { service: 'pg-observers' },
-      redact: { paths: redactPaths, censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: (record) => redactRecord(record) },
       hooks: {
         logMethod(args, method) {
           for (let i = 0; i < args.length; i++) {
