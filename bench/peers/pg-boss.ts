@@ -34,8 +34,9 @@ export const peer: Peer = {
     })
     const listener = new pg.Client({ connectionString: databaseUrl })
     await listener.connect()
+    const sender = sendInOrder(boss)
     listener.on('notification', (n) => {
-      if (n.payload) boss.send(queue, JSON.parse(n.payload) as object).catch((err) => console.error(err))
+      if (n.payload) sender(JSON.parse(n.payload) as object)
     })
     await listener.query(`listen ${channel}`)
     return {
@@ -45,4 +46,32 @@ export const peer: Peer = {
       },
     }
   },
+}
+
+// Sends at once, as many as pg-boss's pool has connections; a failed send is retried, since a
+// NOTIFY is not sent twice.
+const sendsInFlight = 10
+
+function sendInOrder(boss: PgBoss): (data: object) => void {
+  const waiting: object[] = []
+  let inFlight = 0
+  const next = () => {
+    const data = waiting.shift()
+    if (data === undefined) return
+    inFlight++
+    boss
+      .send(queue, data)
+      .catch((err: unknown) => {
+        console.error(err)
+        waiting.unshift(data)
+      })
+      .finally(() => {
+        inFlight--
+        next()
+      })
+  }
+  return (data) => {
+    waiting.push(data)
+    if (inFlight < sendsInFlight) next()
+  }
 }
