@@ -64,15 +64,18 @@ function inexactAt(text: string, i: number): boolean {
 }
 
 /**
- * True when some value position (the start, or after `:`, `,` or `[`) holds a number that may
- * need an ExactNumber. Strings are not told apart: one that looks like such a number only costs
- * the slower parse.
+ * True when some value position (the start, or after `:`, `,` or `[` outside strings) holds a
+ * number that may need an ExactNumber. Strings are skipped whole: a timestamp's "…:00.000Z" is
+ * no number.
  */
 function mayBeInexact(text: string): boolean {
   let atValue = true
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c === 58 || c === 44 || c === 91) atValue = true
+    if (c === 34) {
+      atValue = false
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++
+    } else if (c === 58 || c === 44 || c === 91) atValue = true
     else if (atValue && c !== 32 && c !== 10 && c !== 13 && c !== 9) {
       atValue = false
       if ((c === 45 || isDigit(c)) && inexactAt(text, i)) return true
