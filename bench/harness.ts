@@ -31,6 +31,8 @@ export interface ScenarioResult {
   /** Every figure, for the JSON file. */
   figures: Record<string, unknown>
   rows: Row[]
+  /** A table of its own, printed after the report table (the peers' side-by-side). */
+  table?: string
 }
 
 export function firstWorker(ctx: BenchContext): WorkerVariant {
@@ -60,7 +62,15 @@ export async function startWorker(
     root: variant.root,
   })
   if (ctx.options.nice !== undefined) renice([worker.pid], ctx.options.nice)
-  if (!warmUp) return worker
+  if (warmUp) await warmUpThrough(ctx, worker)
+  return worker
+}
+
+/**
+ * Inserts warm-up rows until one has gone all the way through whatever consumes the bench
+ * table's changes, then clears the receiver and the probe's counters.
+ */
+export async function warmUpThrough(ctx: BenchContext, worker: WorkerProcess): Promise<void> {
   ctx.receiver.reset()
   const started = performance.now()
   // The table is watched by the worker at startup; until then the insert captures nothing.
@@ -77,7 +87,6 @@ export async function startWorker(
   }
   ctx.receiver.reset()
   await worker.probe()
-  return worker
 }
 
 /** Waits for `count` distinct deliveries; fails fast if the worker dies. Returns the last arrival time. */

@@ -23,6 +23,7 @@ import { runBulk } from './scenarios/bulk.ts'
 import { runCli } from './scenarios/cli.ts'
 import { runLatency } from './scenarios/latency.ts'
 import { runMicro } from './scenarios/micro.ts'
+import { runPeers } from './scenarios/peers.ts'
 import { runSoak } from './scenarios/soak.ts'
 import { runThroughput } from './scenarios/throughput.ts'
 import { migrateWith, profileDir, stopWorkers, writeBenchObserver } from './worker.ts'
@@ -35,6 +36,7 @@ const scenarios: Record<ScenarioName, (ctx: BenchContext) => Promise<ScenarioRes
   backlog: runBacklog,
   soak: runSoak,
   cli: runCli,
+  peers: runPeers,
 }
 
 const note = (message: string) => process.stderr.write(`# ${message}\n`)
@@ -86,6 +88,7 @@ async function prepare(options: BenchOptions, server: Server): Promise<BenchCont
 async function printResults(ctx: BenchContext, report: Report, done: Array<[ScenarioName, ScenarioResult]>) {
   console.log(renderMachine(report.machine))
   console.log(renderTable(done))
+  for (const [, result] of done) if (result.table) console.log(result.table)
   if (!ctx.options.profile) return
   report.profiles = await summarizeProfiles(profileDir, Date.parse(report.startedAt))
   for (const p of report.profiles) console.log(renderProfile(p))

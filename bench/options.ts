@@ -1,7 +1,16 @@
 import path from 'node:path'
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 
-export const scenarioNames = ['micro', 'throughput', 'latency', 'bulk', 'backlog', 'soak', 'cli'] as const
+export const scenarioNames = [
+  'micro',
+  'throughput',
+  'latency',
+  'bulk',
+  'backlog',
+  'soak',
+  'cli',
+  'peers',
+] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface WorkerVariant {
@@ -48,7 +57,8 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
   --quick              small N for a 30-60 s smoke (never fails on a timing)
-  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak; --quick also skips cli)
+  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak and peers; --quick also skips cli)
+  --peers              also run the peers scenario: graphile-worker and plain pg-boss on the same workloads
   --events N           throughput: single-row transactions (default 5000)
   --clients K          concurrent load-generator clients (default 8)
   --repeat R           throughput: baseline/end-to-end pairs, median reported (default 3)
@@ -81,16 +91,22 @@ function niceness(value: string): number {
   return n
 }
 
-function pickScenarios(only: string | undefined, soak: boolean, quick: boolean): ScenarioName[] {
+function pickScenarios(
+  only: string | undefined,
+  extra: { soak: boolean; peers: boolean },
+  quick: boolean,
+): ScenarioName[] {
   // cli spawns tens of processes one after another: too slow for a quick smoke.
   if (only === undefined)
-    return scenarioNames.filter((s) => (s !== 'soak' || soak) && (s !== 'cli' || !quick))
+    return scenarioNames.filter(
+      (s) => (s !== 'soak' || extra.soak) && (s !== 'peers' || extra.peers) && (s !== 'cli' || !quick),
+    )
   const picked = only.split(',').map((s) => s.trim())
   for (const s of picked) {
     if (!(scenarioNames as readonly string[]).includes(s))
       throw new Error(`unknown scenario "${s}"; pick from ${scenarioNames.join(', ')}`)
   }
-  return scenarioNames.filter((s) => picked.includes(s))
+  return scenarioNames.filter((s) => picked.includes(s) || (s === 'peers' && extra.peers))
 }
 
 function envPairs(pairs: string[]): Record<string, string> {
@@ -134,6 +150,7 @@ const flags = {
   nice: { type: 'string' },
   'receiver-delay': { type: 'string' },
   'rate-limit': { type: 'string' },
+  peers: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -152,7 +169,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const q = v.quick
   const rates = (v.rates ?? (q ? '100' : '200,500')).split(',').map((r) => positiveInt('rates', r, 0))
   return {
-    scenarios: pickScenarios(v.only, v.soak !== undefined, q),
+    scenarios: pickScenarios(v.only, { soak: v.soak !== undefined, peers: v.peers }, q),
     quick: q,
     events: positiveInt('events', v.events, q ? 500 : 5000),
     clients: positiveInt('clients', v.clients, q ? 4 : 8),

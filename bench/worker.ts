@@ -6,7 +6,7 @@ import { benchTable } from './database.ts'
 import type { ProbeReport } from './probe.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
-const probePath = path.join(root, 'bench/probe.ts')
+export const probePath = path.join(root, 'bench/probe.ts')
 export const profileDir = path.join(root, 'bench/results/profiles')
 
 /** The one observer every end-to-end scenario runs: a plain webhook to the local receiver (`--rate-limit` sets its rate_limit). */
@@ -64,15 +64,19 @@ export interface WorkerProcess {
   output(): string
 }
 
+// The tail of a child's output kept for error messages: at the default log level a worker
+// writes a line per delivery, which the benchmark must not spend its own CPU splitting.
+const outputTailChars = 64 * 1024
+
 function collectOutput(child: ChildProcess): () => string {
-  const lines: string[] = []
+  let tail = ''
   const keep = (d: Buffer) => {
-    lines.push(...d.toString('utf8').split('\n').filter(Boolean))
-    if (lines.length > 200) lines.splice(0, lines.length - 200)
+    tail += d.toString('utf8')
+    if (tail.length > 2 * outputTailChars) tail = tail.slice(-outputTailChars)
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  return () => lines.join('\n')
+  return () => tail.slice(-outputTailChars).split('\n').filter(Boolean).slice(-200).join('\n')
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -116,11 +120,15 @@ export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
       DATABASE_URL: spec.databaseUrl,
       OBSERVERS_DIR: spec.observersDir,
       PORT: '0',
-      LOG_LEVEL: 'warn',
       ...spec.env,
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
+  return probedProcess(child)
+}
+
+/** A child that preloads bench/probe.ts: its probe, its exit, and SIGTERM to stop it. */
+export function probedProcess(child: ChildProcess): WorkerProcess {
   const output = collectOutput(child)
   let stopping = false
   const exit = exitOf(child)

@@ -13,6 +13,7 @@ import {
 import { connectClients, insertAtRate, type LoadClients, type LoadResult } from '../load.ts'
 import type { WorkerVariant } from '../options.ts'
 import { resetStatementStats, statementCosts } from '../pg-stats.ts'
+import { pipelineStages } from '../stages.ts'
 import { distribution, perSecond, round } from '../stats.ts'
 import type { WorkerProcess } from '../worker.ts'
 
@@ -40,6 +41,7 @@ async function oneRate(ctx: BenchContext, worker: WorkerProcess, load: LoadClien
   const probe = await worker.probe()
   const statements = await statementCosts(ctx.db.pool, ctx.statementStats, run.commits.size)
   const d = distribution(latencies(run, ctx.receiver.arrivals))
+  const stages = await pipelineStages(ctx.db.pool, run.commits, ctx.receiver.arrivals)
   const ms = (v: number) => round(v, 2)
   return {
     offeredPerSecond: rate,
@@ -54,6 +56,7 @@ async function oneRate(ctx: BenchContext, worker: WorkerProcess, load: LoadClien
       mean: ms(d.mean),
     },
     events: d.count,
+    stagesMs: stages,
     workerLoopDelayMs: probe.loopDelayMs,
     cpu: split,
     ...statementFigures(probe, d.count),
@@ -79,6 +82,14 @@ function rowsFor(r: Awaited<ReturnType<typeof oneRate>>, label: string): Row[] {
       ...(judged ? { goal: `< ${goals.p99Ms} ms`, met: l.p99 < goals.p99Ms } : {}),
     },
     { metric: `${at} max`, value: fmt(l.max, 'ms', 2) },
+    ...(r.stagesMs
+      ? (['p50', 'p99'] as const).map((p) => ({
+          metric: `${at} ${p} by stage: →dispatch / →fetch / →received`,
+          value: [r.stagesMs?.dispatch, r.stagesMs?.fetch, r.stagesMs?.deliver]
+            .map((s) => fmt(s?.[p] ?? Number.NaN, '', 1))
+            .join(' / '),
+        }))
+      : []),
   ]
 }
 

@@ -5,6 +5,8 @@ import { compileCondition } from '../../src/conditions/index.ts'
 import type { Delivery } from '../../src/delivery.ts'
 import { buildMatcher } from '../../src/dispatch/match.ts'
 import type { ChangeEvent } from '../../src/event.ts'
+import { parseExact } from '../../src/json/exact.ts'
+import { createLogger } from '../../src/log.ts'
 import { loadObservers } from '../../src/observers/load.ts'
 import type { Observer } from '../../src/observers/types.ts'
 import { renderJson, renderString, templateScope } from '../../src/templates/render.ts'
@@ -76,7 +78,27 @@ async function measureMatch(ms: number) {
   return { buildMs, matched, matchesPerSecond, matchMs: 1000 / matchesPerSecond }
 }
 
-/** In-process hot paths: condition evaluation, matching, template rendering. */
+/** A fetched job's data as pg hands it to the jsonb parser: the delivery with its event. */
+const jobText = JSON.stringify({
+  delivery_id: '0b8e4f2a-4e2f-4c1e-9e4d-3f2a1b0c9d8e',
+  observer: 'bench-webhook',
+  action_index: 0,
+  action: JSON.stringify({ type: 'webhook', url: 'http://127.0.0.1:3000/hook' }),
+  retry: { max_attempts: 5, backoff: 'exponential', base_ms: 1000 },
+  on_failure: 'dlq',
+  event,
+})
+  .replaceAll('",', '", ')
+  .replaceAll('":', '": ')
+
+/** The line every delivery writes (src/execute/execute.ts), formatted and discarded: no system call. */
+function deliveryLogLine(): () => void {
+  const log = createLogger('info', { write: () => {} })
+  const base = { observer: 'bench-webhook', action: 0, type: 'webhook', delivery_id: 'd-1', attempt: 1 }
+  return () => log.info({ ...base, duration_ms: 3, outcome: 'success', status: 200 }, 'action succeeded')
+}
+
+/** In-process hot paths: condition evaluation, matching, template rendering, a job's JSON, a log line. */
 export async function runMicro(ctx: BenchContext): Promise<ScenarioResult> {
   const ms = ctx.options.quick ? 300 : 2000
   ctx.note(`micro: ${ms} ms per measurement`)
@@ -88,6 +110,8 @@ export async function runMicro(ctx: BenchContext): Promise<ScenarioResult> {
   const scope = templateScope(delivery, 1)
   const stringOps = opsPerSecond(() => renderString(stringTemplate, scope), ms)
   const jsonOps = opsPerSecond(() => renderJson(jsonTemplate, scope), ms)
+  const parseOps = opsPerSecond(() => parseExact(jobText), ms)
+  const logOps = opsPerSecond(deliveryLogLine(), ms)
   return {
     figures: {
       condition,
@@ -99,6 +123,8 @@ export async function runMicro(ctx: BenchContext): Promise<ScenarioResult> {
       msPerMatch: round(m.matchMs, 4),
       renderStringPerSecond: stringOps,
       renderJsonPerSecond: jsonOps,
+      parseJobDataUs: round(1e6 / parseOps, 2),
+      deliveryLogLineUs: round(1e6 / logOps, 2),
     },
     rows: [
       { metric: 'condition evaluations/s (3 clauses)', value: fmt(conditionOps, '/s', 0) },
@@ -110,6 +136,8 @@ export async function runMicro(ctx: BenchContext): Promise<ScenarioResult> {
       },
       { metric: 'renderString/s', value: fmt(stringOps, '/s', 0) },
       { metric: 'renderJson/s (4 leaves)', value: fmt(jsonOps, '/s', 0) },
+      { metric: "parseExact of a job's data", value: fmt(1e6 / parseOps, 'µs', 2) },
+      { metric: 'delivery log line (formatted, not written)', value: fmt(1e6 / logOps, 'µs', 2) },
     ],
   }
 }

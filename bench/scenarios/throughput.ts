@@ -14,7 +14,10 @@ import type { WorkerVariant } from '../options.ts'
 import { resetStatementStats, statementCosts } from '../pg-stats.ts'
 import { perSecond, round } from '../stats.ts'
 
-const ratioGoal = 0.9
+// Issue 19's goals: the old ≥ 0.9 cannot hold while the receiver and the load generator share
+// two cores with Postgres; 0.6 is what ≤ 250 µs of pipeline CPU per event buys.
+const ratioGoal = 0.6
+const pipelineGoalUs = 250
 
 async function baseline(ctx: BenchContext, load: LoadClients) {
   const n = ctx.options.events
@@ -58,6 +61,12 @@ const cpuText = (c: CpuSplit) =>
     .filter(Boolean)
     .join(' / ')
 
+/** The worker plus what Postgres spent beyond the baseline: what delivering costs, per event. */
+const pipelineCpu = (p: Pair) =>
+  (p.endToEnd.cpu.workerUsPerEvent ?? 0) +
+  (p.endToEnd.cpu.postgresUsPerEvent ?? 0) -
+  (p.baseline.cpu.postgresUsPerEvent ?? 0)
+
 const totalCpu = (c: CpuSplit) => (c.postgresUsPerEvent ?? 0) + (c.workerUsPerEvent ?? 0) + c.benchUsPerEvent
 
 type Pair = { baseline: Awaited<ReturnType<typeof baseline>>; endToEnd: Awaited<ReturnType<typeof endToEnd>> }
@@ -70,7 +79,7 @@ function medianPair(pairs: Pair[]): Pair {
   return sorted[Math.floor((sorted.length - 1) / 2)] as Pair
 }
 
-function rowsFor(pair: Pair, count: number, label: string): Row[] {
+function rowsFor(pair: Pair, count: number, label: string, judge: boolean): Row[] {
   const ratio = ratioOf(pair)
   const of = count > 1 ? ` (median of ${count})` : ''
   const rows: Row[] = [
@@ -79,10 +88,14 @@ function rowsFor(pair: Pair, count: number, label: string): Row[] {
     {
       metric: `${label}end-to-end / baseline${of}`,
       value: fmt(ratio, '', 3),
-      goal: `≥ ${ratioGoal}`,
-      met: ratio >= ratioGoal,
+      ...(judge ? { goal: `≥ ${ratioGoal}`, met: ratio >= ratioGoal } : {}),
     },
     { metric: `${label}CPU µs/event, end to end`, value: cpuText(pair.endToEnd.cpu) },
+    {
+      metric: `${label}pipeline CPU µs/event (worker + added pg)`,
+      value: fmt(pipelineCpu(pair), '', 0),
+      ...(judge ? { goal: `≤ ${pipelineGoalUs}`, met: pipelineCpu(pair) <= pipelineGoalUs } : {}),
+    },
     {
       metric: `${label}worker SQL statements/event`,
       value: fmt(pair.endToEnd.statementsPerEvent ?? Number.NaN, '', 2),
@@ -105,6 +118,7 @@ function figuresFor(pairs: Pair[]) {
       ratio: ratioOf(p),
       baselineCpuUsPerEvent: totalCpu(p.baseline.cpu),
       endToEndCpuUsPerEvent: totalCpu(p.endToEnd.cpu),
+      pipelineCpuUsPerEvent: pipelineCpu(p),
       statementsPerEvent: p.endToEnd.statementsPerEvent,
       othersBusy: [p.baseline.cpu.othersBusy, p.endToEnd.cpu.othersBusy],
     })),
@@ -148,7 +162,12 @@ export async function runThroughput(ctx: BenchContext): Promise<ScenarioResult> 
       { metric: 'capture-only commits/s (baseline)', value: fmt(base.rate, '/s') },
       { metric: 'CPU µs/event, baseline', value: cpuText(base.cpu) },
       ...byVariant.flatMap((pairs, v) =>
-        rowsFor(medianPair(pairs), pairs.length, several ? `[${ctx.options.workers[v]?.label}] ` : ''),
+        rowsFor(
+          medianPair(pairs),
+          pairs.length,
+          several ? `[${ctx.options.workers[v]?.label}] ` : '',
+          !ctx.options.quick,
+        ),
       ),
     ]
     return {

@@ -30,14 +30,24 @@ export function createPool(connectionString: string, opts: { max?: number; name?
   return pool
 }
 
+export interface TransactionOptions {
+  /**
+   * Commit without waiting for the WAL flush (`synchronous_commit = off` for this transaction
+   * only). Only for writes whose loss in a server crash is harmless: the few hundred milliseconds
+   * of them a crash can take back are undone whole, never half.
+   */
+  asyncCommit?: boolean
+}
+
 /** Runs `fn` in a transaction on one client; rolls back on any error. */
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
+  options: TransactionOptions = {},
 ): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query('begin')
+    await client.query(options.asyncCommit ? 'begin; set local synchronous_commit = off' : 'begin')
     const result = await fn(client)
     await client.query('commit')
     return result

@@ -36,9 +36,58 @@ function revive(_key: string, value: unknown, context: { source?: string }): unk
   return value
 }
 
+const isDigit = (c: number) => c >= 48 && c <= 57
+
+/**
+ * Whether the number token at `i` (if one starts there) may not print back as written: an
+ * exponent, "-0", a fraction ending in 0, one below 1e-6, or 16 digits and more. Any other
+ * token has at most 15 significant digits in plain notation, which String(number) reproduces.
+ */
+function inexactAt(text: string, i: number): boolean {
+  let j = text.charCodeAt(i) === 45 ? i + 1 : i
+  const intStart = j
+  while (isDigit(text.charCodeAt(j))) j++
+  const intDigits = j - intStart
+  if (intDigits === 0) return false
+  let fracDigits = 0
+  if (text.charCodeAt(j) === 46) {
+    const fracStart = ++j
+    while (isDigit(text.charCodeAt(j))) j++
+    fracDigits = j - fracStart
+    if (text.charCodeAt(j - 1) === 48) return true
+    if (intDigits === 1 && text.startsWith('0.000000', intStart)) return true
+  }
+  const next = text.charCodeAt(j)
+  if (next === 101 || next === 69) return true
+  if (intDigits + fracDigits >= 16) return true
+  return intStart > i && intDigits === 1 && fracDigits === 0 && text.charCodeAt(intStart) === 48
+}
+
+/**
+ * True when some value position (the start, or after `:`, `,` or `[` outside strings) holds a
+ * number that may need an ExactNumber. Strings are skipped whole: a timestamp's "…:00.000Z" is
+ * no number.
+ */
+function mayBeInexact(text: string): boolean {
+  let atValue = true
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) {
+      atValue = false
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++
+    } else if (c === 58 || c === 44 || c === 91) atValue = true
+    else if (atValue && c !== 32 && c !== 10 && c !== 13 && c !== 9) {
+      atValue = false
+      if ((c === 45 || isDigit(c)) && inexactAt(text, i)) return true
+    }
+  }
+  return false
+}
+
 /** JSON.parse that keeps every number's exact digits (numbers a double cannot hold become ExactNumber). */
 export function parseExact(text: string): unknown {
-  return JSON.parse(text, revive)
+  // The reviver costs a call and a context object per value; most documents need none of it.
+  return mayBeInexact(text) ? JSON.parse(text, revive) : JSON.parse(text)
 }
 
 /** JSON.stringify; ExactNumber values come out as their original digits. */

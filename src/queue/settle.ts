@@ -17,19 +17,32 @@ interface Completion {
 }
 
 /**
+ * Completions commit without waiting for the WAL flush: an attempt holds its runner slot until
+ * its completion is written, and on a slow disk that wait, not the delivery, decided how soon
+ * the next job was fetched. A server crash can take back only the last few hundred ms of
+ * completions, whole; their jobs are then still active, expire and run again, which
+ * at-least-once delivery allows (docs/performance.md).
+ */
+const completion = { asyncCommit: true }
+
+/**
  * One transaction completing a queue's jobs in one statement, each keeping its own output, and
  * recording the whole batch in the delivery record in one more.
  */
 async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statements, batch: Completion[]) {
-  await withTransaction(pool, async (client) => {
-    for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
-      const attempts = group.map((c) => ({ id: c.job.id, retryCount: c.job.retryCount }))
-      await boss.complete(queue, attempts, null, { db: statements.adapter(client) })
-      const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
-      await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
-    }
-    await recordDelivered(client, statements, batch)
-  })
+  await withTransaction(
+    pool,
+    async (client) => {
+      for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
+        const attempts = group.map((c) => ({ id: c.job.id, retryCount: c.job.retryCount }))
+        await boss.complete(queue, attempts, null, { db: statements.adapter(client) })
+        const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
+        await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
+      }
+      await recordDelivered(client, statements, batch)
+    },
+    completion,
+  )
 }
 
 /** Completions written at once, each on its own connection. */
@@ -38,7 +51,7 @@ const writers = 2
 /**
  * Completes jobs as their attempts end, each with its own output, fenced on its attempt (a job
  * pg-boss expired meanwhile is left to its retry), and records them as delivered. A lone
- * completion goes at once, in two statements (pg-boss's completion, then the record); those that
+ * completion goes at once, in one transaction of two statements (pg-boss's completion, then the record); those that
  * end while completions are being written go together in the next transaction, so a busy worker
  * does not pay one statement per delivery.
  */
@@ -54,8 +67,14 @@ export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
         const [only] = batch
         if (batch.length === 1 && only) {
           const fence = { id: only.job.id, retryCount: only.job.retryCount }
-          await boss.complete(only.job.queue, fence, only.output, { db: statements.adapter(pool) })
-          await recordAttempt(pool, statements, only.job, { kind: 'completed', output: only.output })
+          await withTransaction(
+            pool,
+            async (client) => {
+              await boss.complete(only.job.queue, fence, only.output, { db: statements.adapter(client) })
+              await recordAttempt(client, statements, only.job, { kind: 'completed', output: only.output })
+            },
+            completion,
+          )
         } else await completeTogether(boss, pool, statements, batch)
         for (const c of batch) c.done.resolve()
       } catch (err) {

@@ -82,3 +82,30 @@ test('the logger masks URL credentials, auth headers, tokens and registered valu
   assert.equal(sink.records[0]!.msg, 'connecting to redis://***@cache:6379')
   assert.equal(sink.records[2]!.msg, 'tiny stays readable', 'values under 6 characters are not scrubbed')
 })
+
+test('redaction censors every configured path, one or two levels down, and leaves the logged object as it was', () => {
+  const { sink, stream } = logSink()
+  const log = createLogger('info', stream)
+  const record = {
+    req: { headers: { 'x-api-key': 'xk-1', cookie: 'c-1', accept: 'json' } },
+    upstream: { headers: { Authorization: 'Bearer up-1' }, apiToken: 'at-1', status: 200 },
+    secret: 's-1',
+    observer: 'orders',
+  }
+  const before = JSON.stringify(record)
+  log.info(record, 'with secrets')
+  log.info({ observer: 'orders', attempt: 2 }, 'without')
+  assert.equal(JSON.stringify(record), before, 'the caller’s object is not changed')
+  const [logged, plain] = sink.records
+  assert.deepEqual(logged!.req, {
+    headers: { 'x-api-key': '[redacted]', cookie: '[redacted]', accept: 'json' },
+  })
+  assert.deepEqual(logged!.upstream, {
+    headers: { Authorization: '[redacted]' },
+    apiToken: '[redacted]',
+    status: 200,
+  })
+  assert.equal(logged!.secret, '[redacted]')
+  assert.equal(logged!.observer, 'orders')
+  assert.equal(plain!.attempt, 2)
+})
