@@ -1,6 +1,9 @@
 function capture() returns trigger body md5 d6b9827dae91cc19e0a9c43533a9b0e9
+function capture_mode(target regclass) returns text body md5 683c4d4975eb70ee7f245ad093bfe9a7
+function capture_statement() returns trigger body md5 862f64d8124886937b3c5983800017fd
 function close_breaker(destination text) returns boolean body md5 edebf38a9f50cc6b42a7f40b215733fd
 function default_timeout_ms(action_type text) returns integer body md5 98f898bd6f3ee39a0d31532da6335d47
+function drop_capture_triggers(target regclass) returns void body md5 c3e696c61727559857a01cabdb5d84c5
 function entity_name(schema_name text, table_name text) returns text body md5 683f7725ecafaad02336e6a1ace22c1e
 function pause_observer(name text) returns boolean body md5 eae447aadc25c3e04a3542e833504ca7
 function queue_jobs(of_queue text DEFAULT NULL::text, in_state text DEFAULT NULL::text) returns TABLE(id uuid, queue text, state text, data jsonb, created_on timestamp with time zone, completed_on timestamp with time zone, start_after timestamp with time zone, source_queue text, source_id uuid) body md5 17a6f641e72595d8bd9707c4e1996e92
@@ -8,8 +11,9 @@ function requeue_dead_letters(observer text DEFAULT NULL::text, action_type text
 function resume_observer(name text) returns boolean body md5 93b68598c770e8653588df97b1fefeee
 function retry_dead_letter(id uuid) returns boolean body md5 440a031d248c86089ee2b9341fd1b696
 function retry_dead_letters(observer text DEFAULT NULL::text, since interval DEFAULT NULL::interval, action_type text DEFAULT NULL::text, entity text DEFAULT NULL::text, ids uuid[] DEFAULT NULL::uuid[]) returns integer body md5 274c5b526735515ee4c441afbb18b907
-function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b7746a0e8
-function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
+function rewatch() returns SETOF text body md5 ec221648c29c69eca0bedf4f1c6d1e75
+function unwatch(target regclass) returns void body md5 e36d4e1661364fae914e0418247e1b09
+function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 e723034fe160aa52a79cbb5c49b3360f
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
 index CREATE INDEX deliveries_entity ON observers.deliveries USING btree (entity, entity_id)
 index CREATE INDEX deliveries_last_attempt ON observers.deliveries USING btree (last_attempt_at)
@@ -40,4 +44,4 @@ relation recent_failures v: job_id uuid, queue text, observer text, action_index
 relation retry_exhausted v: id uuid, queue text, observer text, action_index integer, delivery_id text, entity text, entity_id text, attempts integer, last_error text, failed_at timestamp with time zone
 relation source_ledger r: source text not null, entry_key text not null, entry_created_at timestamp with time zone not null, malformed boolean not null default false, dispatched_at timestamp with time zone not null default now()
 relation source_progress r: source text not null, floor timestamp with time zone not null, updated_at timestamp with time zone not null default now()
-relation watched r: entity text not null, relid oid not null, tenant_column text, key_columns text[] not null, noop_updates boolean not null default false, watched_at timestamp with time zone not null default now()
+relation watched r: entity text not null, relid oid not null, tenant_column text, key_columns text[] not null, noop_updates boolean not null default false, watched_at timestamp with time zone not null default now(), capture text not null default 'row'::text

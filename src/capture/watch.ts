@@ -87,9 +87,12 @@ export async function watchObservedTables(
     tenant_column: string | null
     noop_updates: boolean
   }>(
-    // A table dropped and re-created since it was watched has lost its trigger: watch it again.
+    // A table dropped and re-created since it was watched has lost its triggers, and one that
+    // became a partition (or a parent) since needs the other kind (docs/database.md): watch it again.
     `select w.entity, w.tenant_column, w.noop_updates from observers.watched w
-      where exists (select 1 from pg_trigger t where t.tgrelid = w.relid and t.tgname = 'observers_capture')`,
+      where w.capture = observers.capture_mode(w.relid)
+        and exists (select 1 from pg_trigger t where t.tgrelid = w.relid
+                       and t.tgname = case w.capture when 'row' then 'observers_capture' else 'observers_capture_update' end)`,
   )
   const existing = new Map(current.map((r) => [r.entity, r]))
   const failed = new Set<string>()
