@@ -45,7 +45,6 @@ declare
   actor text;
   trace text := nullif(current_setting('observers.traceparent', true), '');
   entity_name text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
-  columns text[];
   captured bigint;
 begin
   -- Only names with a dot or a quote need quoting; checking here spares every other capture a call.
@@ -58,8 +57,11 @@ begin
     actor := nullif(current_setting(TG_ARGV[1], true), '');
   end if;
 
-  -- The byte size is taken from RETURNING, which sees the images as built, before TOAST
-  -- compresses them: what the dispatcher will load (migration 0007).
+  -- Rows are turned into images with to_jsonb(n.*): a bare n would name a column n if the table
+  -- has one.
+  -- The byte size is taken from RETURNING, which sees the images as stored but before TOAST
+  -- compresses them: what the dispatcher will load (migration 0007). A short image carries a
+  -- 1-byte header there, so it counts 3 bytes less than observers.capture counts it.
   if TG_OP = 'INSERT' then
     with logged as (
       insert into observers.change_log (event, entity, entity_id, before, after, changed, tenant_id, actor_id, traceparent)
@@ -67,7 +69,7 @@ begin
              coalesce(i.image ->> single_key,
                       (select jsonb_agg(i.image -> k order by o)::text from unnest(key_cols) with ordinality as u(k, o))),
              null, i.image, '{}', i.image ->> tenant_col, actor, trace
-        from (select to_jsonb(n) as image from new_rows n) i
+        from (select to_jsonb(n.*) as image from new_rows n) i
       returning seq, pg_column_size(after) as bytes
     )
     insert into observers.change_pending (seq, bytes) select seq, bytes from logged;
@@ -78,28 +80,23 @@ begin
              coalesce(d.image ->> single_key,
                       (select jsonb_agg(d.image -> k order by o)::text from unnest(key_cols) with ordinality as u(k, o))),
              d.image, null, '{}', d.image ->> tenant_col, actor, trace
-        from (select to_jsonb(o) as image from old_rows o) d
+        from (select to_jsonb(o.*) as image from old_rows o) d
       returning seq, pg_column_size(before) as bytes
     )
     insert into observers.change_pending (seq, bytes) select seq, bytes from logged;
   else
-    -- The table's columns, in the order changed lists them: each row's images are compared
-    -- column by column, a lookup each, instead of expanding one image into a set per row.
-    select array_agg(a.attname::text order by a.attname::text) into columns
-      from pg_attribute a
-     where a.attrelid = TG_RELID and a.attnum > 0 and not a.attisdropped;
     with logged as (
       insert into observers.change_log (event, entity, entity_id, before, after, changed, tenant_id, actor_id, traceparent)
       select 'UPDATE', entity_name,
              coalesce(p.after ->> single_key,
                       (select jsonb_agg(p.after -> k order by o)::text from unnest(key_cols) with ordinality as u(k, o))),
              p.before, p.after, c.changed, p.after ->> tenant_col, actor, trace
-        from rows from (unnest(array(select to_jsonb(o) from old_rows o)),
-                        unnest(array(select to_jsonb(n) from new_rows n))) as p(before, after)
+        from rows from (unnest(array(select to_jsonb(o.*) from old_rows o)),
+                        unnest(array(select to_jsonb(n.*) from new_rows n))) as p(before, after)
         cross join lateral (
-          select coalesce(array_agg(k), '{}') as changed
-            from unnest(columns) as k
-           where p.before -> k is distinct from p.after -> k
+          select coalesce(array_agg(e.key order by e.key), '{}') as changed
+            from jsonb_each(p.after) e
+           where p.before -> e.key is distinct from e.value
         ) c
        where keep_noop or c.changed <> '{}'
       returning seq, pg_column_size(before) + pg_column_size(after) as bytes

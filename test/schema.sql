@@ -1,6 +1,6 @@
 function capture() returns trigger body md5 d6b9827dae91cc19e0a9c43533a9b0e9
 function capture_mode(target regclass) returns text body md5 683c4d4975eb70ee7f245ad093bfe9a7
-function capture_statement() returns trigger body md5 862f64d8124886937b3c5983800017fd
+function capture_statement() returns trigger body md5 fb10285efe7d1e9231617675ba6f49f5
 function close_breaker(destination text) returns boolean body md5 edebf38a9f50cc6b42a7f40b215733fd
 function default_timeout_ms(action_type text) returns integer body md5 98f898bd6f3ee39a0d31532da6335d47
 function drop_capture_triggers(target regclass) returns void body md5 c3e696c61727559857a01cabdb5d84c5

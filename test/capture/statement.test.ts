@@ -15,7 +15,8 @@ before(async () => {
     create table r_orders_1 partition of r_orders for values from (0) to (100);
     create table animals (id int primary key, v int);
     create table cats (constraint cats_pkey primary key (id)) inherits (animals);
-    create table legacy (id int primary key, v int, tenant text)`)
+    create table legacy (id int primary key, v int, tenant text);
+    create table shadowed (id int primary key, n int, o int, image text, before text)`)
 })
 
 after(async () => {
@@ -135,6 +136,22 @@ test('composite keys, the actor fallback and noop_updates are set-based too', as
     ['u9', 'u9', 'u9', 'u9'],
   )
   assert.deepEqual(rows[3]?.before, rows[3]?.after, 'a no-op update is captured when asked')
+})
+
+test("columns named like the capture's own aliases are captured as columns, not mistaken for rows", async () => {
+  await db.pool.query(`select observers.watch('shadowed')`)
+  await db.pool.query(`insert into shadowed values (1, 1, 1, 'i', 'b'), (2, 2, 2, 'i', 'b');
+    update shadowed set n = n + 1, image = 'j'; delete from shadowed where id = 2`)
+  const rows = await logOf('public.shadowed')
+  assert.deepEqual(brief(rows), [
+    'INSERT 1 ',
+    'INSERT 2 ',
+    'UPDATE 1 image,n',
+    'UPDATE 2 image,n',
+    'DELETE 2 ',
+  ])
+  assert.deepEqual(rows[2]?.after, { id: 1, n: 2, o: 1, image: 'j', before: 'b' })
+  assert.deepEqual(rows[4]?.before, { id: 2, n: 3, o: 2, image: 'j', before: 'b' })
 })
 
 test('partitions and inheritance children keep row-level capture, and see writes through their parent', async () => {
