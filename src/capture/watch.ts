@@ -86,22 +86,32 @@ export async function watchObservedTables(
     entity: string
     tenant_column: string | null
     noop_updates: boolean
+    fits: boolean
+    row_level: boolean
   }>(
-    // A table dropped and re-created since it was watched has lost its trigger: watch it again.
-    `select w.entity, w.tenant_column, w.noop_updates from observers.watched w
-      where exists (select 1 from pg_trigger t where t.tgrelid = w.relid and t.tgname = 'observers_capture')`,
+    // A table dropped and re-created since it was watched has lost its triggers: watch it again.
+    // One whose capture is not the kind it now needs (docs/database.md) is watched again too.
+    `select w.entity, w.tenant_column, w.noop_updates,
+            w.capture = observers.capture_mode(w.relid) as fits, w.capture = 'row' as row_level
+       from observers.watched w
+      where exists (select 1 from pg_trigger t where t.tgrelid = w.relid
+                       and t.tgname = case w.capture when 'row' then 'observers_capture' else 'observers_capture_update' end)`,
   )
   const existing = new Map(current.map((r) => [r.entity, r]))
   const failed = new Set<string>()
   const problems: ObserverFileError[] = []
   for (const spec of specs(observers).values()) {
     const had = existing.get(spec.entity)
-    if (had && had.tenant_column === spec.tenantColumn && had.noop_updates === spec.noopUpdates) continue
+    const same = had && had.tenant_column === spec.tenantColumn && had.noop_updates === spec.noopUpdates
+    if (same && had.fits) continue
     let message: string | undefined
     try {
       const found = await watchTable(db, spec.entity, { ...spec, actorSetting })
       if (!found) message = `table "${spec.entity}" does not exist`
     } catch (err) {
+      // A row-level trigger captures every change, only at a higher cost: a role that may not
+      // move the table to statement-level capture keeps it (`observers migrate` moves it).
+      if (same && had.row_level && (err as { code?: string }).code === '42501') continue
       // A least-privilege worker may not create triggers: the table's owner watches it.
       const hint =
         (err as { code?: string }).code === '42501'

@@ -86,7 +86,12 @@ test('`observers migrate` as owner, then a worker with only the documented grant
   await admin(
     `create table orders (id int primary key, status text not null);
      create table invoices (id int primary key);
+     create table legacy (id int primary key);
      select observers.watch('public.orders');
+     -- As watched before statement-level capture, by an owner that has not run migrate since.
+     create trigger observers_capture after insert or update or delete on legacy
+       for each row execute function observers.capture('', 'request.jwt.claim.sub', '', 'id');
+     insert into observers.watched (entity, relid, key_columns) values ('public.legacy', 'legacy'::regclass, '{id}');
      ${grants(dbName, role)}`,
     ownerUrl,
   )
@@ -96,6 +101,12 @@ test('`observers migrate` as owner, then a worker with only the documented grant
       entity: 'orders',
       events: ['INSERT'],
       actions: [{ type: 'webhook', url: `${receiver.url}/orders/{{ entity_id }}` }],
+    },
+    'legacy.json': {
+      name: 'legacy',
+      entity: 'legacy',
+      events: ['INSERT'],
+      actions: [{ type: 'webhook', url: `${receiver.url}/legacy/{{ entity_id }}` }],
     },
     'invoices.json': {
       name: 'invoices',
@@ -115,15 +126,24 @@ test('`observers migrate` as owner, then a worker with only the documented grant
     problems[0]?.message ?? '',
     /cannot watch table "public.invoices": permission denied.*run `observers watch public.invoices` as the table.s owner/,
   )
+  // A table it may not move to statement-level capture keeps its row-level trigger and runs.
   assert.deepEqual(
-    worker.worker.current().observers.map((o) => o.name),
-    ['orders'],
+    worker.worker
+      .current()
+      .observers.map((o) => o.name)
+      .sort(),
+    ['legacy', 'orders'],
   )
 
-  await admin(`insert into orders values (7, 'new')`, ownerUrl)
-  const [req] = await receiver.waitFor(1, 30_000)
+  await admin(`insert into orders values (7, 'new'); insert into legacy values (8)`, ownerUrl)
+  const received = await receiver.waitFor(2, 30_000)
+  const req = received.find((r) => r.path.startsWith('/orders/'))
   assert.equal(req?.path, '/orders/7')
   assert.equal(JSON.parse(req?.body ?? '{}').after.status, 'new')
+  assert.ok(
+    received.some((r) => r.path === '/legacy/8'),
+    'the row-level trigger still captures',
+  )
   // pg-boss's maintenance (expiry, retention, archive) runs as this role too.
   await worker.worker.queue.supervise()
   const errors = worker.logs.records.filter((r) => r.level === 'error' && r.code !== 'OB001')

@@ -3,9 +3,20 @@ import { actionTypes } from '../../actions/registry.ts'
 import { loadConfig } from '../../config.ts'
 import { openDatabase } from '../../db/connect.ts'
 import { migrate } from '../../db/migrate.ts'
-import { createPool } from '../../db/pool.ts'
+import { createPool, type Pool } from '../../db/pool.ts'
 import { createLogger } from '../../log.ts'
 import { ensureQueues, startQueue } from '../../queue/boss.ts'
+
+/**
+ * Migrates, then gives every watched table the kind of capture trigger it now needs
+ * (observers.rewatch, docs/database.md): a table attached as a partition since it was watched
+ * must move to row-level capture, and only this command, run as the owner, may create triggers.
+ */
+async function migrateAndRewatch(pool: Pool): Promise<{ applied: string[]; rewatched: string[] }> {
+  const applied = await migrate(pool)
+  const { rows } = await pool.query<{ entity: string }>('select observers.rewatch() as entity')
+  return { applied, rewatched: rows.map((r) => r.entity) }
+}
 
 export function register(program: Command): void {
   program
@@ -24,8 +35,9 @@ export function register(program: Command): void {
           await queue.stop({ graceful: false, close: true })
         }
         const pool = createPool(db.url, { max: 2 })
-        const applied = await migrate(pool).finally(() => pool.end())
+        const { applied, rewatched } = await migrateAndRewatch(pool).finally(() => pool.end())
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date')
+        if (rewatched.length) console.log(`capture triggers reinstalled: ${rewatched.join(', ')}`)
       } finally {
         await db.close()
       }
