@@ -55,7 +55,6 @@ async function loadManyObservers(count: number): Promise<Observer[]> {
   }
 }
 
-const defaults = { timeoutMs: () => 10_000, destination: () => 'default' }
 const stringTemplate = 'Order {{ entity_id }} shipped to {{ after.customer_email }} (total {{ after.total }})'
 const jsonTemplate = {
   order: '{{ after.id }}',
@@ -68,7 +67,7 @@ const jsonTemplate = {
 async function measureMatch(ms: number) {
   const many = await loadManyObservers(1000)
   const built = performance.now()
-  const match = buildMatcher(many, defaults)
+  const match = buildMatcher(many)
   const buildMs = performance.now() - built
   const matched = match(event).length
   if (matched === 0) throw new Error('micro: the benchmark event should match some observers')

@@ -74,7 +74,7 @@ async function publishJetStream(
   hdrs: MsgHdrs,
   ctx: ActionContext,
 ): Promise<ActionResult> {
-  const timeout = ctx.delivery.action.timeout_ms ?? defaultTimeoutMs
+  const timeout = ctx.timeoutMs
   const ack = await raceSignal(
     natsJetStream()
       .jetstream(nc)

@@ -11,6 +11,8 @@ export interface ActionContext {
   readonly attempt: number
   /** Aborts on timeout_ms and on shutdown. */
   readonly signal: AbortSignal
+  /** This attempt's time limit (src/queue/policy.ts resolves it), which `signal` enforces. */
+  readonly timeoutMs: number
   /** The Liquid scope for this delivery (event, row columns, observer, delivery_id, attempt). */
   readonly scope: Record<string, unknown>
 }

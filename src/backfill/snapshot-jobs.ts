@@ -1,4 +1,3 @@
-import { actionDefaults } from '../dispatch/action-defaults.ts'
 import { buildMatcher } from '../dispatch/match.ts'
 import type { Observer } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
@@ -16,7 +15,6 @@ export function snapshotJobs(observers: readonly Observer[], events: SourceEvent
       events: new Set(['INSERT'] as const),
       condition: force ? undefined : o.condition,
     })),
-    actionDefaults,
   )
   return events.flatMap((e) => matcher(e)).map((j): QueuedDelivery => ({ ...j, jobId: undefined }))
 }

@@ -127,7 +127,7 @@ test('an observer naming an unconfigured source is reported at /source and left 
 test('a change matches only the observers of its source; job ids of other sources never collide with ours', () => {
   const mine = observer({ name: 'mine', entity: 'public.orders' })
   const theirs = observer({ name: 'theirs', source: 'fraiseql', entity: 'public.orders' })
-  const match = buildMatcher([mine, theirs], { timeoutMs: () => 1000, destination: () => 'default' })
+  const match = buildMatcher([mine, theirs])
   const event: ChangeEvent = {
     id: '6f1c1d1e-0000-4000-8000-000000000001',
     seq: 7,
