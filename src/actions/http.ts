@@ -117,8 +117,7 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
     span?.end(undefined, coerceError(err))
     if (req.signal.aborted) throw abortError(req.signal, err)
     if (err instanceof BlockedAddressError) {
-      const why = err.message.replace(/^OB\d{3}: /, '')
-      throw new ActionError(`request to ${label} failed: ${why}`, { retryable: false, cause: err })
+      throw new ActionError(`request to ${label} failed: ${err.message}`, { retryable: false, cause: err })
     }
     // A header or method undici refuses is refused again on every attempt.
     if (err instanceof undici().errors.InvalidArgumentError) {

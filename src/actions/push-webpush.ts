@@ -109,7 +109,7 @@ async function post(details: RequestDetails, host: string, signal: AbortSignal):
     span?.end(undefined, coerceError(err))
     if (signal.aborted && signal.reason instanceof ActionError) throw signal.reason
     if (err instanceof BlockedAddressError) {
-      throw new ActionError(`push service ${host}: ${err.message.replace(/^OB\d{3}: /, '')}`, {
+      throw new ActionError(`push service ${host}: ${err.message}`, {
         retryable: false,
       })
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, ConfigError, coerceError, describeError, ErrorCode } from '../errors.ts'
 import { ExitCode } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -55,7 +55,7 @@ for (const { register } of modules) register(program)
 
 program.parseAsync().catch((err: unknown) => {
   const e = coerceError(err)
-  console.error(e instanceof AppError ? e.message : `error: ${e.message}`)
+  console.error(e instanceof AppError ? describeError(e) : `error: ${e.message}`)
   const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
   process.exit(invalid ? ExitCode.invalid : ExitCode.failure)
 })

@@ -203,9 +203,7 @@ function compile(file: string, raw: RawObserver, problems: ObserverFileError[], 
   } catch (err) {
     const e = coerceError(err)
     const code = err instanceof ConditionSyntaxError ? err.code : ErrorCode.InvalidCondition
-    problems.push(
-      new ObserverFileError(code, file, '/condition', e.message.replace(/^OB\d{3}: /, ''), { cause: err }),
-    )
+    problems.push(new ObserverFileError(code, file, '/condition', e.message, { cause: err }))
     return undefined
   }
 }
@@ -235,7 +233,7 @@ function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[
             ErrorCode.TemplateRenderingFailed,
             file,
             `/actions/${i}`,
-            coerceError(err).message.replace(/^OB\d{3}: /, ''),
+            coerceError(err).message,
           ),
         )
       }

@@ -1,8 +1,9 @@
 import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
+import { HttpError, RequestCode } from '../errors.ts'
 import type { Observer } from '../observers/types.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
-import { HttpError, sendJson } from './http.ts'
+import { sendJson } from './http.ts'
 import { describeProblems } from './readiness.ts'
 import type { ObserverStatsSnapshot } from './stats.ts'
 import type { RouteContext } from './types.ts'
@@ -57,7 +58,11 @@ export function setPaused(paused: boolean) {
     const text = params[0] ?? ''
     const target = parseTarget(text)
     if (!target || !targetExists(target, worker.current().observers)) {
-      throw new HttpError(404, 'not_found', `no running observer or action "${text}" (name or name#index)`)
+      throw new HttpError(
+        404,
+        RequestCode.NotFound,
+        `no running observer or action "${text}" (name or name#index)`,
+      )
     }
     const fn = paused ? 'observers.pause_observer' : 'observers.resume_observer'
     const { rows } = await worker.pool.query<{ changed: boolean }>(`select ${fn}($1) as changed`, [text])
@@ -73,7 +78,8 @@ export async function closeBreaker({ res, worker, params }: RouteContext) {
     'select observers.close_breaker($1) as closed',
     [destination],
   )
-  if (!rows[0]?.closed) throw new HttpError(404, 'not_found', `no circuit breaker for "${destination}"`)
+  if (!rows[0]?.closed)
+    throw new HttpError(404, RequestCode.NotFound, `no circuit breaker for "${destination}"`)
   await worker.breakers.refresh()
   sendJson(res, 200, { destination, closed: true })
 }
