@@ -56,6 +56,8 @@ for (const { register } of modules) register(program)
 program.parseAsync().catch((err: unknown) => {
   const e = coerceError(err)
   console.error(e instanceof AppError ? describeError(e) : `error: ${e.message}`)
-  const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
+  const invalid =
+    e instanceof ConfigError ||
+    (e instanceof AppError && (e.code === ErrorCode.InvalidConfig || e.code === ErrorCode.InvalidRequest))
   process.exit(invalid ? ExitCode.invalid : ExitCode.failure)
 })

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
 import type { Delivery } from '../delivery.ts'
-import { ActionError, coerceError } from '../errors.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import {
   type ClaimedJob,
@@ -140,7 +140,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
       // for a job that no NOTIFY announces.
       if (outcome.kind === 'requeue' || queue !== plain) mark(queue)
     } catch (e) {
-      o.log.error({ err: coerceError(e), code: 'OB009', queue, job: job.id }, 'OB009: could not settle a job')
+      o.log.error(
+        { err: coerceError(e), code: ErrorCode.DatabaseError, queue, job: job.id },
+        `${ErrorCode.DatabaseError}: could not settle a job`,
+      )
     }
   }
 
@@ -190,7 +193,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
       try {
         await fetchRound()
       } catch (e) {
-        o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not fetch jobs')
+        o.log.error(
+          { err: coerceError(e), code: ErrorCode.DatabaseError },
+          `${ErrorCode.DatabaseError}: could not fetch jobs`,
+        )
         await sleep(pollMs.polling)
       }
     }

@@ -91,7 +91,8 @@ for (const [condition, column, message] of cases) {
 
 test('the message shows the condition with a caret under the offending token', () => {
   assert.throws(() => parseCondition('total >> 5'), {
-    message: "OB003: expected a value after '>', found '>' at column 8\n  total >> 5\n         ^",
+    code: 'OB003',
+    message: "expected a value after '>', found '>' at column 8\n  total >> 5\n         ^",
   })
 })
 

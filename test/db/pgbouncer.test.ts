@@ -67,7 +67,8 @@ test('without DATABASE_DIRECT_URL, a worker behind a transaction pooler says wha
   skip,
 }, async () => {
   const err = await startError(bouncer.url(db.url), dir, env())
-  assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
+  assert.equal(err.code, 'OB001')
+  assert.match(err.message, /^DATABASE_URL goes through a transaction-mode pooler/)
   assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
 })
 

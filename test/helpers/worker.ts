@@ -70,7 +70,11 @@ export async function runWorker(
 }
 
 /** The error a worker fails to start with; a worker that starts is stopped again and fails the test. */
-export async function startError(url: string, dir: string, env: Record<string, string> = {}): Promise<Error> {
+export async function startError(
+  url: string,
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<Error & { code?: string }> {
   const started = await runWorker(url, dir, env).catch((err: unknown) => err)
   if (started instanceof Error) return started
   await (started as TestWorker).stop()
