@@ -47,39 +47,23 @@ export function isJobId(id: string): boolean {
 }
 
 const job = `${bossSchema}.job`
-const columns = `j.id, j.data ->> 'observer' as observer,
-  (j.data ->> 'action')::jsonb ->> 'type' as action_type,
-  (j.data ->> 'action_index')::int as action_index,
-  j.data ->> 'delivery_id' as delivery_id,
-  j.data -> 'event' ->> 'id' as event_id,
-  j.data -> 'event' ->> 'event' as event,
-  j.data -> 'event' ->> 'entity' as entity,
-  j.data -> 'event' ->> 'entity_id' as entity_id,
-  j.data -> 'attempts' -> -1 ->> 'error' as last_error,
-  j.data -> 'attempts' -> -1 ->> 'code' as last_error_code,
-  jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
-  j.created_on as failed_at, j.source_name as source_queue`
 
-// Parameters $1..$7 are the filter; callers append their own from $8.
-const where = `j.name = $1 and j.state = 'created'
-  and ($2::text is null or j.data ->> 'observer' = $2)
-  and ($3::text is null or (j.data ->> 'action')::jsonb ->> 'type' = $3)
-  and ($4::text is null or j.data -> 'event' ->> 'entity' = $4)
-  and ($5::timestamptz is null or j.created_on >= $5)
-  and ($6::timestamptz is null or j.created_on < $6)
-  and ($7::uuid[] is null or j.id = any($7::uuid[]))`
+// The observers.dlq view (migrations/0005) is the one definition of a dead letter's columns.
+const columns = `d.id, d.observer, d.action_type, d.action_index, d.delivery_id, d.event_id::text,
+  d.event, d.entity, d.entity_id, d.last_error, d.last_error_code, d.attempts, d.failed_at,
+  d.source_queue`
+
+// Parameters $1..$6 are the filter; callers append their own from $7.
+const where = `($1::text is null or d.observer = $1)
+  and ($2::text is null or d.action_type = $2)
+  and ($3::text is null or d.entity = $3)
+  and ($4::timestamptz is null or d.failed_at >= $4)
+  and ($5::timestamptz is null or d.failed_at < $5)
+  and ($6::uuid[] is null or d.id = any($6::uuid[]))`
 
 function filterParams(f: DlqFilter): unknown[] {
   const ids = f.ids?.filter(isJobId)
-  return [
-    dlqQueue,
-    f.observer ?? null,
-    f.type ?? null,
-    f.entity ?? null,
-    f.since ?? null,
-    f.until ?? null,
-    ids ?? null,
-  ]
+  return [f.observer ?? null, f.type ?? null, f.entity ?? null, f.since ?? null, f.until ?? null, ids ?? null]
 }
 
 export interface DlqPage {
@@ -96,13 +80,13 @@ export async function listDeadLetters(
 ): Promise<DlqPage> {
   const after = page.cursor ? decodeCursor(page.cursor) : undefined
   const { rows } = await db.query<DeadLetter & { cursor_us: string }>(
-    `select ${columns}, (extract(epoch from j.created_on) * 1000000)::bigint::text as cursor_us
-       from ${job} j
+    `select ${columns}, (extract(epoch from d.failed_at) * 1000000)::bigint::text as cursor_us
+       from observers.dlq d
       where ${where}
-        and ($8::bigint is null or (j.created_on, j.id) <
-             (timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::uuid))
-      order by j.created_on desc, j.id desc
-      limit $10`,
+        and ($7::bigint is null or (d.failed_at, d.id) <
+             (timestamptz 'epoch' + $7::bigint * interval '1 microsecond', $8::uuid))
+      order by d.failed_at desc, d.id desc
+      limit $9`,
     [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit + 1],
   )
   // One row more than asked for tells whether another page exists.
@@ -128,8 +112,10 @@ export function isValidCursor(cursor: string): boolean {
 export async function getDeadLetter(db: Pool, id: string): Promise<DeadLetterDetail | undefined> {
   if (!isJobId(id)) return undefined
   const { rows } = await db.query<DeadLetter & { data: JobData }>(
-    `select ${columns}, j.data from ${job} j where ${where}`,
-    filterParams({ ids: [id] }),
+    `select ${columns}, j.data
+       from observers.dlq d join ${job} j on j.name = $7 and j.id = d.id
+      where ${where}`,
+    [...filterParams({ ids: [id] }), dlqQueue],
   )
   const row = rows[0]
   if (!row) return undefined
@@ -176,7 +162,7 @@ export async function retryDeadLetters(
   const { rows } = await pool.query<{ now: Date }>('select clock_timestamp() as now')
   const startedAt = rows[0]!.now
   const until = filter.until && filter.until < startedAt ? filter.until : startedAt
-  const [, observer, type, entity, since, , ids] = filterParams(filter)
+  const [observer, type, entity, since, , ids] = filterParams(filter)
   const batchSize = opts.batchSize ?? 200
   const all: string[] = []
   for (;;) {
@@ -193,9 +179,10 @@ export async function retryDeadLetters(
 export async function purgeDeadLetters(pool: Pool, filter: DlqFilter): Promise<number> {
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query<DeadRow>(
-      `delete from ${job} j where ${where}
+      `delete from ${job} j
+        where j.name = $7 and j.id in (select d.id from observers.dlq d where ${where})
        returning j.id, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier`,
-      filterParams(filter),
+      [...filterParams(filter), dlqQueue],
     )
     await unblockKeys(
       client,

@@ -118,9 +118,10 @@ test('an observer naming an unconfigured source is reported at /source and left 
   )
   assert.equal(result.problems.length, 1)
   assert.equal(result.problems[0]?.path, '/source')
+  assert.equal(result.problems[0]?.code, 'OB001')
   assert.match(
     result.problems[0]?.message ?? '',
-    /OB001: .*source "shop" is not configured \(configured: changelog, fraiseql/,
+    /source "shop" is not configured \(configured: changelog, fraiseql/,
   )
 })
 
