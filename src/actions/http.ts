@@ -1,6 +1,6 @@
 import type { Agent, Dispatcher } from 'undici'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
-import { maskUrlCredentials } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import { maskUrlCredentials } from '../log/log.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
 import { lazyModule } from './lazy.ts'
 import { BlockedAddressError, guardedConnector } from './ssrf.ts'

@@ -1,6 +1,6 @@
 import type { RequestDetails } from 'web-push'
-import type { Config } from '../config.ts'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
+import type { Config } from '../config/config.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
 import { renderJson } from '../templates/render.ts'

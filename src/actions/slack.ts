@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { ActionError, ErrorCode, TemplateError } from '../errors.ts'
+import { ActionError, ErrorCode, TemplateError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'

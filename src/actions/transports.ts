@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts'
-import { ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import { ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import type { Observer } from '../observers/types.ts'
 import { actionTypes } from './registry.ts'
 

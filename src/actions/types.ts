@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts'
-import type { Delivery } from '../delivery.ts'
-import type { Logger } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import type { Delivery } from '../event/delivery.ts'
+import type { Logger } from '../log/log.ts'
 import type { ActionConfig } from '../observers/types.ts'
 
 /** What an action gets besides its own config. */

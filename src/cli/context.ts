@@ -1,7 +1,7 @@
-import { type Config, loadConfig } from '../config.ts'
+import { type Config, loadConfig } from '../config/config.ts'
 import { findDatabaseUrl } from '../db/connect.ts'
 import { createPool, type Pool } from '../db/pool.ts'
-import { AppError, ErrorCode } from '../errors.ts'
+import { AppError, ErrorCode } from '../errors/errors.ts'
 
 /** Exit codes: 0 ok, 1 failure at run time, 2 invalid input or configuration. */
 export const ExitCode = { ok: 0, failure: 1, invalid: 2 } as const

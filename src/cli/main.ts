@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { AppError, ConfigError, coerceError, describeError, ErrorCode } from '../errors.ts'
+import { AppError, ConfigError, coerceError, describeError, ErrorCode } from '../errors/errors.ts'
 import { ExitCode } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

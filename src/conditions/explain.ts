@@ -1,5 +1,5 @@
-import { describeError } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import { describeError } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { Call, Expr } from './ast.ts'
 import type { CompiledNodes } from './compile.ts'
 import { lookupIn } from './fields.ts'

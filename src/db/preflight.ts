@@ -1,5 +1,5 @@
-import { ConfigError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ConfigError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import { type Database, sharesSessions } from './connect.ts'
 import { checkSchema } from './migrate.ts'
 import type { Pool } from './pool.ts'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ChangeEvent, EventKind } from '../event.ts'
+import type { ChangeEvent, EventKind } from '../event/event.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import { jobOf, type MatchedDelivery } from '../queue/policy.ts'

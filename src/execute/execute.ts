@@ -1,9 +1,16 @@
 import { actionTypes } from '../actions/registry.ts'
 import type { ActionType } from '../actions/types.ts'
-import type { Config } from '../config.ts'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
-import { ActionError, AppError, coerceError, describeError, ErrorCode, TemplateError } from '../errors.ts'
-import { type Logger, scrubSecrets } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import {
+  ActionError,
+  AppError,
+  coerceError,
+  describeError,
+  ErrorCode,
+  TemplateError,
+} from '../errors/errors.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
+import { type Logger, scrubSecrets } from '../log/log.ts'
 import type { ClaimedJob, Outcome } from '../queue/boss.ts'
 import { actionTimeoutMs } from '../queue/policy.ts'
 import { templateScope } from '../templates/render.ts'

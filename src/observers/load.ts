@@ -4,8 +4,14 @@ import path from 'node:path'
 import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser'
 import { actionTypes } from '../actions/registry.ts'
 import { compileCondition } from '../conditions/index.ts'
-import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
-import type { EventKind } from '../event.ts'
+import {
+  type AppError,
+  ConditionSyntaxError,
+  coerceError,
+  ErrorCode,
+  ObserverFileError,
+} from '../errors/errors.ts'
+import type { EventKind } from '../event/event.ts'
 import { checkJsonTemplate, checkTemplate } from '../templates/render.ts'
 import { entityProblem, normaliseEntity } from './entity.ts'
 import { checkSchema } from './schema.ts'

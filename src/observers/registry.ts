@@ -1,5 +1,5 @@
-import { ErrorCode, type ObserverFileError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ErrorCode, type ObserverFileError } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import type { Observer } from './types.ts'
 import { watchDir } from './watch-dir.ts'
 

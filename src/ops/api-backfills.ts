@@ -1,7 +1,7 @@
 import { actionTypes } from '../actions/registry.ts'
 import { backfillDefaults, createBackfill, runBackfill } from '../backfill/backfill.ts'
 import { getBackfill, listBackfills, setBackfillState } from '../db/queries/backfills.ts'
-import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'

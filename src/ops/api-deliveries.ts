@@ -1,5 +1,5 @@
 import { type DeliveryOutcome, DeliveryOutcomes, listDeliveries } from '../db/queries/deliveries.ts'
-import { InputError } from '../errors.ts'
+import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import { parsePositiveInt, parseTime } from './filters.ts'
 import { sendJson } from './http.ts'

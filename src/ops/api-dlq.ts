@@ -1,4 +1,4 @@
-import { AppError, coerceError, ErrorCode, HttpError, InputError } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError } from '../errors/errors.ts'
 import {
   getDeadLetter,
   isValidCursor,

@@ -1,5 +1,5 @@
 import { fireRow, observerNamed } from '../backfill/fire.ts'
-import { AppError, ErrorCode, HttpError, InputError } from '../errors.ts'
+import { AppError, ErrorCode, HttpError, InputError } from '../errors/errors.ts'
 import { notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 

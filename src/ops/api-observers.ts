@@ -1,11 +1,11 @@
 import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
-import { HttpError, RequestCode } from '../errors.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { Observer } from '../observers/types.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
+import type { ObserverStatsSnapshot } from '../report/stats.ts'
 import { sendJson } from './http.ts'
 import { describeProblems } from './readiness.ts'
-import type { ObserverStatsSnapshot } from './stats.ts'
 import type { RouteContext } from './types.ts'
 
 function describe(o: Observer, stats: ObserverStatsSnapshot, inDlq: number, pause: PauseState) {

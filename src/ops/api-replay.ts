@@ -1,5 +1,5 @@
 import { actionTypes } from '../actions/registry.ts'
-import { HttpError, InputError, RequestCode } from '../errors.ts'
+import { HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { destinationName } from '../queue/policy.ts'
 import { replayChanges } from '../replay/replay.ts'

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.ts'
+import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import type { DlqFilter } from '../queue/dlq.ts'
 

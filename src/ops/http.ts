@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { parseExact, stringifyExact } from '../json/exact.ts'
 
 export const notFound = (what: string) => new HttpError(404, RequestCode.NotFound, `${what} not found`)

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Config } from '../config.ts'
-import { HttpError, RequestCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import {
   createBackfillRoute,
   listBackfillsRoute,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { HttpError, RequestCode } from '../errors.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
-import type { ExecutionFeed, StreamEvent } from './feed.ts'
+import type { ExecutionFeed, StreamEvent } from '../report/feed.ts'
 
 const eventAliases: Record<string, string> = { CREATED: 'INSERT', UPDATED: 'UPDATE', DELETED: 'DELETE' }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
-import { HttpError, RequestCode } from '../errors.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import { tokenMatches } from './auth.ts'
 
 import { csrfValid, type Session, sessionCookieHeader } from './sessions.ts'

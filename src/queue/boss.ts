@@ -1,8 +1,8 @@
 import { type Clock, type ConstructorOptions, PgBoss, type Queue as QueueOptions } from 'pg-boss'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { parseExact } from '../json/exact.ts'
-import type { Logger } from '../log.ts'
+import type { Logger } from '../log/log.ts'
 import { bossSchema } from './pgboss-sql.ts'
 
 export { bossSchema }

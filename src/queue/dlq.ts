@@ -1,5 +1,5 @@
 import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { bossSchema, dlqQueue, fromJobData, type JobData } from './boss.ts'
 
 /** Selects dead letters; every field narrows, and none set selects them all. */

@@ -1,5 +1,5 @@
 import { actionTypes } from '../actions/registry.ts'
-import type { Delivery } from '../delivery.ts'
+import type { Delivery } from '../event/delivery.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { type QueuedDelivery, queueName } from './boss.ts'
 

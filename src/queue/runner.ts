@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
-import type { Delivery } from '../delivery.ts'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Delivery } from '../event/delivery.ts'
+import type { Logger } from '../log/log.ts'
 import {
   type ClaimedJob,
   fromJobData,

@@ -1,5 +1,5 @@
 import type { Liquid } from 'liquidjs'
-import { TemplateError } from '../errors.ts'
+import { TemplateError } from '../errors/errors.ts'
 
 /**
  * A value as exactly one URL path segment: everything outside RFC 3986's unreserved characters

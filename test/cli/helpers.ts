@@ -9,7 +9,7 @@ import { register as registerReplay } from '../../src/cli/commands/replay.ts'
 import { register as registerStatus } from '../../src/cli/commands/status.ts'
 import { register as registerWatch } from '../../src/cli/commands/watch.ts'
 import { ExitCode } from '../../src/cli/context.ts'
-import { AppError, ConfigError, coerceError, ErrorCode } from '../../src/errors.ts'
+import { AppError, ConfigError, coerceError, ErrorCode } from '../../src/errors/errors.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 
 const commands = [registerBackfill, registerDlq, registerFire, registerReplay, registerStatus, registerWatch]

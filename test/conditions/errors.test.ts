@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { compileCondition, parseCondition } from '../../src/conditions/index.ts'
-import { ConditionSyntaxError } from '../../src/errors.ts'
+import { ConditionSyntaxError } from '../../src/errors/errors.ts'
 
 /** [condition, 1-based column of the offending token, text the message must contain]. */
 const cases: readonly (readonly [string, number, string])[] = [

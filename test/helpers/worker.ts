@@ -2,9 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/log.ts'
-import { startWorker, type Worker } from '../../src/worker.ts'
+import { loadConfig } from '../../src/config/config.ts'
+import { createLogger } from '../../src/log/log.ts'
+import { startWorker, type Worker } from '../../src/worker/worker.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export interface LogSink {

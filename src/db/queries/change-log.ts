@@ -1,5 +1,5 @@
-import { AppError, coerceError, ErrorCode } from '../../errors.ts'
-import type { ChangeEvent, EventKind, Row } from '../../event.ts'
+import { AppError, coerceError, ErrorCode } from '../../errors/errors.ts'
+import type { ChangeEvent, EventKind, Row } from '../../event/event.ts'
 import { parseExact } from '../../json/exact.ts'
 import type { Queryable } from '../pool.ts'
 import { type Statements, statements } from '../statements.ts'

@@ -1,5 +1,5 @@
+import type { ActionConfig, FailurePolicy, RetryPolicy } from '../observers/types.ts'
 import type { ChangeEvent } from './event.ts'
-import type { ActionConfig, FailurePolicy, RetryPolicy } from './observers/types.ts'
 
 /** One failed attempt, kept on the job so a dead letter shows its whole history. */
 export interface AttemptRecord {

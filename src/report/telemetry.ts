@@ -1,11 +1,11 @@
 import type { Pool } from '../db/pool.ts'
 import { backlog } from '../db/queries/change-log.ts'
-import type { ChangeEvent } from '../event.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { ExecutionReport } from '../execute/execute.ts'
-import { createMetrics, type GaugeSample, type Metrics } from '../metrics.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import { countDeadLetters } from '../queue/stats.ts'
 import { createExecutionFeed, type ExecutionFeed } from './feed.ts'
+import { createMetrics, type GaugeSample, type Metrics } from './metrics.ts'
 import { createObserverStats, type ObserverStats } from './stats.ts'
 
 /** Everything the worker tells the ops surface: metrics, per-observer stats, the live stream. */

@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { ChangeEvent } from './event.ts'
-import type { ExecutionReport } from './execute/execute.ts'
-import type { QueuedDelivery } from './queue/boss.ts'
-import type { SourceHealth } from './sources/types.ts'
+import type { ChangeEvent } from '../event/event.ts'
+import type { ExecutionReport } from '../execute/execute.ts'
+import type { QueuedDelivery } from '../queue/boss.ts'
+import type { SourceHealth } from '../sources/types.ts'
 
 /** Database-backed gauges, read when Prometheus scrapes. */
 export interface GaugeSample {
