@@ -7,6 +7,7 @@ import type { Delivery } from '../../src/event/delivery.ts'
 import type { ChangeEvent } from '../../src/event/event.ts'
 import { loadObservers } from '../../src/observers/load.ts'
 import type { Observer } from '../../src/observers/types.ts'
+import { jobOf } from '../../src/queue/policy.ts'
 import { renderJson, renderString, templateScope } from '../../src/templates/render.ts'
 import type { BenchContext, ScenarioResult } from '../harness.ts'
 import { fmt } from '../harness.ts'
@@ -67,7 +68,7 @@ const jsonTemplate = {
 async function measureMatch(ms: number) {
   const many = await loadManyObservers(1000)
   const built = performance.now()
-  const match = buildMatcher(many)
+  const match = buildMatcher(many, jobOf)
   const buildMs = performance.now() - built
   const matched = match(event).length
   if (matched === 0) throw new Error('micro: the benchmark event should match some observers')

@@ -1,6 +1,7 @@
 import { buildMatcher } from '../dispatch/match.ts'
 import type { Observer } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
+import { jobOf } from '../queue/policy.ts'
 import type { SourceEvent } from '../sources/types.ts'
 
 /**
@@ -15,6 +16,7 @@ export function snapshotJobs(observers: readonly Observer[], events: SourceEvent
       events: new Set(['INSERT'] as const),
       condition: force ? undefined : o.condition,
     })),
+    jobOf,
   )
   return events.flatMap((e) => matcher(e)).map((j): QueuedDelivery => ({ ...j, jobId: undefined }))
 }

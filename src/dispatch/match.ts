@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { MatchedDelivery } from '../event/delivery.ts'
 import type { ChangeEvent, EventKind } from '../event/event.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
-import { jobOf, type MatchedDelivery } from '../queue/policy.ts'
 
 /** A stable UUID for (event, observer, action): the same change always yields the same delivery id. */
 export function deliveryId(eventId: string, observer: string, actionIndex: number): string {
@@ -32,12 +32,12 @@ export type Matcher = (event: ChangeEvent, source?: string) => QueuedDelivery[]
 
 /**
  * Indexes observers by (source, entity, event) so matching a change never scans unrelated
- * observers. The matcher decides which deliveries a change makes; `toJob` (the delivery policy)
- * decides their queue, expiry and destination group.
+ * observers. The matcher decides which deliveries a change makes; `toJob` (the delivery policy,
+ * src/queue/policy.ts `jobOf`) decides their queue, expiry and destination group.
  */
 export function buildMatcher(
   observers: readonly Observer[],
-  toJob: (m: MatchedDelivery) => QueuedDelivery = jobOf,
+  toJob: (m: MatchedDelivery) => QueuedDelivery,
 ): Matcher {
   const index = new Map<string, Map<EventKind, Observer[]>>()
   const keyOf = (source: string, entity: string) => `${source}\u0000${entity}`

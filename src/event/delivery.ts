@@ -33,3 +33,11 @@ export interface Delivery {
   /** The job's send span when traces are exported (docs/operations.md, Tracing). */
   trace?: TraceContext
 }
+
+/** What the matcher decided: a delivery, its job id, and the row key when its observer orders by entity. */
+export interface MatchedDelivery {
+  jobId: string | undefined
+  delivery: Delivery
+  /** Set for `ordering: entity`: deliveries of one key run one at a time, in commit order. */
+  orderingKey: string | undefined
+}

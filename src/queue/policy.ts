@@ -1,5 +1,5 @@
 import { actionTypes } from '../actions/registry.ts'
-import type { Delivery } from '../event/delivery.ts'
+import type { MatchedDelivery } from '../event/delivery.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { type QueuedDelivery, queueName } from './boss.ts'
 
@@ -30,14 +30,6 @@ export function destinationName(action: ActionConfig): string {
 /** The destination max_concurrency groups and circuit breakers are keyed on. */
 export function destinationKey(action: ActionConfig): string {
   return `${action.type}:${destinationName(action)}`
-}
-
-/** What the matcher decided: a delivery, its job id, and the row key when its observer orders by entity. */
-export interface MatchedDelivery {
-  jobId: string | undefined
-  delivery: Delivery
-  /** Set for `ordering: entity`: deliveries of one key run one at a time, in commit order. */
-  orderingKey: string | undefined
 }
 
 /**

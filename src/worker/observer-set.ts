@@ -10,6 +10,7 @@ import type { Logger } from '../log/log.ts'
 import { warnUnknownFields } from '../observers/check-fields.ts'
 import { loadObservers } from '../observers/load.ts'
 import type { LoadedObservers } from '../observers/registry.ts'
+import { jobOf } from '../queue/policy.ts'
 import { withKnownSources } from '../sources/index.ts'
 import type { ChangeSource } from '../sources/types.ts'
 
@@ -62,7 +63,7 @@ export async function loadObserverSet(
   return {
     observers: watched.observers,
     problems,
-    matcher: buildMatcher(watched.observers),
+    matcher: buildMatcher(watched.observers, jobOf),
     loadedAt: new Date(),
   }
 }

@@ -5,6 +5,7 @@ import { buildMatcher, jobId } from '../../src/dispatch/match.ts'
 import type { ChangeEvent } from '../../src/event/event.ts'
 import { parseObserver } from '../../src/observers/load.ts'
 import type { Observer } from '../../src/observers/types.ts'
+import { jobOf } from '../../src/queue/policy.ts'
 import { sourceStats } from '../../src/sources/health.ts'
 import { createSources, withKnownSources } from '../../src/sources/index.ts'
 
@@ -128,7 +129,7 @@ test('an observer naming an unconfigured source is reported at /source and left 
 test('a change matches only the observers of its source; job ids of other sources never collide with ours', () => {
   const mine = observer({ name: 'mine', entity: 'public.orders' })
   const theirs = observer({ name: 'theirs', source: 'fraiseql', entity: 'public.orders' })
-  const match = buildMatcher([mine, theirs])
+  const match = buildMatcher([mine, theirs], jobOf)
   const event: ChangeEvent = {
     id: '6f1c1d1e-0000-4000-8000-000000000001',
     seq: 7,

@@ -7,7 +7,7 @@ import { ConfigError, describeError, ErrorCode } from '../../errors/errors.ts'
 import { loadObservers } from '../../observers/load.ts'
 import type { Observer } from '../../observers/types.ts'
 import { ensureQueues } from '../../queue/boss.ts'
-import { destinationName } from '../../queue/policy.ts'
+import { destinationName, jobOf } from '../../queue/policy.ts'
 import { countReplayRange, type ReplayResult, replayChanges } from '../../replay/replay.ts'
 import { parseReplayRequest, type ReplayRequest } from '../../replay/request.ts'
 import { printJson, withQueue } from './dlq.ts'
@@ -79,7 +79,7 @@ export function register(program: Command): void {
             : undefined
         bar?.start(total, 0)
         try {
-          const matcher = buildMatcher(observers)
+          const matcher = buildMatcher(observers, jobOf)
           return await replayChanges({ pool, queue, matcher, destination: destinationName }, range, {
             onProgress: (n) => bar?.update(n),
             includeDelivered,
