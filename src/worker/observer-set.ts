@@ -6,10 +6,11 @@ import { withDemoObservers } from '../demo/demo.ts'
 import { buildMatcher, type Matcher } from '../dispatch/match.ts'
 import type { ObserverFileError } from '../errors/errors.ts'
 import { describeError } from '../errors/errors.ts'
-import type { Logger } from '../log/log.ts'
+import { type Logger, registerSecretValues } from '../log/log.ts'
 import { warnUnknownFields } from '../observers/check-fields.ts'
 import { loadObservers } from '../observers/load.ts'
-import type { LoadedObservers } from '../observers/registry.ts'
+import { type LoadedObservers, type ObserverRegistry, startObserverRegistry } from '../observers/registry.ts'
+import { secretValues } from '../ops/secrets.ts'
 import { jobOf } from '../queue/policy.ts'
 import { withKnownSources } from '../sources/index.ts'
 import type { ChangeSource } from '../sources/types.ts'
@@ -20,8 +21,6 @@ export interface ObserverSet extends LoadedObservers {
 }
 
 export interface ObserverSetOptions {
-  /** Stop at the first file problem, before watching any table (reload is all or nothing). */
-  strict: boolean
   countConditionError(observer: string): void
   /** Observers naming any other source are problems. */
   sources: readonly ChangeSource[]
@@ -30,14 +29,36 @@ export interface ObserverSetOptions {
 }
 
 /**
- * Loads the observer files, attaches the capture trigger to their tables (OBSERVERS_AUTO_WATCH)
- * and indexes them; logs every problem with its code and location.
+ * The running observers of the worker: loaded now, reloaded on a change of the directory
+ * (OBSERVERS_WATCH_DIR), SIGHUP or the API; their secrets are kept out of the logs.
  */
-export async function loadObserverSet(
+export function startObservers(
   pool: Pool,
   config: Config,
   log: Logger,
   opts: ObserverSetOptions,
+): Promise<ObserverRegistry<ObserverSet>> {
+  return startObserverRegistry({
+    load: (strict) => loadObserverSet(pool, config, log, { ...opts, strict }),
+    onApply: (set) => registerSecretValues(secretValues(config, set.observers)),
+    dir: config.observersDir,
+    watch: config.watchDir,
+    log,
+  })
+}
+
+/**
+ * Loads the observer files, attaches the capture trigger to their tables (OBSERVERS_AUTO_WATCH)
+ * and indexes them; logs every problem with its code and location.
+ */
+async function loadObserverSet(
+  pool: Pool,
+  config: Config,
+  log: Logger,
+  opts: ObserverSetOptions & {
+    /** Stop at the first file problem, before watching any table (reload is all or nothing). */
+    strict: boolean
+  },
 ): Promise<ObserverSet> {
   const loadOpts = { onConditionError: oncePerObserver(log, opts.countConditionError) }
   const own = await loadObservers(config.observersDir, loadOpts)

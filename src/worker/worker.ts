@@ -5,11 +5,10 @@ import { startHousekeeping } from '../db/housekeeping.ts'
 import { fireDemo } from '../demo/demo.ts'
 import { type Dispatcher, startDispatcher } from '../dispatch/dispatcher.ts'
 import type { ExecutionReport } from '../execute/execute.ts'
-import { type Logger, registerSecretValues } from '../log/log.ts'
-import { type ReloadResult, startObserverRegistry } from '../observers/registry.ts'
+import type { Logger } from '../log/log.ts'
+import type { ReloadResult } from '../observers/registry.ts'
 import { assertSafeBinding } from '../ops/auth.ts'
 import { startTracing } from '../ops/otlp.ts'
-import { secretValues } from '../ops/secrets.ts'
 import { type OpsServer, startOpsServer } from '../ops/server.ts'
 import type { OpsTarget } from '../ops/types.ts'
 import { registerSourceGauges } from '../report/metrics.ts'
@@ -17,7 +16,7 @@ import { createTelemetry } from '../report/telemetry.ts'
 import { createSources } from '../sources/index.ts'
 import { createCloser } from './closer.ts'
 import { startDelivery } from './delivery.ts'
-import { loadObserverSet, type ObserverSet } from './observer-set.ts'
+import { type ObserverSet, startObservers } from './observer-set.ts'
 import { openStorage } from './storage.ts'
 
 export type { ObserverSet } from './observer-set.ts'
@@ -52,14 +51,11 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
     const tracing = opened(await startTracing(config.env, log), (t) => t?.shutdown())
     const sources = createSources(config)
     const demo = db.embedded !== undefined
-    const countConditionError = telemetry.onConditionError
     const observers = opened(
-      await startObserverRegistry({
-        load: (strict) => loadObserverSet(pool, config, log, { strict, countConditionError, sources, demo }),
-        onApply: (set) => registerSecretValues(secretValues(config, set.observers)),
-        dir: config.observersDir,
-        watch: config.watchDir,
-        log,
+      await startObservers(pool, config, log, {
+        countConditionError: telemetry.onConditionError,
+        sources,
+        demo,
       }),
       (r) => r.close(),
     )
