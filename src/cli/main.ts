@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { AppError, ConfigError, coerceError, describeError, ErrorCode } from '../errors/errors.ts'
-import { ExitCode } from './context.ts'
+import { AppError, coerceError, describeError } from '../errors/errors.ts'
+import { ExitCode, exitCodeOf } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -56,8 +56,5 @@ for (const { register } of modules) register(program)
 program.parseAsync().catch((err: unknown) => {
   const e = coerceError(err)
   console.error(e instanceof AppError ? describeError(e) : `error: ${e.message}`)
-  const invalid =
-    e instanceof ConfigError ||
-    (e instanceof AppError && (e.code === ErrorCode.InvalidConfig || e.code === ErrorCode.InvalidRequest))
-  process.exit(invalid ? ExitCode.invalid : ExitCode.failure)
+  process.exit(exitCodeOf(e))
 })

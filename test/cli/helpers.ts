@@ -8,8 +8,8 @@ import { register as registerFire } from '../../src/cli/commands/fire.ts'
 import { register as registerReplay } from '../../src/cli/commands/replay.ts'
 import { register as registerStatus } from '../../src/cli/commands/status.ts'
 import { register as registerWatch } from '../../src/cli/commands/watch.ts'
-import { ExitCode } from '../../src/cli/context.ts'
-import { AppError, ConfigError, coerceError, ErrorCode } from '../../src/errors/errors.ts'
+import { ExitCode, exitCodeOf as exitCodeOfError } from '../../src/cli/context.ts'
+import { AppError, coerceError } from '../../src/errors/errors.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 
 const commands = [registerBackfill, registerDlq, registerFire, registerReplay, registerStatus, registerWatch]
@@ -106,7 +106,5 @@ export async function runCliInProcess(args: string[], env: Record<string, string
 
 function exitCodeOf(thrown: unknown): number {
   if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? ExitCode.ok : ExitCode.invalid
-  const e = coerceError(thrown)
-  const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
-  return invalid ? ExitCode.invalid : ExitCode.failure
+  return exitCodeOfError(coerceError(thrown))
 }
