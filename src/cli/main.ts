@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { AppError, coerceError, describeError } from '../errors/errors.ts'
-import { ExitCode, exitCodeOf } from './context.ts'
+import { ExitCode, errorOutput, exitCodeOf } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -54,7 +53,6 @@ const modules = await Promise.all(commandsToLoad(process.argv.slice(2)).map((loa
 for (const { register } of modules) register(program)
 
 program.parseAsync().catch((err: unknown) => {
-  const e = coerceError(err)
-  console.error(e instanceof AppError ? describeError(e) : `error: ${e.message}`)
-  process.exit(exitCodeOf(e))
+  console.error(errorOutput(err))
+  process.exit(exitCodeOf(err))
 })
