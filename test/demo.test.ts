@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
-import { createDemoTable, fireDemo } from '../src/demo.ts'
+import { createDemoTable, fireDemo } from '../src/demo/demo.ts'
 import { createTestDatabase } from './helpers/db.ts'
 import { eventually, startWorkerWithDatabase } from './helpers/worker.ts'
 import { api } from './ops/helpers.ts'

@@ -11,7 +11,7 @@ import pg from 'pg'
 import { startEmbedded, usableDataDir } from '../src/db/embedded.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
-import { createLogger } from '../src/log.ts'
+import { createLogger } from '../src/log/log.ts'
 import { startQueue } from '../src/queue/boss.ts'
 
 // Per run, so concurrent runs against one server do not drop each other's template.

@@ -2,13 +2,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { compileCondition } from '../../src/conditions/index.ts'
-import type { Delivery } from '../../src/delivery.ts'
 import { buildMatcher } from '../../src/dispatch/match.ts'
-import type { ChangeEvent } from '../../src/event.ts'
+import type { Delivery } from '../../src/event/delivery.ts'
+import type { ChangeEvent } from '../../src/event/event.ts'
 import { parseExact } from '../../src/json/exact.ts'
-import { createLogger } from '../../src/log.ts'
+import { createLogger } from '../../src/log/log.ts'
 import { loadObservers } from '../../src/observers/load.ts'
 import type { Observer } from '../../src/observers/types.ts'
+import { jobOf } from '../../src/queue/policy.ts'
 import { renderJson, renderString, templateScope } from '../../src/templates/render.ts'
 import type { BenchContext, ScenarioResult } from '../harness.ts'
 import { fmt } from '../harness.ts'
@@ -57,7 +58,6 @@ async function loadManyObservers(count: number): Promise<Observer[]> {
   }
 }
 
-const defaults = { timeoutMs: () => 10_000, destination: () => 'default' }
 const stringTemplate = 'Order {{ entity_id }} shipped to {{ after.customer_email }} (total {{ after.total }})'
 const jsonTemplate = {
   order: '{{ after.id }}',
@@ -70,7 +70,7 @@ const jsonTemplate = {
 async function measureMatch(ms: number) {
   const many = await loadManyObservers(1000)
   const built = performance.now()
-  const match = buildMatcher(many, defaults)
+  const match = buildMatcher(many, jobOf)
   const buildMs = performance.now() - built
   const matched = match(event).length
   if (matched === 0) throw new Error('micro: the benchmark event should match some observers')

@@ -1,4 +1,4 @@
-import { ActionError, coerceError, ErrorCode, TemplateError } from '../errors.ts'
+import { ActionError, coerceError, ErrorCode, TemplateError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'

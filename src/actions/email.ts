@@ -1,5 +1,5 @@
 import addressparser from 'nodemailer/lib/addressparser'
-import { ActionError, ErrorCode, TemplateError } from '../errors.ts'
+import { ActionError, ErrorCode, TemplateError } from '../errors/errors.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'

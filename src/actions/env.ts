@@ -1,5 +1,5 @@
-import type { Config } from '../config.ts'
-import { ActionError, ErrorCode } from '../errors.ts'
+import type { Config } from '../config/config.ts'
+import { ActionError, ErrorCode } from '../errors/errors.ts'
 
 /** Resolves a `*_env` reference at execution time; a missing variable is a permanent OB005. */
 export function requireEnv(config: Config, name: string, what: string): string {

@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { JWT } from 'google-auth-library'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { isTransientStatus } from './http.ts'
 import { lazyModule } from './lazy.ts'
 

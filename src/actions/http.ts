@@ -1,6 +1,6 @@
 import type { Agent, Dispatcher } from 'undici'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
-import { maskUrlCredentials } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import { maskUrlCredentials } from '../log/log.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
 import { lazyModule } from './lazy.ts'
 import { BlockedAddressError, guardedConnector } from './ssrf.ts'
@@ -117,8 +117,7 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
     span?.end(undefined, coerceError(err))
     if (req.signal.aborted) throw abortError(req.signal, err)
     if (err instanceof BlockedAddressError) {
-      const why = err.message.replace(/^OB\d{3}: /, '')
-      throw new ActionError(`request to ${label} failed: ${why}`, { retryable: false, cause: err })
+      throw new ActionError(`request to ${label} failed: ${err.message}`, { retryable: false, cause: err })
     }
     // A header or method undici refuses is refused again on every attempt.
     if (err instanceof undici().errors.InvalidArgumentError) {

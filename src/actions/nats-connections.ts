@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import { safeUrl } from './http.ts'
 import { lazyModule } from './lazy.ts'
 

@@ -1,5 +1,5 @@
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
-import { ActionError, coerceError, TemplateError } from '../errors.ts'
+import { ActionError, coerceError, TemplateError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
@@ -74,7 +74,7 @@ async function publishJetStream(
   hdrs: MsgHdrs,
   ctx: ActionContext,
 ): Promise<ActionResult> {
-  const timeout = ctx.delivery.action.timeout_ms ?? defaultTimeoutMs
+  const timeout = ctx.timeoutMs
   const ack = await raceSignal(
     natsJetStream()
       .jetstream(nc)

@@ -1,4 +1,4 @@
-import { ActionError } from '../errors.ts'
+import { ActionError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { renderString } from '../templates/render.ts'
 import { requireEnv } from './env.ts'

@@ -1,6 +1,6 @@
 import type { RequestDetails } from 'web-push'
-import type { Config } from '../config.ts'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
+import type { Config } from '../config/config.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
 import { renderJson } from '../templates/render.ts'
@@ -109,7 +109,7 @@ async function post(details: RequestDetails, host: string, signal: AbortSignal):
     span?.end(undefined, coerceError(err))
     if (signal.aborted && signal.reason instanceof ActionError) throw signal.reason
     if (err instanceof BlockedAddressError) {
-      throw new ActionError(`push service ${host}: ${err.message.replace(/^OB\d{3}: /, '')}`, {
+      throw new ActionError(`push service ${host}: ${err.message}`, {
         retryable: false,
       })
     }

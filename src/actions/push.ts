@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import { renderJson, renderString } from '../templates/render.ts'
 import { missingEnv } from './env.ts'
 import { sendFcm } from './push-fcm.ts'

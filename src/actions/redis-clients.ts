@@ -1,6 +1,6 @@
 import type { createClient, ErrorReply } from 'redis'
-import { ActionError, coerceError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ActionError, coerceError } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import { safeUrl } from './http.ts'
 import { lazyModule } from './lazy.ts'
 

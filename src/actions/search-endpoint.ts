@@ -1,5 +1,5 @@
-import type { Config } from '../config.ts'
-import { ActionError, ErrorCode } from '../errors.ts'
+import type { Config } from '../config/config.ts'
+import { ActionError, ErrorCode } from '../errors/errors.ts'
 import { pathSegment } from '../templates/filters.ts'
 import { requireEnv } from './env.ts'
 import { invalidUrl } from './http.ts'

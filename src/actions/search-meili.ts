@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ActionError } from '../errors.ts'
+import { ActionError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import { assertOk, excerpt, sendHttp } from './http.ts'
 import type { SearchOperation, SearchOutcome } from './search-elastic.ts'

@@ -1,4 +1,4 @@
-import { coerceError, TemplateError } from '../errors.ts'
+import { coerceError, TemplateError } from '../errors/errors.ts'
 import { parseExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { ActionError, ErrorCode, TemplateError } from '../errors.ts'
+import { ActionError, ErrorCode, TemplateError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'
@@ -85,7 +85,7 @@ async function post(url: URL, body: string, ctx: ActionContext): Promise<HttpRes
   } catch (err) {
     if (!(err instanceof ActionError) || url.pathname.length < 2) throw err
     // Network errors name the URL; keep the token in its path out of the message.
-    const message = err.message.replace(/^OB\d{3}: /, '').replaceAll(url.pathname, '/***')
+    const message = err.message.replaceAll(url.pathname, '/***')
     throw new ActionError(message, {
       retryable: err.retryable,
       code: err.code,

@@ -1,4 +1,4 @@
-import { ActionError } from '../errors.ts'
+import { ActionError } from '../errors/errors.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderString } from '../templates/render.ts'
 import { missingEnv, requireEnv } from './env.ts'

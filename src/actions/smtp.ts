@@ -1,6 +1,6 @@
 import type { NodemailerError, SendMailOptions, Transporter } from 'nodemailer'
-import { ActionError, coerceError, ErrorCode } from '../errors.ts'
-import { maskUrlCredentials } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import { maskUrlCredentials } from '../log/log.ts'
 import { lazyModule } from './lazy.ts'
 
 const nodemailer = lazyModule<typeof import('nodemailer')>('nodemailer')

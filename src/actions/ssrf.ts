@@ -1,7 +1,7 @@
 import dns, { type LookupAddress } from 'node:dns'
 import net from 'node:net'
 import type { buildConnector } from 'undici'
-import { ActionError, ErrorCode } from '../errors.ts'
+import { ActionError, ErrorCode } from '../errors/errors.ts'
 import { lazyModule } from './lazy.ts'
 
 const undici = lazyModule<typeof import('undici')>('undici')

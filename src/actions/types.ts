@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts'
-import type { Delivery } from '../delivery.ts'
-import type { Logger } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import type { Delivery } from '../event/delivery.ts'
+import type { Logger } from '../log/log.ts'
 import type { ActionConfig } from '../observers/types.ts'
 
 /** What an action gets besides its own config. */
@@ -11,6 +11,8 @@ export interface ActionContext {
   readonly attempt: number
   /** Aborts on timeout_ms and on shutdown. */
   readonly signal: AbortSignal
+  /** This attempt's time limit (src/queue/policy.ts resolves it), which `signal` enforces. */
+  readonly timeoutMs: number
   /** The Liquid scope for this delivery (event, row columns, observer, delivery_id, attempt). */
   readonly scope: Record<string, unknown>
 }

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Dispatcher } from 'undici'
-import { ActionError, ErrorCode, TemplateError } from '../errors.ts'
+import { ActionError, ErrorCode, TemplateError } from '../errors/errors.ts'
 import { stringifyExact } from '../json/exact.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { renderJson, renderString } from '../templates/render.ts'

@@ -8,7 +8,7 @@ import {
   insertBackfill,
   setBackfillState,
 } from '../db/queries/backfills.ts'
-import { ConfigError, coerceError, ErrorCode } from '../errors.ts'
+import { ConfigError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 import { enqueue, type Queue } from '../queue/boss.ts'
 import { describeTable, readSnapshots, type SnapshotTable } from './rows.ts'

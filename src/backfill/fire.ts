@@ -1,5 +1,5 @@
 import { type Pool, withTransaction } from '../db/pool.ts'
-import { ConfigError, ErrorCode } from '../errors.ts'
+import { ConfigError, ErrorCode } from '../errors/errors.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 import { enqueue, type Queue } from '../queue/boss.ts'
 import { describeTable, parseRowKey, readSnapshots } from './rows.ts'

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.ts'
-import { ConfigError, ErrorCode } from '../errors.ts'
-import type { Row } from '../event.ts'
+import { ConfigError, ErrorCode } from '../errors/errors.ts'
+import type { Row } from '../event/event.ts'
 import { parseExact, stringifyExact } from '../json/exact.ts'
 import { formatEntity, parseEntity } from '../observers/entity.ts'
 import type { SourceEvent } from '../sources/types.ts'

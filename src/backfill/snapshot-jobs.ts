@@ -1,7 +1,7 @@
-import { actionDefaults } from '../dispatch/action-defaults.ts'
 import { buildMatcher } from '../dispatch/match.ts'
 import type { Observer } from '../observers/types.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
+import { jobOf } from '../queue/policy.ts'
 import type { SourceEvent } from '../sources/types.ts'
 
 /**
@@ -16,7 +16,7 @@ export function snapshotJobs(observers: readonly Observer[], events: SourceEvent
       events: new Set(['INSERT'] as const),
       condition: force ? undefined : o.condition,
     })),
-    actionDefaults,
+    jobOf,
   )
   return events.flatMap((e) => matcher(e)).map((j): QueuedDelivery => ({ ...j, jobId: undefined }))
 }

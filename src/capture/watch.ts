@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts'
-import { AppError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, ObserverFileError } from '../errors/errors.ts'
 import { entityProblem, parseEntity } from '../observers/entity.ts'
 import { type Observer, ownSource } from '../observers/types.ts'
 

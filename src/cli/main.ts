@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { AppError, ConfigError, coerceError, ErrorCode } from '../errors.ts'
-import { ExitCode } from './context.ts'
+import { ExitCode, errorOutput, exitCodeOf } from './context.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -54,8 +53,6 @@ const modules = await Promise.all(commandsToLoad(process.argv.slice(2)).map((loa
 for (const { register } of modules) register(program)
 
 program.parseAsync().catch((err: unknown) => {
-  const e = coerceError(err)
-  console.error(e instanceof AppError ? e.message : `error: ${e.message}`)
-  const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
-  process.exit(invalid ? ExitCode.invalid : ExitCode.failure)
+  console.error(errorOutput(err))
+  process.exit(exitCodeOf(err))
 })

@@ -1,5 +1,5 @@
-import { AppError, ErrorCode } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import { AppError, ErrorCode } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { Compare, Expr, Field, In, Operand } from './ast.ts'
 import { compileLookup } from './fields.ts'
 import { compileCall } from './functions.ts'

@@ -1,4 +1,4 @@
-import { ConditionSyntaxError } from '../errors.ts'
+import { ConditionSyntaxError } from '../errors/errors.ts'
 import { type Token, type TokenKind, tokenize } from './lex.ts'
 
 export const keywords = new Set(['AND', 'OR', 'NOT', 'IN', 'IS', 'NULL', 'TRUE', 'FALSE'])

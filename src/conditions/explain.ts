@@ -1,5 +1,5 @@
-import { coerceError } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import { describeError } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { Call, Expr } from './ast.ts'
 import type { CompiledNodes } from './compile.ts'
 import { lookupIn } from './fields.ts'
@@ -42,7 +42,7 @@ function explain(expr: Expr, ctx: Context): ExplainNode {
   try {
     return { text, value: evaluate(ctx.event), children }
   } catch (err) {
-    return { text, value: undefined, error: coerceError(err).message, children }
+    return { text, value: undefined, error: describeError(err), children }
   }
 }
 

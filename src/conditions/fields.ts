@@ -1,4 +1,4 @@
-import type { ChangeEvent } from '../event.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import { ExactNumber } from '../json/exact.ts'
 import type { Expr, Field, FieldScope } from './ast.ts'
 

@@ -1,4 +1,4 @@
-import type { ChangeEvent } from '../event.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { Call, FunctionName, Scalar } from './ast.ts'
 import { compileLookup } from './fields.ts'
 import { equalValues, sameJson } from './values.ts'

@@ -1,5 +1,5 @@
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { Expr } from './ast.ts'
 import { compileExpression } from './compile.ts'
 import { type ExplainNode, explainExpression } from './explain.ts'

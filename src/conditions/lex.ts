@@ -1,4 +1,4 @@
-import { ConditionSyntaxError } from '../errors.ts'
+import { ConditionSyntaxError } from '../errors/errors.ts'
 
 /**
  * `name` is a bare word (keyword, function or field); `quoted_name` a `backtick` field name,

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
-import type { Logger } from '../log.ts'
+import type { Logger } from '../log/log.ts'
 import type { Queue } from '../queue/boss.ts'
 import { holdPaused, releasePaused } from '../queue/pgboss-sql.ts'
 import type { Attempt } from '../queue/settle.ts'

@@ -1,11 +1,11 @@
 import type pg from 'pg'
 import type { Statements } from '../db/statements.ts'
-import type { Delivery } from '../delivery.ts'
-import { actionDefaults } from '../dispatch/action-defaults.ts'
-import type { Logger } from '../log.ts'
+import type { Delivery } from '../event/delivery.ts'
+import type { Logger } from '../log/log.ts'
 import type { RateLimit } from '../observers/types.ts'
 import type { Outcome, Queue } from '../queue/boss.ts'
 import { holdForRate } from '../queue/pgboss-sql.ts'
+import { destinationKey, jobExpirySeconds } from '../queue/policy.ts'
 import type { Attempt } from '../queue/settle.ts'
 import { renderString, templateScope } from '../templates/render.ts'
 import { startRefresher } from './refresher.ts'
@@ -53,7 +53,7 @@ const maxWakeMs = 60_000
  * falls back to the destination, so the delivery still waits its turn there.
  */
 export function rateKey(d: Delivery): string {
-  const destination = `${d.action.type}:${actionDefaults.destination(d.action)}`
+  const destination = destinationKey(d.action)
   const key = d.action.rate_limit?.key
   if (key === undefined) return destination
   try {
@@ -103,7 +103,8 @@ export async function startRateLimits(o: RateLimitOptions): Promise<RateLimits> 
 
   const take = async (job: Attempt, d: Delivery, key: string, limit: RateLimit) => {
     const { limit: n, periodMs } = ratePeriod(limit)
-    const holdMs = (d.action.timeout_ms ?? actionDefaults.timeoutMs(d.action.type)) + 5_000
+    // Held as long as pg-boss lets the attempt run, so a crashed worker's slot frees with its job.
+    const holdMs = jobExpirySeconds(d.action) * 1000
     const { rows } = await o.pool.query<{
       grant_id: string | null
       wait_until: Date | null

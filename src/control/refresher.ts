@@ -1,5 +1,5 @@
-import { coerceError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import type { Queue } from '../queue/boss.ts'
 
 /** Every worker's cue to re-read the control tables (pause and breaker state). */

@@ -1,7 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import { type EmbeddedDatabase, freePort, startEmbedded } from './embedded.ts'
 
 /** The embedded server listens here when the port is free, so the README's psql line works. */

@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { AppError, ErrorCode } from '../errors.ts'
+import { AppError, ErrorCode } from '../errors/errors.ts'
 
 /** A Postgres server this process owns: started on a free port, stopped by `stop()`. */
 export interface EmbeddedDatabase {

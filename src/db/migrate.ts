@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AppError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { AppError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import { type Pool, type Queryable, withTransaction } from './pool.ts'
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url))

@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
-import { coerceError, ErrorCode } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
-import type { Logger } from '../log.ts'
+import { coerceError, describeError, ErrorCode } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
+import type { Logger } from '../log/log.ts'
 import { deadLetterMalformed, enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 import { changeLogSource } from '../sources/changelog.ts'
 import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.ts'
@@ -175,7 +175,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
           if (result.batch.more) continue
         }
       } catch (err) {
-        const message = coerceError(err).message
+        const message = describeError(err)
         counts.failed(message)
         log.error(
           { code: ErrorCode.DatabaseError, source: source.name, error: message },

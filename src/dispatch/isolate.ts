@@ -1,5 +1,5 @@
 import type { PoolClient } from '../db/pool.ts'
-import { coerceError, ErrorCode } from '../errors.ts'
+import { coerceError, ErrorCode } from '../errors/errors.ts'
 import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 import type { MalformedEntry, SourceEvent } from '../sources/types.ts'
 import type { Matcher } from './match.ts'

@@ -1,6 +1,6 @@
 import pg from 'pg'
-import { coerceError, ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 
 export const changeChannel = 'observers_change_log'
 // Held on the listening connection: leadership ends when that connection does.

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import type { ChangeEvent, EventKind } from '../event.ts'
-import { type ActionConfig, type Observer, ownSource } from '../observers/types.ts'
-import { type QueuedDelivery, queueName } from '../queue/boss.ts'
+import type { MatchedDelivery } from '../event/delivery.ts'
+import type { ChangeEvent, EventKind } from '../event/event.ts'
+import { type Observer, ownSource } from '../observers/types.ts'
+import type { QueuedDelivery } from '../queue/boss.ts'
 
 /** A stable UUID for (event, observer, action): the same change always yields the same delivery id. */
 export function deliveryId(eventId: string, observer: string, actionIndex: number): string {
@@ -29,14 +30,15 @@ export function jobId(seq: number, observer: string, actionIndex: number, source
 /** Matches a change of `source` (our own change log when omitted) against that source's observers. */
 export type Matcher = (event: ChangeEvent, source?: string) => QueuedDelivery[]
 
-/** Indexes observers by (source, entity, event) so matching a change never scans unrelated observers. */
-export interface ActionDefaults {
-  timeoutMs(type: string): number
-  /** Names the destination of an action, for max_concurrency. */
-  destination(action: ActionConfig): string
-}
-
-export function buildMatcher(observers: readonly Observer[], defaults: ActionDefaults): Matcher {
+/**
+ * Indexes observers by (source, entity, event) so matching a change never scans unrelated
+ * observers. The matcher decides which deliveries a change makes; `toJob` (the delivery policy,
+ * src/queue/policy.ts `jobOf`) decides their queue, expiry and destination group.
+ */
+export function buildMatcher(
+  observers: readonly Observer[],
+  toJob: (m: MatchedDelivery) => QueuedDelivery,
+): Matcher {
   const index = new Map<string, Map<EventKind, Observer[]>>()
   const keyOf = (source: string, entity: string) => `${source}\u0000${entity}`
   for (const o of observers) {
@@ -52,31 +54,21 @@ export function buildMatcher(observers: readonly Observer[], defaults: ActionDef
     for (const o of candidates) {
       if (!fires(o, event)) continue
       o.actions.forEach((action, i) => {
-        const id = deliveryId(event.id, o.name, i)
-        const timeoutMs = action.timeout_ms ?? defaults.timeoutMs(action.type)
-        out.push({
-          jobId: jobId(event.seq, o.name, i, source),
-          queue: queueName(
-            action.type,
-            o.ordering === 'entity' ? 'ordered' : action.max_concurrency === undefined ? 'plain' : 'limited',
-          ),
-          key: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
-          group:
-            action.max_concurrency === undefined
-              ? undefined
-              : { id: `${action.type}:${defaults.destination(action)}`, limit: action.max_concurrency },
-          // A worker that dies mid-attempt hands the job back once this passes.
-          expireInSeconds: Math.ceil(timeoutMs / 1000) + 5,
-          delivery: {
-            delivery_id: id,
-            observer: o.name,
-            action_index: i,
-            action,
-            retry: { ...o.retry, ...action.retry },
-            on_failure: o.onFailure,
-            event,
-          },
-        })
+        out.push(
+          toJob({
+            jobId: jobId(event.seq, o.name, i, source),
+            orderingKey: o.ordering === 'entity' ? `${o.name}/${i}/${event.entity_id}` : undefined,
+            delivery: {
+              delivery_id: deliveryId(event.id, o.name, i),
+              observer: o.name,
+              action_index: i,
+              action,
+              retry: { ...o.retry, ...action.retry },
+              on_failure: o.onFailure,
+              event,
+            },
+          }),
+        )
       })
     }
     return out

@@ -1,10 +1,18 @@
 import { actionTypes } from '../actions/registry.ts'
 import type { ActionType } from '../actions/types.ts'
-import type { Config } from '../config.ts'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
-import { ActionError, AppError, coerceError, ErrorCode, TemplateError } from '../errors.ts'
-import { type Logger, scrubSecrets } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import {
+  ActionError,
+  AppError,
+  coerceError,
+  describeError,
+  ErrorCode,
+  TemplateError,
+} from '../errors/errors.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
+import { type Logger, scrubSecrets } from '../log/log.ts'
 import type { ClaimedJob, Outcome } from '../queue/boss.ts'
+import { actionTimeoutMs } from '../queue/policy.ts'
 import { templateScope } from '../templates/render.ts'
 import { retryDelayMs } from './backoff.ts'
 
@@ -37,14 +45,14 @@ function classify(err: Error): Classified {
     return {
       retryable: err.retryable,
       code: err.code,
-      message: err.message,
+      message: describeError(err),
       ...(err.status === undefined ? {} : { status: err.status }),
       ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
     }
   }
   // Template and configuration errors will fail the same way next time.
   if (err instanceof TemplateError || err instanceof AppError)
-    return { retryable: false, code: err.code, message: err.message }
+    return { retryable: false, code: err.code, message: describeError(err) }
   return {
     retryable: true,
     code: ErrorCode.ActionFailedTransient,
@@ -82,7 +90,7 @@ function attemptSignal(ms: number, parent: AbortSignal): { signal: AbortSignal; 
 
 async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
   const { delivery } = job
-  const timeoutMs = delivery.action.timeout_ms ?? type.defaultTimeoutMs
+  const timeoutMs = actionTimeoutMs(delivery.action)
   const { signal, done } = attemptSignal(timeoutMs, job.signal)
   const ctx = {
     config: deps.config,
@@ -90,6 +98,7 @@ async function runAction(type: ActionType, job: ClaimedJob, deps: ExecuteDeps) {
     delivery,
     attempt: job.attempt,
     signal,
+    timeoutMs,
     scope: templateScope(delivery, job.attempt),
   }
   // An action that ignores its signal still cannot outlive its time limit.

@@ -1,8 +1,8 @@
 import { splitEntity } from '../capture/watch.ts'
 import { referencedFields } from '../conditions/index.ts'
 import type { Queryable } from '../db/pool.ts'
-import { ErrorCode } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import { type Observer, ownSource } from './types.ts'
 
 /**

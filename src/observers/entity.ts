@@ -1,4 +1,4 @@
-import { coerceError } from '../errors.ts'
+import { coerceError } from '../errors/errors.ts'
 
 /**
  * Entity names: `schema.table`, as the capture trigger writes them into change_log.entity.

@@ -4,8 +4,14 @@ import path from 'node:path'
 import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser'
 import { actionTypes } from '../actions/registry.ts'
 import { compileCondition } from '../conditions/index.ts'
-import { type AppError, ConditionSyntaxError, coerceError, ErrorCode, ObserverFileError } from '../errors.ts'
-import type { EventKind } from '../event.ts'
+import {
+  type AppError,
+  ConditionSyntaxError,
+  coerceError,
+  ErrorCode,
+  ObserverFileError,
+} from '../errors/errors.ts'
+import type { EventKind } from '../event/event.ts'
 import { checkJsonTemplate, checkTemplate } from '../templates/render.ts'
 import { entityProblem, normaliseEntity } from './entity.ts'
 import { checkSchema } from './schema.ts'
@@ -203,9 +209,7 @@ function compile(file: string, raw: RawObserver, problems: ObserverFileError[], 
   } catch (err) {
     const e = coerceError(err)
     const code = err instanceof ConditionSyntaxError ? err.code : ErrorCode.InvalidCondition
-    problems.push(
-      new ObserverFileError(code, file, '/condition', e.message.replace(/^OB\d{3}: /, ''), { cause: err }),
-    )
+    problems.push(new ObserverFileError(code, file, '/condition', e.message, { cause: err }))
     return undefined
   }
 }
@@ -236,7 +240,7 @@ function checkActions(file: string, actions: ActionConfig[]): ObserverFileError[
             ErrorCode.TemplateRenderingFailed,
             file,
             `/actions/${i}`,
-            coerceError(err).message.replace(/^OB\d{3}: /, ''),
+            coerceError(err).message,
           ),
         )
       }

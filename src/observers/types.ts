@@ -1,5 +1,5 @@
 import type { CompiledCondition } from '../conditions/index.ts'
-import type { EventKind } from '../event.ts'
+import type { EventKind } from '../event/event.ts'
 
 export const BackoffStrategies = ['exponential', 'linear', 'fixed'] as const
 export type BackoffStrategy = (typeof BackoffStrategies)[number]

@@ -1,6 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs'
-import { coerceError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { coerceError } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 
 export interface DirWatcher {
   close(): void

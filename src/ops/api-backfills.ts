@@ -1,9 +1,9 @@
 import { actionTypes } from '../actions/registry.ts'
 import { backfillDefaults, createBackfill, runBackfill } from '../backfill/backfill.ts'
 import { getBackfill, listBackfills, setBackfillState } from '../db/queries/backfills.ts'
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
-import { HttpError, notFound, readJson, sendJson } from './http.ts'
+import { notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
 function integer(
@@ -16,7 +16,7 @@ function integer(
   const v = body[key]
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new HttpError(400, ErrorCode.InvalidConfig, `${key} must be an integer from ${min} to ${max}`)
+    throw new InputError(`${key} must be an integer from ${min} to ${max}`)
   }
   return v
 }
@@ -24,7 +24,7 @@ function integer(
 function names(v: unknown): string[] {
   if (v === undefined) return []
   if (!Array.isArray(v) || !v.every((n) => typeof n === 'string')) {
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'observers must be an array of observer names')
+    throw new InputError('observers must be an array of observer names')
   }
   return v
 }
@@ -47,10 +47,10 @@ async function start(ctx: RouteContext, id: number): Promise<void> {
 export async function createBackfillRoute(ctx: RouteContext) {
   const body = await readJson(ctx.req)
   if (typeof body.table !== 'string' || body.table === '') {
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'table must name a table')
+    throw new InputError('table must name a table')
   }
   if (body.where !== undefined && typeof body.where !== 'string') {
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'where must be an SQL condition')
+    throw new InputError('where must be an SQL condition')
   }
   const request = {
     table: body.table,
@@ -63,7 +63,7 @@ export async function createBackfillRoute(ctx: RouteContext) {
     (err: unknown) => {
       // No observer to deliver through: understood, and refused.
       if (err instanceof AppError && err.code === ErrorCode.NoMatchingObservers) {
-        throw new HttpError(422, err.code, err.message)
+        throw new HttpError(422, err.code, err.message, { cause: err })
       }
       throw err
     },
@@ -95,7 +95,7 @@ export async function stopBackfill(ctx: RouteContext) {
 
 export async function resumeBackfill(ctx: RouteContext) {
   const state = await found(ctx)
-  if (state.state === 'done') throw new HttpError(409, 'conflict', `backfill ${state.id} is done`)
+  if (state.state === 'done') throw new HttpError(409, RequestCode.Conflict, `backfill ${state.id} is done`)
   await start(ctx, state.id)
   sendJson(ctx.res, 202, await found(ctx))
 }

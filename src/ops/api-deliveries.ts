@@ -1,8 +1,8 @@
 import { type DeliveryOutcome, DeliveryOutcomes, listDeliveries } from '../db/queries/deliveries.ts'
-import { ErrorCode } from '../errors.ts'
+import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import { parsePositiveInt, parseTime } from './filters.ts'
-import { HttpError, sendJson } from './http.ts'
+import { sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
 const defaultLimit = 100
@@ -12,18 +12,14 @@ function outcomeOf(text: string | undefined): DeliveryOutcome | undefined {
   if (!text) return undefined
   const found = DeliveryOutcomes.find((o) => o === text)
   if (!found) {
-    throw new HttpError(
-      400,
-      ErrorCode.InvalidConfig,
-      `outcome must be one of ${DeliveryOutcomes.join(', ')}; got "${text}"`,
-    )
+    throw new InputError(`outcome must be one of ${DeliveryOutcomes.join(', ')}; got "${text}"`)
   }
   return found
 }
 
 function text(value: string | undefined, what: string): string | undefined {
   if (!value) return undefined
-  if (value.includes('\u0000')) throw new HttpError(400, ErrorCode.InvalidConfig, `${what} must not hold NUL`)
+  if (value.includes('\u0000')) throw new InputError(`${what} must not hold NUL`)
   return value
 }
 

@@ -1,4 +1,4 @@
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError } from '../errors/errors.ts'
 import {
   countDeadLetters,
   getDeadLetter,
@@ -8,7 +8,7 @@ import {
   retryDeadLetters,
 } from '../queue/dlq.ts'
 import { type DlqFilterInput, narrows, parseDlqFilter, parsePositiveInt } from './filters.ts'
-import { HttpError, notFound, readJson, sendJson } from './http.ts'
+import { notFound, readJson, sendJson } from './http.ts'
 import { renderRequest } from './rendered-request.ts'
 import type { RouteContext } from './types.ts'
 
@@ -19,7 +19,7 @@ function filterFrom(source: Record<string, unknown>): DlqFilterInput {
   const text = (k: string) => {
     const v = source[k]
     if (v === undefined || v === null || v === '') return undefined
-    if (typeof v !== 'string') throw new HttpError(400, ErrorCode.InvalidConfig, `${k} must be a string`)
+    if (typeof v !== 'string') throw new InputError(`${k} must be a string`)
     return v
   }
   return {
@@ -47,7 +47,7 @@ async function dlqOperation<T>(fn: () => Promise<T>): Promise<T> {
 
 /** The dead letters of one delivery, which the live feed names by its delivery_id. */
 async function deadLetterIdsOf(worker: RouteContext['worker'], deliveryId: string): Promise<string[]> {
-  if (deliveryId.includes('\u0000')) throw new HttpError(400, ErrorCode.InvalidConfig, 'invalid delivery_id')
+  if (deliveryId.includes('\u0000')) throw new InputError('invalid delivery_id')
   const { rows } = await dlqOperation(() =>
     worker.pool.query<{ id: string }>('select id from observers.dlq where delivery_id = $1', [deliveryId]),
   )
@@ -58,8 +58,7 @@ export async function listDlq({ url, res, worker }: RouteContext) {
   const q = Object.fromEntries(url.searchParams)
   const filter = parseDlqFilter(filterFrom(q))
   const limit = q.limit ? parsePositiveInt(q.limit, 'limit', maxLimit) : defaultLimit
-  if (q.cursor && !isValidCursor(q.cursor))
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'invalid cursor')
+  if (q.cursor && !isValidCursor(q.cursor)) throw new InputError('invalid cursor')
   const ids = q.delivery_id ? await deadLetterIdsOf(worker, q.delivery_id) : undefined
   const page = await dlqOperation(() =>
     listDeadLetters(worker.pool, { ...filter, ids }, { limit, cursor: q.cursor }),

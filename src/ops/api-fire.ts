@@ -1,6 +1,6 @@
 import { fireRow, observerNamed } from '../backfill/fire.ts'
-import { AppError, ErrorCode } from '../errors.ts'
-import { HttpError, notFound, readJson, sendJson } from './http.ts'
+import { AppError, ErrorCode, HttpError, InputError } from '../errors/errors.ts'
+import { notFound, readJson, sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
 /** POST /api/observers/:name/fire {row, force?}: one row's current state, delivered now. */
@@ -9,14 +9,10 @@ export async function fireObserver({ req, res, params, worker }: RouteContext) {
   const row = typeof body.row === 'number' || typeof body.row === 'string' ? String(body.row) : undefined
   const key = Array.isArray(body.row) ? JSON.stringify(body.row) : row
   if (key === undefined) {
-    throw new HttpError(
-      400,
-      ErrorCode.InvalidConfig,
-      'row must be the primary key: a value, or an array for a composite key',
-    )
+    throw new InputError('row must be the primary key: a value, or an array for a composite key')
   }
   if (body.force !== undefined && typeof body.force !== 'boolean') {
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'force must be true or false')
+    throw new InputError('force must be true or false')
   }
   const name = params[0] ?? ''
   if (!worker.current().observers.some((o) => o.name === name)) throw notFound(`observer "${name}"`)
@@ -28,7 +24,7 @@ export async function fireObserver({ req, res, params, worker }: RouteContext) {
   } catch (err) {
     // The condition is false for the row: the request was understood, and refused.
     if (err instanceof AppError && err.code === ErrorCode.NoMatchingObservers) {
-      throw new HttpError(422, err.code, err.message)
+      throw new HttpError(422, err.code, err.message, { cause: err })
     }
     throw err
   }

@@ -1,8 +1,9 @@
 import { countDeliveriesByOutcome } from '../db/queries/deliveries.ts'
-import { actionDefaults } from '../dispatch/action-defaults.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { ActionConfig, Observer } from '../observers/types.ts'
+import { destinationKey } from '../queue/policy.ts'
 import { countDeadLettersByObserver, observerDurations, observerJobs } from '../queue/stats.ts'
-import { HttpError, sendJson } from './http.ts'
+import { sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
 interface DestinationState {
@@ -23,7 +24,7 @@ async function destinationStates(ctx: RouteContext, keys: string[]): Promise<Map
   return new Map(rows.map((r) => [r.key, r]))
 }
 
-const destinationOf = (a: ActionConfig) => `${a.type}:${actionDefaults.destination(a)}`
+const destinationOf = (a: ActionConfig) => destinationKey(a)
 
 function describeAction(
   o: Observer,
@@ -56,7 +57,7 @@ function describeAction(
 export async function showObserver(ctx: RouteContext) {
   const name = ctx.params[0] ?? ''
   const o = ctx.worker.current().observers.find((x) => x.name === name)
-  if (!o) throw new HttpError(404, 'not_found', `no running observer "${name}"`)
+  if (!o) throw new HttpError(404, RequestCode.NotFound, `no running observer "${name}"`)
   const keys = o.actions.flatMap((a) => [
     destinationOf(a),
     ...(a.rate_limit?.key === undefined ? [] : [`${a.type}:${a.rate_limit.key}`]),

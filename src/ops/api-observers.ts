@@ -3,12 +3,13 @@ import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
 import type { Pool } from '../db/pool.ts'
 import { type ObserverActivity, observerActivity } from '../db/queries/deliveries.ts'
-import { actionDefaults } from '../dispatch/action-defaults.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { Observer } from '../observers/types.ts'
+import { destinationKey } from '../queue/policy.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
-import { HttpError, sendJson } from './http.ts'
+import type { ObserverStatsSnapshot } from '../report/stats.ts'
+import { sendJson } from './http.ts'
 import { describeProblems } from './readiness.ts'
-import type { ObserverStatsSnapshot } from './stats.ts'
 import type { RouteContext } from './types.ts'
 
 /** The window of the cluster-wide activity each observer reports. */
@@ -54,7 +55,7 @@ function describe(o: Observer, seen: Seen) {
     on_failure: o.onFailure,
     actions: o.actions.map((a, index) => {
       // The key breakers and max_concurrency share (src/worker.ts destinationOf).
-      const destination = `${a.type}:${actionDefaults.destination(a)}`
+      const destination = destinationKey(a)
       return {
         index,
         type: a.type,
@@ -114,7 +115,11 @@ export function setPaused(paused: boolean) {
     const text = params[0] ?? ''
     const target = parseTarget(text)
     if (!target || !targetExists(target, worker.current().observers)) {
-      throw new HttpError(404, 'not_found', `no running observer or action "${text}" (name or name#index)`)
+      throw new HttpError(
+        404,
+        RequestCode.NotFound,
+        `no running observer or action "${text}" (name or name#index)`,
+      )
     }
     const fn = paused ? 'observers.pause_observer' : 'observers.resume_observer'
     const { rows } = await worker.pool.query<{ changed: boolean }>(`select ${fn}($1) as changed`, [text])
@@ -130,7 +135,8 @@ export async function closeBreaker({ res, worker, params }: RouteContext) {
     'select observers.close_breaker($1) as closed',
     [destination],
   )
-  if (!rows[0]?.closed) throw new HttpError(404, 'not_found', `no circuit breaker for "${destination}"`)
+  if (!rows[0]?.closed)
+    throw new HttpError(404, RequestCode.NotFound, `no circuit breaker for "${destination}"`)
   await worker.breakers.refresh()
   sendJson(res, 200, { destination, closed: true })
 }

@@ -1,24 +1,24 @@
 import { actionTypes } from '../actions/registry.ts'
-import { actionDefaults } from '../dispatch/action-defaults.ts'
-import { ErrorCode } from '../errors.ts'
+import { HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
+import { destinationName } from '../queue/policy.ts'
 import { replayChanges } from '../replay/replay.ts'
 import { parseReplayRequest } from '../replay/request.ts'
-import { HttpError, readJson, sendJson } from './http.ts'
+import { readJson, sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
 function field(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key]
   if (v === undefined || v === null || v === '') return undefined
   if (typeof v === 'number' && key === 'seq') return String(v)
-  if (typeof v !== 'string') throw new HttpError(400, ErrorCode.InvalidConfig, `${key} must be a string`)
+  if (typeof v !== 'string') throw new InputError(`${key} must be a string`)
   return v
 }
 
 function flag(body: Record<string, unknown>, key: string): boolean {
   const v = body[key]
   if (v !== undefined && typeof v !== 'boolean') {
-    throw new HttpError(400, ErrorCode.InvalidConfig, `${key} must be true or false`)
+    throw new InputError(`${key} must be true or false`)
   }
   return v === true
 }
@@ -38,11 +38,11 @@ export async function replay({ req, res, worker, config }: RouteContext) {
   })
   const set = worker.current()
   if (range.observer !== undefined && !set.observers.some((o) => o.name === range.observer)) {
-    throw new HttpError(404, 'not_found', `observer "${range.observer}" not found`)
+    throw new HttpError(404, RequestCode.NotFound, `observer "${range.observer}" not found`)
   }
   if (!dryRun) await ensureQueues(worker.queue, actionTypes.keys(), config.dlqRetentionDays)
   const result = await replayChanges(
-    { pool: worker.pool, queue: worker.queue, matcher: set.matcher, destination: actionDefaults.destination },
+    { pool: worker.pool, queue: worker.queue, matcher: set.matcher, destination: destinationName },
     range,
     { includeDelivered, dryRun, batchSize: dryRun ? 5000 : 500 },
   )

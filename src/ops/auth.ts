@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { isIPv4 } from 'node:net'
-import type { Config } from '../config.ts'
-import { ConfigError, ErrorCode } from '../errors.ts'
+import type { Config } from '../config/config.ts'
+import { ConfigError, ErrorCode } from '../errors/errors.ts'
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`: reachable from this machine only. */
 export function isLoopback(host: string): boolean {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { ExplainNode } from '../conditions/index.ts'
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import { deliveryId } from '../dispatch/match.ts'
-import { ConfigError, coerceError, ErrorCode } from '../errors.ts'
-import { type ChangeEvent, type EventKind, EventKinds } from '../event.ts'
+import { describeError, InputError } from '../errors/errors.ts'
+import { type ChangeEvent, type EventKind, EventKinds } from '../event/event.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import type { ActionConfig, Observer } from '../observers/types.ts'
 import { renderJson, renderString, templateScope } from '../templates/render.ts'
@@ -43,10 +43,7 @@ function kindOf(raw: Record<string, unknown>): EventKind {
         ? 'INSERT'
         : 'DELETE'
   if (!(EventKinds as readonly string[]).includes(kind)) {
-    throw new ConfigError(
-      ErrorCode.InvalidConfig,
-      `event must be INSERT, UPDATE or DELETE; got "${raw.event}"`,
-    )
+    throw new InputError(`event must be INSERT, UPDATE or DELETE; got "${raw.event}"`)
   }
   return kind as EventKind
 }
@@ -67,7 +64,7 @@ const text = (v: unknown, fallback: string | null) => (v === undefined || v === 
  */
 export function eventFrom(input: unknown, observer: Observer): ChangeEvent {
   const raw = row(input)
-  if (!raw) throw new ConfigError(ErrorCode.InvalidConfig, 'the event must be a JSON object')
+  if (!raw) throw new InputError('the event must be a JSON object')
   const before = row(raw.before)
   const after = row(raw.after)
   const kind = kindOf(raw)
@@ -137,7 +134,7 @@ export function renderActionOptions(
           ? renderString(value, scope)
           : renderJson(value, scope)
     } catch (err) {
-      errors.push(`${key}: ${coerceError(err).message}`)
+      errors.push(`${key}: ${describeError(err)}`)
     }
   }
   return { rendered, errors }

@@ -1,4 +1,4 @@
-import { ConfigError, ErrorCode } from '../errors.ts'
+import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import type { DlqFilter } from '../queue/dlq.ts'
 
@@ -10,8 +10,8 @@ const latest = Date.parse('9999-12-31T23:59:59.999Z')
 const isoTime =
   /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i
 
-function invalid(what: string, text: string, expected: string): ConfigError {
-  return new ConfigError(ErrorCode.InvalidConfig, `${what} must be ${expected}; got "${text}"`)
+function invalid(what: string, text: string, expected: string): InputError {
+  return new InputError(`${what} must be ${expected}; got "${text}"`)
 }
 
 /** Milliseconds since the epoch; NaN when `text` is neither form. */

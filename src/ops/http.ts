@@ -1,19 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { AppError, coerceError, ErrorCode } from '../errors.ts'
+import { AppError, coerceError, ErrorCode, HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { parseExact, stringifyExact } from '../json/exact.ts'
 
-/** An error that maps to an HTTP status; `code` is an OB code or a short machine name. */
-export class HttpError extends Error {
-  readonly status: number
-  readonly code: string
-  constructor(status: number, code: string, message: string) {
-    super(message)
-    this.status = status
-    this.code = code
-  }
-}
-
-export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`)
+export const notFound = (what: string) => new HttpError(404, RequestCode.NotFound, `${what} not found`)
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = stringifyExact(body)
@@ -25,18 +14,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text)
 }
 
-/** The status an error implies: its own, 400 for invalid input (OB001), else 500. */
+/** Input the caller can fix: its request, or (backfill, fire) the table or row it names. */
+const clientCodes = new Set<string>([ErrorCode.InvalidRequest, ErrorCode.InvalidConfig])
+
+/** The status an error implies: its own, 400 for input the caller can fix, else 500. */
 export function statusOf(err: unknown): number {
   if (err instanceof HttpError) return err.status
-  return err instanceof AppError && err.code === ErrorCode.InvalidConfig ? 400 : 500
+  return err instanceof AppError && clientCodes.has(err.code) ? 400 : 500
 }
 
 /** What a 500 says: database and driver messages can name tables, values and hosts. */
 const internalErrorMessage = 'internal error; the worker log has the details'
 
 /**
- * `{ "error": message, "code": code }` with the status the error implies. Messages of 5xx errors
- * that are not HttpErrors stay in the log (routes.ts logs them): the client gets the code only.
+ * `{ "code": code, "message": message }` with the status the error implies. A 5xx we did not
+ * choose says only its code and a generic message; routes.ts logs the details.
  */
 export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
@@ -44,10 +36,10 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return
   }
   const e = coerceError(err)
-  const code = e instanceof HttpError || e instanceof AppError ? e.code : ErrorCode.DatabaseError
+  const code = e instanceof AppError ? e.code : RequestCode.Internal
   const status = statusOf(e)
   const message = status >= 500 && !(e instanceof HttpError) ? internalErrorMessage : e.message
-  sendJson(res, status, { error: message, code })
+  sendJson(res, status, { code, message })
 }
 
 const maxBodyBytes = 1024 * 1024
@@ -58,7 +50,7 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > maxBodyBytes) throw new HttpError(413, 'body_too_large', 'request body over 1 MiB')
+    if (size > maxBodyBytes) throw new HttpError(413, RequestCode.BodyTooLarge, 'request body over 1 MiB')
     chunks.push(chunk)
   }
   const text = Buffer.concat(chunks).toString('utf8').trim()
@@ -67,9 +59,9 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   try {
     body = parseExact(text)
   } catch {
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'request body is not valid JSON')
+    throw new InputError('request body is not valid JSON')
   }
   if (!body || typeof body !== 'object' || Array.isArray(body))
-    throw new HttpError(400, ErrorCode.InvalidConfig, 'request body must be a JSON object')
+    throw new InputError('request body must be a JSON object')
   return body as Record<string, unknown>
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { type Logger, maskUrlCredentials } from '../log.ts'
+import { type Logger, maskUrlCredentials } from '../log/log.ts'
 import { createTracing, type Tracing } from './tracing.ts'
 
 const version: string = JSON.parse(

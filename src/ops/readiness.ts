@@ -1,7 +1,7 @@
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import { backlog } from '../db/queries/change-log.ts'
-import { coerceError, type ObserverFileError } from '../errors.ts'
-import { maskUrlCredentials } from '../log.ts'
+import { coerceError, type ObserverFileError } from '../errors/errors.ts'
+import { maskUrlCredentials } from '../log/log.ts'
 import type { OpsTarget } from './types.ts'
 
 export interface Check {

@@ -1,10 +1,11 @@
 import { actionTypes } from '../actions/registry.ts'
 import type { ActionContext } from '../actions/types.ts'
-import type { Config } from '../config.ts'
-import type { Delivery } from '../delivery.ts'
-import { coerceError } from '../errors.ts'
-import { type Logger, maskUrlCredentials } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import { describeError } from '../errors/errors.ts'
+import type { Delivery } from '../event/delivery.ts'
+import { type Logger, maskUrlCredentials } from '../log/log.ts'
 import type { Observer } from '../observers/types.ts'
+import { actionTimeoutMs } from '../queue/policy.ts'
 import { templateScope } from '../templates/render.ts'
 import { renderActionOptions } from './dry-run.ts'
 import { referencedEnvNames, secretValues } from './secrets.ts'
@@ -57,6 +58,7 @@ export function renderRequest(
     delivery,
     attempt,
     signal: new AbortController().signal,
+    timeoutMs: actionTimeoutMs(delivery.action),
     scope: templateScope(delivery, attempt),
   }
   const type = actionTypes.get(delivery.action.type)
@@ -75,6 +77,6 @@ export function renderRequest(
     const url = r.urlIsSecret ? r.label : scrub(maskUrlCredentials(r.url), secrets)
     return { kind: 'http', method: r.method, url, headers, body: scrub(r.body, secrets) }
   } catch (err) {
-    return { kind: 'error', error: scrub(coerceError(err).message, secrets) }
+    return { kind: 'error', error: scrub(describeError(err), secrets) }
   }
 }

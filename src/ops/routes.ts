@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Config } from '../config.ts'
-import type { Logger } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import {
   createBackfillRoute,
   listBackfillsRoute,
@@ -15,7 +16,7 @@ import { showObserver } from './api-observer.ts'
 import { closeBreaker, listObservers, reloadObservers, setPaused } from './api-observers.ts'
 import { replay } from './api-replay.ts'
 import { authorized } from './auth.ts'
-import { HttpError, sendError, sendJson, statusOf } from './http.ts'
+import { sendError, sendJson, statusOf } from './http.ts'
 import { serveOpenApi } from './openapi.ts'
 import { readiness } from './readiness.ts'
 import { csrfHeader, csrfValid } from './sessions.ts'
@@ -113,8 +114,8 @@ function find(method: string, pathname: string): { route: Route; params: string[
     }
   }
   return pathMatched
-    ? new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${pathname}`)
-    : new HttpError(404, 'not_found', `no route ${method} ${pathname}`)
+    ? new HttpError(405, RequestCode.MethodNotAllowed, `${method} is not allowed on ${pathname}`)
+    : new HttpError(404, RequestCode.NotFound, `no route ${method} ${pathname}`)
 }
 
 /**
@@ -126,11 +127,15 @@ function assertApiAccess(req: IncomingMessage, res: ServerResponse, deps: Deps):
   const session = deps.console.sessions.of(req)
   if (!session) {
     res.setHeader('www-authenticate', 'Bearer realm="pg-observers"')
-    throw new HttpError(401, 'unauthorized', 'missing or invalid bearer token (OBSERVERS_API_TOKEN)')
+    throw new HttpError(
+      401,
+      RequestCode.Unauthorized,
+      'missing or invalid bearer token (OBSERVERS_API_TOKEN)',
+    )
   }
   const safe = req.method === 'GET' || req.method === 'HEAD'
   if (!safe && !csrfValid(req, session))
-    throw new HttpError(403, 'forbidden', `missing or invalid ${csrfHeader} header`)
+    throw new HttpError(403, RequestCode.Forbidden, `missing or invalid ${csrfHeader} header`)
 }
 
 type Deps = { worker: OpsTarget; config: Config; log: Logger; console: ConsoleState }

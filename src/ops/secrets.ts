@@ -1,5 +1,5 @@
-import type { Config } from '../config.ts'
-import { urlPassword } from '../log.ts'
+import type { Config } from '../config/config.ts'
+import { urlPassword } from '../log/log.ts'
 import type { Observer } from '../observers/types.ts'
 
 /** Transport variables whose whole value is a secret. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
-import type { ExecutionFeed, StreamEvent } from './feed.ts'
-import { HttpError } from './http.ts'
+import type { ExecutionFeed, StreamEvent } from '../report/feed.ts'
 
 const eventAliases: Record<string, string> = { CREATED: 'INSERT', UPDATED: 'UPDATE', DELETED: 'DELETE' }
 
@@ -53,7 +53,7 @@ export function serveStream(
     res.setHeader('retry-after', String(fullRetryAfterSeconds))
     throw new HttpError(
       503,
-      'stream_full',
+      RequestCode.StreamFull,
       `/api/stream has ${feed.subscribers} client(s), its limit (OBSERVERS_STREAM_MAX_CLIENTS=${opts.maxClients}); try again later`,
     )
   }

@@ -9,9 +9,9 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api'
-import type { TraceContext } from '../delivery.ts'
 import type { Matcher } from '../dispatch/match.ts'
-import type { ChangeEvent } from '../event.ts'
+import type { TraceContext } from '../event/delivery.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { ClaimedJob, Outcome, QueuedDelivery } from '../queue/boss.ts'
 
 /**

@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Config } from '../config.ts'
+import type { Config } from '../config/config.ts'
 import type { Breakers } from '../control/breaker.ts'
 import type { PauseState } from '../control/pause.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Matcher } from '../dispatch/match.ts'
-import type { ObserverFileError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import type { ObserverFileError } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
 import type { Observer } from '../observers/types.ts'
 import type { Queue } from '../queue/boss.ts'
+import type { Telemetry } from '../report/telemetry.ts'
 import type { SourceHealth } from '../sources/types.ts'
 import type { BacklogHistory } from './backlog-history.ts'
 import type { Sessions } from './sessions.ts'
-import type { Telemetry } from './telemetry.ts'
 
 /** The observers running now, as the ops surface reports them. */
 export interface ObserverView {

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import { tokenMatches } from './auth.ts'
-import { HttpError } from './http.ts'
+
 import { csrfValid, type Session, sessionCookieHeader } from './sessions.ts'
 import type { RouteContext } from './types.ts'
 
@@ -126,7 +127,7 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > maxFormBytes) throw new HttpError(413, 'body_too_large', 'sign-in form over 8 KiB')
+    if (size > maxFormBytes) throw new HttpError(413, RequestCode.BodyTooLarge, 'sign-in form over 8 KiB')
     chunks.push(chunk)
   }
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
@@ -160,7 +161,7 @@ export async function handleUi(ctx: RouteContext): Promise<void> {
   const asset = /^(assets|vendor)\/([A-Za-z0-9.-]+)$/.exec(path)
   if (asset && (method === 'GET' || method === 'HEAD')) {
     const file = (asset[1] === 'assets' ? assets : vendor)[asset[2] ?? '']
-    if (!file) throw new HttpError(404, 'not_found', `no file ${url.pathname}`)
+    if (!file) throw new HttpError(404, RequestCode.NotFound, `no file ${url.pathname}`)
     return serveFile(res, file(), asset[2] ?? '')
   }
   if (path === 'login') {
@@ -169,7 +170,7 @@ export async function handleUi(ctx: RouteContext): Promise<void> {
       return sendHtml(res, 200, loginHtml())
     }
     if (method !== 'POST')
-      throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on /ui/login`)
+      throw new HttpError(405, RequestCode.MethodNotAllowed, `${method} is not allowed on /ui/login`)
     if (!tokenRequired) return redirect(res, '/ui/observers')
     const given = (await readForm(req)).get('token')?.trim() ?? ''
     if (!given || !tokenMatches(given, config.apiToken as string)) {
@@ -180,18 +181,18 @@ export async function handleUi(ctx: RouteContext): Promise<void> {
   }
   if (path === 'logout') {
     if (method !== 'POST')
-      throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on /ui/logout`)
+      throw new HttpError(405, RequestCode.MethodNotAllowed, `${method} is not allowed on /ui/logout`)
     if (session) {
       if (!csrfValid(req, session))
-        throw new HttpError(403, 'forbidden', 'missing or invalid x-observers-csrf header')
+        throw new HttpError(403, RequestCode.Forbidden, 'missing or invalid x-observers-csrf header')
       sessions.end(session.id)
     }
     return redirect(res, '/ui/login', { 'set-cookie': sessionCookieHeader(undefined) })
   }
   const key = path === '' ? 'observers' : path
-  if (!(key in pages)) throw new HttpError(404, 'not_found', `no page ${url.pathname}`)
+  if (!(key in pages)) throw new HttpError(404, RequestCode.NotFound, `no page ${url.pathname}`)
   if (method !== 'GET' && method !== 'HEAD')
-    throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`)
+    throw new HttpError(405, RequestCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`)
   if (tokenRequired && !session) return redirect(res, '/ui/login')
   return sendHtml(res, 200, pageHtml(key, session, tokenRequired))
 }

@@ -1,7 +1,8 @@
 import { type Clock, type ConstructorOptions, PgBoss, type Queue as QueueOptions } from 'pg-boss'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
+import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { parseExact } from '../json/exact.ts'
-import type { Logger } from '../log.ts'
+import type { Logger } from '../log/log.ts'
 import { bossSchema } from './pgboss-sql.ts'
 
 export { bossSchema }
@@ -51,9 +52,24 @@ export async function startQueue(
     ...(opts.clock ? { clock: opts.clock } : {}),
   }
   const boss = new PgBoss(options)
-  boss.on('error', (err: unknown) => opts.log.error({ err, code: 'OB009' }, 'OB009: queue error'))
-  await boss.start()
+  boss.on('error', (err: unknown) =>
+    opts.log.error({ err, code: ErrorCode.DatabaseError }, `${ErrorCode.DatabaseError}: queue error`),
+  )
+  await boss.start().catch(explainQueueSchema)
   return boss
+}
+
+/** pg-boss refuses to start on a schema it would have to create or migrate; say what to run. */
+function explainQueueSchema(err: unknown): never {
+  const message = coerceError(err).message
+  if (/pg-boss is not installed|pg-boss database requires migrations/.test(message)) {
+    throw new AppError(
+      ErrorCode.DatabaseError,
+      `the queue schema (pgboss) is missing or at another version (${message}): run \`observers migrate\` (npm run migrate, the Procfile's release phase) with a role that may create objects, then start the worker`,
+      { cause: err },
+    )
+  }
+  throw err
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts'
-import type { AttemptRecord, Delivery } from '../delivery.ts'
+import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { bossSchema, dlqQueue, fromJobData, type JobData } from './boss.ts'
 
 /** Selects dead letters; every field narrows, and none set selects them all. */
@@ -13,9 +13,9 @@ export interface DlqFilter {
   since?: Date | undefined
   /** dead-lettered before */
   until?: Date | undefined
+  ids?: readonly string[] | undefined
   /** the last attempt's error code (OB…) */
   code?: string | undefined
-  ids?: readonly string[] | undefined
 }
 
 /** One row of `observers dlq list` and GET /api/dlq, the columns of the observers.dlq view. */
@@ -49,33 +49,24 @@ export function isJobId(id: string): boolean {
 }
 
 const job = `${bossSchema}.job`
-const columns = `j.id, j.data ->> 'observer' as observer,
-  (j.data ->> 'action')::jsonb ->> 'type' as action_type,
-  (j.data ->> 'action_index')::int as action_index,
-  j.data ->> 'delivery_id' as delivery_id,
-  j.data -> 'event' ->> 'id' as event_id,
-  j.data -> 'event' ->> 'event' as event,
-  j.data -> 'event' ->> 'entity' as entity,
-  j.data -> 'event' ->> 'entity_id' as entity_id,
-  j.data -> 'attempts' -> -1 ->> 'error' as last_error,
-  j.data -> 'attempts' -> -1 ->> 'code' as last_error_code,
-  jsonb_array_length(coalesce(j.data -> 'attempts', '[]')) as attempts,
-  j.created_on as failed_at, j.source_name as source_queue`
 
-// Parameters $1..$8 are the filter; callers append their own from $9.
-const where = `j.name = $1 and j.state = 'created'
-  and ($2::text is null or j.data ->> 'observer' = $2)
-  and ($3::text is null or (j.data ->> 'action')::jsonb ->> 'type' = $3)
-  and ($4::text is null or j.data -> 'event' ->> 'entity' = $4)
-  and ($5::timestamptz is null or j.created_on >= $5)
-  and ($6::timestamptz is null or j.created_on < $6)
-  and ($7::uuid[] is null or j.id = any($7::uuid[]))
-  and ($8::text is null or j.data -> 'attempts' -> -1 ->> 'code' = $8)`
+// The observers.dlq view (migrations/0005) is the one definition of a dead letter's columns.
+const columns = `d.id, d.observer, d.action_type, d.action_index, d.delivery_id, d.event_id::text,
+  d.event, d.entity, d.entity_id, d.last_error, d.last_error_code, d.attempts, d.failed_at,
+  d.source_queue`
+
+// Parameters $1..$7 are the filter; callers append their own from $8.
+const where = `($1::text is null or d.observer = $1)
+  and ($2::text is null or d.action_type = $2)
+  and ($3::text is null or d.entity = $3)
+  and ($4::timestamptz is null or d.failed_at >= $4)
+  and ($5::timestamptz is null or d.failed_at < $5)
+  and ($6::uuid[] is null or d.id = any($6::uuid[]))
+  and ($7::text is null or d.last_error_code = $7)`
 
 function filterParams(f: DlqFilter): unknown[] {
   const ids = f.ids?.filter(isJobId)
   return [
-    dlqQueue,
     f.observer ?? null,
     f.type ?? null,
     f.entity ?? null,
@@ -100,13 +91,13 @@ export async function listDeadLetters(
 ): Promise<DlqPage> {
   const after = page.cursor ? decodeCursor(page.cursor) : undefined
   const { rows } = await db.query<DeadLetter & { cursor_us: string }>(
-    `select ${columns}, (extract(epoch from j.created_on) * 1000000)::bigint::text as cursor_us
-       from ${job} j
+    `select ${columns}, (extract(epoch from d.failed_at) * 1000000)::bigint::text as cursor_us
+       from observers.dlq d
       where ${where}
-        and ($9::bigint is null or (j.created_on, j.id) <
-             (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::uuid))
-      order by j.created_on desc, j.id desc
-      limit $11`,
+        and ($8::bigint is null or (d.failed_at, d.id) <
+             (timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::uuid))
+      order by d.failed_at desc, d.id desc
+      limit $10`,
     [...filterParams(filter), after?.us ?? null, after?.id ?? null, page.limit + 1],
   )
   // One row more than asked for tells whether another page exists.
@@ -132,8 +123,10 @@ export function isValidCursor(cursor: string): boolean {
 export async function getDeadLetter(db: Pool, id: string): Promise<DeadLetterDetail | undefined> {
   if (!isJobId(id)) return undefined
   const { rows } = await db.query<DeadLetter & { data: JobData }>(
-    `select ${columns}, j.data from ${job} j where ${where}`,
-    filterParams({ ids: [id] }),
+    `select ${columns}, j.data
+       from observers.dlq d join ${job} j on j.name = $8 and j.id = d.id
+      where ${where}`,
+    [...filterParams({ ids: [id] }), dlqQueue],
   )
   const row = rows[0]
   if (!row) return undefined
@@ -180,7 +173,7 @@ export async function retryDeadLetters(
   const { rows } = await pool.query<{ now: Date }>('select clock_timestamp() as now')
   const startedAt = rows[0]!.now
   const until = filter.until && filter.until < startedAt ? filter.until : startedAt
-  const [, observer, type, entity, since, , given] = filterParams(filter)
+  const [observer, type, entity, since, , given] = filterParams(filter)
   // observers.requeue_dead_letters knows no error code: a code narrows to the ids it selects.
   const ids = filter.code ? await idsMatching(pool, { ...filter, until }) : given
   const batchSize = opts.batchSize ?? 200
@@ -197,7 +190,7 @@ export async function retryDeadLetters(
 
 async function idsMatching(db: Pool, filter: DlqFilter): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `select j.id from ${job} j where ${where}`,
+    `select d.id from observers.dlq d where ${where}`,
     filterParams(filter),
   )
   return rows.map((r) => r.id)
@@ -206,7 +199,7 @@ async function idsMatching(db: Pool, filter: DlqFilter): Promise<string[]> {
 /** How many dead letters the filter selects: what a purge or a retry of it would touch. */
 export async function countDeadLetters(db: Pool, filter: DlqFilter): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `select count(*)::int as n from ${job} j where ${where}`,
+    `select count(*)::int as n from observers.dlq d where ${where}`,
     filterParams(filter),
   )
   return rows[0]?.n ?? 0
@@ -216,9 +209,10 @@ export async function countDeadLetters(db: Pool, filter: DlqFilter): Promise<num
 export async function purgeDeadLetters(pool: Pool, filter: DlqFilter): Promise<number> {
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query<DeadRow>(
-      `delete from ${job} j where ${where}
+      `delete from ${job} j
+        where j.name = $8 and j.id in (select d.id from observers.dlq d where ${where})
        returning j.id, j.source_name, j.source_id, j.singleton_key, j.group_id, j.group_tier`,
-      filterParams(filter),
+      [...filterParams(filter), dlqQueue],
     )
     await unblockKeys(
       client,

@@ -2,9 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
-import type { Delivery } from '../delivery.ts'
-import { ActionError, coerceError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Delivery } from '../event/delivery.ts'
+import type { Logger } from '../log/log.ts'
 import {
   adapter,
   type ClaimedJob,
@@ -164,7 +164,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
       // for a job that no NOTIFY announces.
       if (outcome.kind === 'requeue' || queue !== plain) mark(queue)
     } catch (e) {
-      o.log.error({ err: coerceError(e), code: 'OB009', queue, job: job.id }, 'OB009: could not settle a job')
+      o.log.error(
+        { err: coerceError(e), code: ErrorCode.DatabaseError, queue, job: job.id },
+        `${ErrorCode.DatabaseError}: could not settle a job`,
+      )
     }
   }
 
@@ -214,7 +217,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
       try {
         await fetchRound()
       } catch (e) {
-        o.log.error({ err: coerceError(e), code: 'OB009' }, 'OB009: could not fetch jobs')
+        o.log.error(
+          { err: coerceError(e), code: ErrorCode.DatabaseError },
+          `${ErrorCode.DatabaseError}: could not fetch jobs`,
+        )
         await sleep(pollMs.polling)
       }
     }

@@ -2,8 +2,8 @@ import { type Pool, withTransaction } from '../db/pool.ts'
 import { selectChanges } from '../db/queries/change-log.ts'
 import { deliveriesInSeqRange } from '../db/queries/deliveries.ts'
 import type { Matcher } from '../dispatch/match.ts'
-import { ConfigError, ErrorCode } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import { InputError } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 
@@ -46,10 +46,7 @@ export function parseSeqRange(text: string): { fromSeq: number; toSeq: number | 
   const from = Number(m?.[1])
   const to = m?.[2] === undefined ? from : m[2] === '' ? undefined : Number(m[2])
   if (!m || !Number.isSafeInteger(from) || (to !== undefined && (!Number.isSafeInteger(to) || to < from))) {
-    throw new ConfigError(
-      ErrorCode.InvalidConfig,
-      `--seq must look like 100..200, 100.. or 100; got "${text}"`,
-    )
+    throw new InputError(`--seq must look like 100..200, 100.. or 100; got "${text}"`)
   }
   return { fromSeq: from, toSeq: to }
 }

@@ -1,4 +1,4 @@
-import { ConfigError, ErrorCode } from '../errors.ts'
+import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
 import { parseTime } from '../ops/filters.ts'
 import { parseSeqRange, type ReplayRange } from './replay.ts'
@@ -20,9 +20,9 @@ export function parseReplayRequest(
   r: ReplayRequest,
   now = Date.now(),
 ): { range: ReplayRange; includeDelivered: boolean; dryRun: boolean } {
-  if (!r.since && !r.seq) throw new ConfigError(ErrorCode.InvalidConfig, 'replay needs --since or --seq')
+  if (!r.since && !r.seq) throw new InputError('replay needs --since or --seq')
   if (r.outcome !== undefined && r.outcome !== 'failed') {
-    throw new ConfigError(ErrorCode.InvalidConfig, `outcome must be "failed"; got "${r.outcome}"`)
+    throw new InputError(`outcome must be "failed"; got "${r.outcome}"`)
   }
   return {
     range: {

@@ -1,6 +1,6 @@
 import { backlog, claimChanges, type UnreadableChange } from '../db/queries/change-log.ts'
 import { statements } from '../db/statements.ts'
-import { ErrorCode } from '../errors.ts'
+import { ErrorCode } from '../errors/errors.ts'
 import { ownSource } from '../observers/types.ts'
 import type { ChangeSource, MalformedEntry } from './types.ts'
 

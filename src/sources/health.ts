@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts'
-import { coerceError } from '../errors.ts'
+import { coerceError } from '../errors/errors.ts'
 import type { ChangeSource, SourceHealth } from './types.ts'
 
 const bucketMs = 60_000

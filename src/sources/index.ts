@@ -1,6 +1,6 @@
-import type { Config, SourceConfig } from '../config.ts'
+import type { Config, SourceConfig } from '../config/config.ts'
 import type { Queryable } from '../db/pool.ts'
-import { ErrorCode, ObserverFileError } from '../errors.ts'
+import { ErrorCode, ObserverFileError } from '../errors/errors.ts'
 import type { Observer } from '../observers/types.ts'
 import { changeLogSource } from './changelog.ts'
 import { fraiseqlSource } from './fraiseql/source.ts'

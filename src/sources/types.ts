@@ -1,7 +1,7 @@
 import type { PoolClient, Queryable } from '../db/pool.ts'
 import type { ClaimLimits } from '../db/queries/change-log.ts'
-import type { ErrorCode } from '../errors.ts'
-import type { ChangeEvent } from '../event.ts'
+import type { ErrorCode } from '../errors/errors.ts'
+import type { ChangeEvent } from '../event/event.ts'
 
 export type { ClaimLimits }
 

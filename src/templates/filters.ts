@@ -1,5 +1,5 @@
 import type { Liquid } from 'liquidjs'
-import { TemplateError } from '../errors.ts'
+import { TemplateError } from '../errors/errors.ts'
 
 /**
  * A value as exactly one URL path segment: everything outside RFC 3986's unreserved characters
@@ -24,12 +24,5 @@ export function pathSegment(value: unknown): string {
 
 /** Filters the product adds to Liquid's standard set. */
 export function registerFilters(liquid: Liquid): void {
-  liquid.registerFilter('path_segment', (value: unknown) => {
-    try {
-      return pathSegment(value)
-    } catch (err) {
-      // The render wraps this as OB008 itself; keep the code out of the inner message.
-      throw new Error((err as Error).message.replace(/^OB\d{3}: /, ''), { cause: err })
-    }
-  })
+  liquid.registerFilter('path_segment', (value: unknown) => pathSegment(value))
 }

@@ -1,6 +1,6 @@
 import type { Template } from 'liquidjs'
-import type { Delivery } from '../delivery.ts'
-import { coerceError, TemplateError } from '../errors.ts'
+import { coerceError, TemplateError } from '../errors/errors.ts'
+import type { Delivery } from '../event/delivery.ts'
 import { registerFilters } from './filters.ts'
 import { BoundedLiquid } from './limits.ts'
 

@@ -16,7 +16,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     throw new Error('signed out')
   }
   const data = await res.json()
-  if (!res.ok) throw new Error(`${data.code}: ${data.error}`)
+  if (!res.ok) throw new Error(`${data.code}: ${data.message}`)
   return data
 }
 

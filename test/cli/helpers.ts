@@ -8,8 +8,7 @@ import { register as registerFire } from '../../src/cli/commands/fire.ts'
 import { register as registerReplay } from '../../src/cli/commands/replay.ts'
 import { register as registerStatus } from '../../src/cli/commands/status.ts'
 import { register as registerWatch } from '../../src/cli/commands/watch.ts'
-import { ExitCode } from '../../src/cli/context.ts'
-import { AppError, ConfigError, coerceError, ErrorCode } from '../../src/errors.ts'
+import { ExitCode, errorOutput, exitCodeOf as exitCodeOfError } from '../../src/cli/context.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
 
 const commands = [registerBackfill, registerDlq, registerFire, registerReplay, registerStatus, registerWatch]
@@ -88,10 +87,7 @@ export async function runCliInProcess(args: string[], env: Record<string, string
     code = Number(process.exitCode ?? ExitCode.ok)
   } catch (thrown) {
     code = exitCodeOf(thrown)
-    if (!(thrown instanceof CommanderError)) {
-      const e = coerceError(thrown)
-      err(e instanceof AppError ? e.message : `error: ${e.message}`)
-    }
+    if (!(thrown instanceof CommanderError)) err(errorOutput(thrown))
   } finally {
     console.log = saved.log
     console.error = saved.error
@@ -106,7 +102,5 @@ export async function runCliInProcess(args: string[], env: Record<string, string
 
 function exitCodeOf(thrown: unknown): number {
   if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? ExitCode.ok : ExitCode.invalid
-  const e = coerceError(thrown)
-  const invalid = e instanceof ConfigError || (e instanceof AppError && e.code === ErrorCode.InvalidConfig)
-  return invalid ? ExitCode.invalid : ExitCode.failure
+  return exitCodeOfError(thrown)
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { compileCondition, parseCondition } from '../../src/conditions/index.ts'
-import { ConditionSyntaxError } from '../../src/errors.ts'
+import { ConditionSyntaxError } from '../../src/errors/errors.ts'
 
 /** [condition, 1-based column of the offending token, text the message must contain]. */
 const cases: readonly (readonly [string, number, string])[] = [
@@ -91,7 +91,8 @@ for (const [condition, column, message] of cases) {
 
 test('the message shows the condition with a caret under the offending token', () => {
   assert.throws(() => parseCondition('total >> 5'), {
-    message: "OB003: expected a value after '>', found '>' at column 8\n  total >> 5\n         ^",
+    code: 'OB003',
+    message: "expected a value after '>', found '>' at column 8\n  total >> 5\n         ^",
   })
 })
 

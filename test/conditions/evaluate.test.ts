@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { compileCondition } from '../../src/conditions/index.ts'
-import type { AppError } from '../../src/errors.ts'
+import type { AppError } from '../../src/errors/errors.ts'
 import {
   deleted,
   diffOnly,

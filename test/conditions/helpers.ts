@@ -1,4 +1,4 @@
-import type { ChangeEvent, EventKind, Row } from '../../src/event.ts'
+import type { ChangeEvent, EventKind, Row } from '../../src/event/event.ts'
 import { parseExact } from '../../src/json/exact.ts'
 
 /** Parses a row the way the capture pipeline does, so 12.5000000000 and 2^53+1 stay exact. */

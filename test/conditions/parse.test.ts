@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { compileCondition, type Expr, parseCondition, referencedFields } from '../../src/conditions/index.ts'
-import type { AppError } from '../../src/errors.ts'
+import type { AppError } from '../../src/errors/errors.ts'
 import { ExactNumber } from '../../src/json/exact.ts'
 import { changeEvent, shipped } from './helpers.ts'
 

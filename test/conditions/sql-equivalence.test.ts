@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import pg from 'pg'
 import { compileCondition } from '../../src/conditions/index.ts'
-import type { AppError } from '../../src/errors.ts'
+import type { AppError } from '../../src/errors/errors.ts'
 import { condition, type Generated } from './sql-conditions.ts'
 import { type EventCase, eventCase } from './sql-rows.ts'
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import type { ChangeEvent, EventKind } from '../../src/event.ts'
+import type { ChangeEvent, EventKind } from '../../src/event/event.ts'
 import { changeEvent } from './helpers.ts'
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
 import { startListener } from '../../src/dispatch/listener.ts'
-import { createLogger } from '../../src/log.ts'
+import { createLogger } from '../../src/log/log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type PgBouncer, skipUnlessPgbouncer, startPgbouncer } from '../helpers/pgbouncer.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
@@ -67,7 +67,8 @@ test('without DATABASE_DIRECT_URL, a worker behind a transaction pooler says wha
   skip,
 }, async () => {
   const err = await startError(bouncer.url(db.url), dir, env())
-  assert.match(err.message, /^OB001: DATABASE_URL goes through a transaction-mode pooler/)
+  assert.equal(err.code, 'OB001')
+  assert.match(err.message, /^DATABASE_URL goes through a transaction-mode pooler/)
   assert.match(err.message, /set DATABASE_DIRECT_URL to a direct connection/)
 })
 

@@ -42,9 +42,10 @@ test('a worker older than the database refuses when a newer migration is breakin
     `insert into observers.migrations (id, name, breaking) values (9010, 'drop_column', true)`,
   )
   const err = await startError(db.url, await observersDir({}))
+  assert.equal(err.code, 'OB009')
   assert.equal(
     err.message,
-    'OB009: database has breaking migrations newer than this version: 9010_drop_column; upgrade pg-observers',
+    'database has breaking migrations newer than this version: 9010_drop_column; upgrade pg-observers',
   )
   await assert.rejects(migrate(db.pool), /OB009: database has breaking migrations newer than this version/)
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { loadConfig } from '../../src/config.ts'
+import { loadConfig } from '../../src/config/config.ts'
 import { executeDelivery } from '../../src/execute/execute.ts'
-import { createLogger } from '../../src/log.ts'
+import { createLogger } from '../../src/log/log.ts'
 import { delivery } from '../helpers/action-context.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { copyFile, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
+import { describeError } from '../../src/errors/errors.ts'
 import { loadObservers, parseObserver } from '../../src/observers/load.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, spawnCli } from '../helpers/process.ts'
@@ -51,8 +52,8 @@ test('each broken file is rejected with its OB code and JSON path, and nothing t
       misses.push(`${file}: want ${want.code} at ${want.path || '(file)'} (${want.problem}); got ${got}`)
     }
     for (const p of result.problems) {
-      if (!p.message.startsWith(`${p.code}: ${full}`))
-        misses.push(`${file}: message lacks code or file: ${p.message}`)
+      if (!describeError(p).startsWith(`${p.code}: ${full}`))
+        misses.push(`${file}: message lacks code or file: ${describeError(p)}`)
     }
   }
   console.log(

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { ActionContext } from '../../src/actions/types.ts'
-import { loadConfig } from '../../src/config.ts'
-import type { Delivery } from '../../src/delivery.ts'
+import { loadConfig } from '../../src/config/config.ts'
 import { deliveryId } from '../../src/dispatch/match.ts'
-import type { ChangeEvent } from '../../src/event.ts'
-import { createLogger } from '../../src/log.ts'
+import type { Delivery } from '../../src/event/delivery.ts'
+import type { ChangeEvent } from '../../src/event/event.ts'
+import { createLogger } from '../../src/log/log.ts'
 import type { ActionConfig } from '../../src/observers/types.ts'
 import { defaultRetry } from '../../src/observers/types.ts'
+import { actionTimeoutMs } from '../../src/queue/policy.ts'
 import { templateScope } from '../../src/templates/render.ts'
 
 /** A change event as the capture trigger would deliver it, for calling an action directly. */
@@ -40,6 +41,7 @@ export function actionContext(
     delivery,
     attempt: 1,
     signal,
+    timeoutMs: actionTimeoutMs(delivery.action),
     scope: templateScope(delivery, 1),
   }
 }

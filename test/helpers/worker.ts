@@ -2,9 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/log.ts'
-import { startWorker, type Worker } from '../../src/worker.ts'
+import { loadConfig } from '../../src/config/config.ts'
+import { createLogger } from '../../src/log/log.ts'
+import { startWorker, type Worker } from '../../src/worker/worker.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export interface LogSink {
@@ -70,7 +70,11 @@ export async function runWorker(
 }
 
 /** The error a worker fails to start with; a worker that starts is stopped again and fails the test. */
-export async function startError(url: string, dir: string, env: Record<string, string> = {}): Promise<Error> {
+export async function startError(
+  url: string,
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<Error & { code?: string }> {
   const started = await runWorker(url, dir, env).catch((err: unknown) => err)
   if (started instanceof Error) return started
   await (started as TestWorker).stop()

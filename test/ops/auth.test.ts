@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { ConfigError } from '../../src/errors.ts'
+import { ConfigError } from '../../src/errors/errors.ts'
 import { isLoopback } from '../../src/ops/auth.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, spawnCli } from '../helpers/process.ts'

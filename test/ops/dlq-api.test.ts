@@ -198,8 +198,8 @@ test('retrying a strict-FIFO dead letter runs it, then the changes of its row th
 test('bad input answers 400 with a code, unknown routes 404, wrong methods 405', async () => {
   const bad = await api(worker.worker, '/api/dlq?since=yesterday-ish')
   assert.equal(bad.status, 400)
-  assert.equal(bad.body.code, 'OB001')
-  assert.match(bad.body.error, /since/)
+  assert.equal(bad.body.code, 'OB015')
+  assert.match(bad.body.message, /since/)
   assert.equal((await api(worker.worker, '/api/dlq?limit=0')).status, 400)
   assert.equal((await api(worker.worker, '/api/dlq?cursor=nonsense')).status, 400)
   assert.equal((await api(worker.worker, '/api/dlq/not-a-uuid')).status, 404)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { ExecutionReport } from '../../src/execute/execute.ts'
-import { createExecutionFeed } from '../../src/ops/feed.ts'
+import { createExecutionFeed } from '../../src/report/feed.ts'
 import { changeEvent, delivery } from '../helpers/action-context.ts'
 
 function report(entityId: string): ExecutionReport {

@@ -1,5 +1,5 @@
 import type { Pool } from '../../src/db/pool.ts'
-import type { Worker } from '../../src/worker.ts'
+import type { Worker } from '../../src/worker/worker.ts'
 import { eventually } from '../helpers/worker.ts'
 
 export interface ApiResponse {

@@ -182,7 +182,7 @@ test('fire, replay, the delivery record and backfills answer as described, error
   )
   const badOutcome = await call('GET', '/api/deliveries', { path: '/api/deliveries?outcome=lost' })
   assert.equal(badOutcome.status, 400)
-  assert.equal(badOutcome.body.code, 'OB001')
+  assert.equal(badOutcome.body.code, 'OB015')
 
   const fire = (name: string, body: unknown) =>
     call('POST', '/api/observers/{name}/fire', {
@@ -219,7 +219,7 @@ test('fire, replay, the delivery record and backfills answer as described, error
   })
   assert.deepEqual([replayed.status, replayed.body.dry_run, replayed.body.deliveries], [200, false, 1])
   const noRange = await call('POST', '/api/replay', { body: '{}' })
-  assert.deepEqual([noRange.status, noRange.body.code], [400, 'OB001'])
+  assert.deepEqual([noRange.status, noRange.body.code], [400, 'OB015'])
   assert.equal(
     (await call('POST', '/api/replay', { body: '{"since":"1h","observer":"nobody"}' })).status,
     404,
@@ -341,7 +341,7 @@ test('the DLQ routes and the stream answer as described, errors included', async
   assert.equal(next.status, 200)
   const bad = await call('GET', '/api/dlq', { path: '/api/dlq?since=yesterday-ish' })
   assert.equal(bad.status, 400)
-  assert.equal(bad.body.code, 'OB001')
+  assert.equal(bad.body.code, 'OB015')
 
   const one = `/api/dlq/${ids[0]}`
   const byDelivery = await call('GET', '/api/dlq', {

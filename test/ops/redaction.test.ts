@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { createLogger, registerSecretValues } from '../../src/log.ts'
+import { createLogger, registerSecretValues } from '../../src/log/log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, logSink, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'

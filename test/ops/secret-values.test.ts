@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { loadConfig } from '../../src/config.ts'
-import { registerSecretValues, scrubSecrets } from '../../src/log.ts'
+import { loadConfig } from '../../src/config/config.ts'
+import { registerSecretValues, scrubSecrets } from '../../src/log/log.ts'
 import { secretValues } from '../../src/ops/secrets.ts'
 
 const basic = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString('base64')

@@ -213,7 +213,7 @@ test('clients past OBSERVERS_STREAM_MAX_CLIENTS are answered 503 until one leave
     const refused = await api(worker.worker, '/api/stream')
     assert.equal(refused.status, 503)
     assert.equal(refused.body.code, 'stream_full')
-    assert.match(refused.body.error, /OBSERVERS_STREAM_MAX_CLIENTS=4/)
+    assert.match(refused.body.message, /OBSERVERS_STREAM_MAX_CLIENTS=4/)
     assert.ok(Number(refused.headers.get('retry-after')) > 0)
     assert.equal(
       worker.logs.records.filter((r) => r.msg === 'ops request failed').length,

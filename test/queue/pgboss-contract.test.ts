@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
 import { statements } from '../../src/db/statements.ts'
-import { createLogger } from '../../src/log.ts'
+import { createLogger } from '../../src/log/log.ts'
 import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
 import {
   holdForBreaker,

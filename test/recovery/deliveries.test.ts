@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { recordAttempt, recordDelivered, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
 import { statements } from '../../src/db/statements.ts'
-import type { ChangeEvent } from '../../src/event.ts'
+import type { ChangeEvent } from '../../src/event/event.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
@@ -98,8 +98,8 @@ test('a delivery whose attempts run out shows dead_lettered with its last error'
 test('an unknown outcome is a 400 naming the choices', async () => {
   const res = await api(worker.worker, '/api/deliveries?outcome=lost')
   assert.equal(res.status, 400)
-  assert.equal(res.body.code, 'OB001')
-  assert.match(res.body.error, /delivered, retrying, dead_lettered, given_up/)
+  assert.equal(res.body.code, 'OB015')
+  assert.match(res.body.message, /delivered, retrying, dead_lettered, given_up/)
 })
 
 test('a batch of completions records each delivery, a retried one keeping its earlier attempts', async () => {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { loadConfig } from '../../src/config.ts'
+import { loadConfig } from '../../src/config/config.ts'
 import { buildMatcher, jobId } from '../../src/dispatch/match.ts'
-import type { ChangeEvent } from '../../src/event.ts'
+import type { ChangeEvent } from '../../src/event/event.ts'
 import { parseObserver } from '../../src/observers/load.ts'
 import type { Observer } from '../../src/observers/types.ts'
+import { jobOf } from '../../src/queue/policy.ts'
 import { sourceStats } from '../../src/sources/health.ts'
 import { createSources, withKnownSources } from '../../src/sources/index.ts'
 
@@ -118,16 +119,17 @@ test('an observer naming an unconfigured source is reported at /source and left 
   )
   assert.equal(result.problems.length, 1)
   assert.equal(result.problems[0]?.path, '/source')
+  assert.equal(result.problems[0]?.code, 'OB001')
   assert.match(
     result.problems[0]?.message ?? '',
-    /OB001: .*source "shop" is not configured \(configured: changelog, fraiseql/,
+    /source "shop" is not configured \(configured: changelog, fraiseql/,
   )
 })
 
 test('a change matches only the observers of its source; job ids of other sources never collide with ours', () => {
   const mine = observer({ name: 'mine', entity: 'public.orders' })
   const theirs = observer({ name: 'theirs', source: 'fraiseql', entity: 'public.orders' })
-  const match = buildMatcher([mine, theirs], { timeoutMs: () => 1000, destination: () => 'default' })
+  const match = buildMatcher([mine, theirs], jobOf)
   const event: ChangeEvent = {
     id: '6f1c1d1e-0000-4000-8000-000000000001',
     seq: 7,

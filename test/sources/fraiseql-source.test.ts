@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { loadConfig } from '../../src/config.ts'
+import { loadConfig } from '../../src/config/config.ts'
 import { withTransaction } from '../../src/db/pool.ts'
 import { fraiseqlSource } from '../../src/sources/fraiseql/source.ts'
 import { configuredSourceHealth } from '../../src/sources/index.ts'

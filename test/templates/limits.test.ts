@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { TemplateError } from '../../src/errors.ts'
+import { TemplateError } from '../../src/errors/errors.ts'
 import { BoundedLiquid, maxFilterItems } from '../../src/templates/limits.ts'
 import { renderJson, renderString } from '../../src/templates/render.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'

@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
 import { actionTypes } from '../../actions/registry.ts'
-import { loadConfig } from '../../config.ts'
+import { loadConfig } from '../../config/config.ts'
 import { openDatabase } from '../../db/connect.ts'
 import { migrate } from '../../db/migrate.ts'
 import { createPool, type Pool } from '../../db/pool.ts'
-import { createLogger } from '../../log.ts'
+import { createLogger } from '../../log/log.ts'
 import { ensureQueues, startQueue } from '../../queue/boss.ts'
 
 /**

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { parseTarget } from '../../control/targets.ts'
-import { ConfigError, ErrorCode } from '../../errors.ts'
+import { ConfigError, ErrorCode } from '../../errors/errors.ts'
 import { withPool } from '../context.ts'
 
 /**

@@ -1,13 +1,13 @@
 import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { actionTypes } from '../../actions/registry.ts'
-import type { Config } from '../../config.ts'
-import { actionDefaults } from '../../dispatch/action-defaults.ts'
+import type { Config } from '../../config/config.ts'
 import { buildMatcher } from '../../dispatch/match.ts'
-import { ConfigError, ErrorCode } from '../../errors.ts'
+import { ConfigError, describeError, ErrorCode } from '../../errors/errors.ts'
 import { loadObservers } from '../../observers/load.ts'
 import type { Observer } from '../../observers/types.ts'
 import { ensureQueues } from '../../queue/boss.ts'
+import { destinationName, jobOf } from '../../queue/policy.ts'
 import { countReplayRange, type ReplayResult, replayChanges } from '../../replay/replay.ts'
 import { parseReplayRequest, type ReplayRequest } from '../../replay/request.ts'
 import { printJson, withQueue } from './dlq.ts'
@@ -22,7 +22,7 @@ interface ReplayOptions extends ReplayRequest {
 
 async function observersFor(config: Config, only: string | undefined): Promise<Observer[]> {
   const { observers, problems } = await loadObservers(config.observersDir)
-  for (const p of problems) console.error(`skipped: ${p.message}`)
+  for (const p of problems) console.error(`skipped: ${describeError(p)}`)
   if (only !== undefined && !observers.some((o) => o.name === only)) {
     throw new ConfigError(
       ErrorCode.NoMatchingObservers,
@@ -79,12 +79,13 @@ export function register(program: Command): void {
             : undefined
         bar?.start(total, 0)
         try {
-          const matcher = buildMatcher(observers, actionDefaults)
-          return await replayChanges(
-            { pool, queue, matcher, destination: actionDefaults.destination },
-            range,
-            { onProgress: (n) => bar?.update(n), includeDelivered, dryRun, batchSize: dryRun ? 5000 : 500 },
-          )
+          const matcher = buildMatcher(observers, jobOf)
+          return await replayChanges({ pool, queue, matcher, destination: destinationName }, range, {
+            onProgress: (n) => bar?.update(n),
+            includeDelivered,
+            dryRun,
+            batchSize: dryRun ? 5000 : 500,
+          })
         } finally {
           bar?.stop()
         }

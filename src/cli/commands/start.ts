@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { type Config, loadConfig } from '../../config.ts'
-import { ConfigError, coerceError, ErrorCode } from '../../errors.ts'
-import { createLogger, type Logger } from '../../log.ts'
-import type { Worker } from '../../worker.ts'
+import { type Config, loadConfig } from '../../config/config.ts'
+import { ConfigError, coerceError, ErrorCode } from '../../errors/errors.ts'
+import { createLogger, type Logger } from '../../log/log.ts'
+import type { Worker } from '../../worker/worker.ts'
 import { ExitCode } from '../context.ts'
 
 /**
@@ -65,7 +65,7 @@ export function register(program: Command): void {
       const log = createLogger(config.logLevel, undefined, { pretty: config.logPretty })
       const started = handleSignals(log)
       // Loaded here so that the other commands and --help never load the worker's dependencies.
-      const { startWorker } = await import('../../worker.ts')
+      const { startWorker } = await import('../../worker/worker.ts')
       started(
         await startWorker(config, { log }).catch((err: unknown) => {
           throw explainStartError(err, config)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { Config } from '../../config.ts'
+import type { Config } from '../../config/config.ts'
 import type { Pool } from '../../db/pool.ts'
 import { backlog } from '../../db/queries/change-log.ts'
 import { connections, countDeadLetters, queueSizes } from '../../queue/stats.ts'

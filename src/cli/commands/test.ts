@@ -3,8 +3,8 @@ import { text as readStream } from 'node:stream/consumers'
 import type { Command } from 'commander'
 import type { ExplainNode } from '../../conditions/index.ts'
 import { didYouMean } from '../../conditions/suggest.ts'
-import { loadConfig } from '../../config.ts'
-import { ConfigError, coerceError, ErrorCode } from '../../errors.ts'
+import { loadConfig } from '../../config/config.ts'
+import { ConfigError, coerceError, describeError, ErrorCode } from '../../errors/errors.ts'
 import { parseExact, stringifyExact } from '../../json/exact.ts'
 import { loadObservers } from '../../observers/load.ts'
 import type { Observer } from '../../observers/types.ts'
@@ -33,7 +33,7 @@ async function findObserver(dir: string, name: string): Promise<Observer> {
   const { observers, problems } = await loadObservers(dir)
   const found = observers.find((o) => o.name === name)
   if (found) return found
-  for (const p of problems) console.error(p.message)
+  for (const p of problems) console.error(describeError(p))
   throw new ConfigError(
     ErrorCode.NoMatchingObservers,
     `no valid, enabled observer named "${name}" in ${dir}${didYouMean(

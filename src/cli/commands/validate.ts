@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { actionTypes } from '../../actions/registry.ts'
-import { type Config, loadConfig } from '../../config.ts'
-import { ErrorCode } from '../../errors.ts'
+import { type Config, loadConfig } from '../../config/config.ts'
+import { describeError, ErrorCode } from '../../errors/errors.ts'
 import { loadObservers } from '../../observers/load.ts'
 import type { Observer } from '../../observers/types.ts'
 import { ExitCode } from '../context.ts'
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .action(async (dir: string | undefined, opts: { strictEnv?: boolean }) => {
       const config = loadConfig(dir ? { ...process.env, OBSERVERS_DIR: dir } : process.env)
       const { observers, problems } = await loadObservers(config.observersDir)
-      for (const p of problems) console.error(p.message)
+      for (const p of problems) console.error(describeError(p))
       const missing = missingVariables(observers, config)
       // With --strict-env an unset variable is a problem like any other, and says so.
       const strict = opts.strictEnv === true

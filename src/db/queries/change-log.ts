@@ -1,5 +1,5 @@
-import { AppError, coerceError, ErrorCode } from '../../errors.ts'
-import type { ChangeEvent, EventKind, Row } from '../../event.ts'
+import { AppError, coerceError, ErrorCode } from '../../errors/errors.ts'
+import type { ChangeEvent, EventKind, Row } from '../../event/event.ts'
 import { parseExact } from '../../json/exact.ts'
 import type { Queryable } from '../pool.ts'
 import { type Statements, statements } from '../statements.ts'
@@ -102,7 +102,7 @@ function eventColumns(skipImages = 'false') {
 
 function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
   const { seq, id, event, entity, entity_id, txid, created_at } = r
-  const error = coerceError(err).message.replace(/^OB\d{3}: /, '')
+  const error = coerceError(err).message
   return { seq: Number(seq), id, event, entity, entity_id, txid, created_at: created_at.toISOString(), error }
 }
 

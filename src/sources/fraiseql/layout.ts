@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { splitEntity } from '../../capture/watch.ts'
 import type { Queryable } from '../../db/pool.ts'
-import { AppError, ErrorCode } from '../../errors.ts'
+import { AppError, ErrorCode } from '../../errors/errors.ts'
 
 /** How to read one FraiseQL change-log table: identifiers quoted once, columns it lacks read as null. */
 export interface Layout {

@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../errors.ts'
-import type { EventKind, Row } from '../../event.ts'
+import { ErrorCode } from '../../errors/errors.ts'
+import type { EventKind, Row } from '../../event/event.ts'
 import { parseExact, stringifyExact } from '../../json/exact.ts'
 import { entryEventId, isUuid } from '../ids.ts'
 import type { MalformedEntry, SourceEntry } from '../types.ts'

@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/pool.ts'
-import { ErrorCode } from '../../errors.ts'
+import { ErrorCode } from '../../errors/errors.ts'
 import { ledgerBatch } from '../batch.ts'
 import { isoFormat, pruneLedger, readFloor, tryLockSource } from '../ledger.ts'
 import type { ChangeSource, SourceEntry } from '../types.ts'

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type mysql from 'mysql2/promise'
-import { AppError, ErrorCode } from '../../errors.ts'
+import { AppError, ErrorCode } from '../../errors/errors.ts'
 import { type MysqlPool, qualify, quoteId, quoteLiteral } from './connect.ts'
 
 /** The change-log table the triggers write; the worker reads it and prunes what it dispatched. */

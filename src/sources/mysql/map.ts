@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../errors.ts'
-import { type EventKind, EventKinds, type Row } from '../../event.ts'
+import { ErrorCode } from '../../errors/errors.ts'
+import { type EventKind, EventKinds, type Row } from '../../event/event.ts'
 import { parseExact } from '../../json/exact.ts'
 import { entryEventId } from '../ids.ts'
 import type { MalformedEntry, SourceEntry } from '../types.ts'

@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise'
 import type { Queryable } from '../../db/pool.ts'
-import { ErrorCode } from '../../errors.ts'
+import { ErrorCode } from '../../errors/errors.ts'
 import { countLedger, missingKeys, readFloor } from '../ledger.ts'
 import type { ClaimLimits, SourceEntry } from '../types.ts'
 import type { MysqlPool } from './connect.ts'

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type mysql from 'mysql2/promise'
 import type { Queryable } from '../../db/pool.ts'
-import { coerceError } from '../../errors.ts'
+import { coerceError } from '../../errors/errors.ts'
 import { ledgerBatch } from '../batch.ts'
 import { missingKeys, pruneLedger, readStoredFloor, tryLockSource } from '../ledger.ts'
 import type { ChangeSource, SourceBacklog } from '../types.ts'

@@ -1,5 +1,5 @@
-import { type Config, loadConfig } from '../../config.ts'
-import { AppError, ErrorCode } from '../../errors.ts'
+import { type Config, loadConfig } from '../../config/config.ts'
+import { AppError, ErrorCode } from '../../errors/errors.ts'
 import { createMysqlPool, type MysqlPool } from './connect.ts'
 
 /** Where `observers watch --source` installs: a mysql:// URL, or the name of a configured mysql source. */

@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { ConfigError, ErrorCode } from './errors.ts'
+import { ConfigError, ErrorCode } from '../errors/errors.ts'
 
 /** A change source besides our own change log (docs/sources.md). */
 export interface SourceConfig {

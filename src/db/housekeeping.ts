@@ -1,10 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Config } from './config.ts'
-import type { Pool } from './db/pool.ts'
-import { type Backlog, backlog, pruneChanges } from './db/queries/change-log.ts'
-import { pruneDeliveries } from './db/queries/deliveries.ts'
-import { coerceError, ErrorCode } from './errors.ts'
-import type { Logger } from './log.ts'
+import type { Config } from '../config/config.ts'
+import { coerceError, ErrorCode } from '../errors/errors.ts'
+import type { Logger } from '../log/log.ts'
+import type { Pool } from './pool.ts'
+import { type Backlog, backlog, pruneChanges } from './queries/change-log.ts'
+import { pruneDeliveries } from './queries/deliveries.ts'
 
 export interface HousekeepingDeps {
   pool: Pool

@@ -1,12 +1,12 @@
 import path from 'node:path'
-import type { Queryable } from './db/pool.ts'
-import { type LoadOptions, type LoadResult, loadObservers } from './observers/load.ts'
+import type { Queryable } from '../db/pool.ts'
+import { type LoadOptions, type LoadResult, loadObservers } from '../observers/load.ts'
 
 /**
  * The sample observer's folder. It is loaded only on the embedded database, where its table
  * exists; against your own database only your observers run.
  */
-export const demoObserversDir = path.resolve(import.meta.dirname, '../demo')
+export const demoObserversDir = path.resolve(import.meta.dirname, '../../demo')
 
 const demoOrderId = 1
 

@@ -1,12 +1,11 @@
 import type { Pool } from '../db/pool.ts'
 import { backlog } from '../db/queries/change-log.ts'
-import type { ChangeEvent } from '../event.ts'
+import type { ChangeEvent } from '../event/event.ts'
 import type { ExecutionReport } from '../execute/execute.ts'
-import { createMetrics, type GaugeSample, type Metrics } from '../metrics.ts'
 import type { QueuedDelivery } from '../queue/boss.ts'
 import { countDeadLetters } from '../queue/stats.ts'
-import type { SourceHealth } from '../sources/types.ts'
 import { createExecutionFeed, type ExecutionFeed } from './feed.ts'
+import { createMetrics, type GaugeSample, type Metrics } from './metrics.ts'
 import { createObserverStats, type ObserverStats } from './stats.ts'
 
 /** Everything the worker tells the ops surface: metrics, per-observer stats, the live stream. */
@@ -24,12 +23,8 @@ export async function sampleGauges(pool: Pool): Promise<GaugeSample> {
   return { dlqSize, backlog: log.undispatched, oldestUndispatchedSeconds: log.oldestAgeSeconds ?? 0 }
 }
 
-/** `sourceHealth` is read lazily: telemetry exists before the dispatcher that measures sources. */
-export function createTelemetry(pool: Pool, sourceHealth?: () => Promise<SourceHealth[]>): Telemetry {
-  const metrics = createMetrics({
-    sample: () => sampleGauges(pool),
-    ...(sourceHealth ? { sourceHealth } : {}),
-  })
+export function createTelemetry(pool: Pool): Telemetry {
+  const metrics = createMetrics({ sample: () => sampleGauges(pool) })
   const stats = createObserverStats()
   const feed = createExecutionFeed()
   return {

@@ -17,16 +17,43 @@ export const ErrorCode = {
   DeadLetterQueueError: 'OB012',
   RetriesExhausted: 'OB013',
   ActionTimedOut: 'OB014',
+  InvalidRequest: 'OB015',
 } as const
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
-export class AppError extends Error {
-  readonly code: ErrorCode
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
-    super(`${code}: ${message}`, options)
+/**
+ * What the ops API answers about the request itself, in HTTP's own words, where no OB code
+ * applies: no such route or item, no credentials, a body too large.
+ */
+export const RequestCode = {
+  NotFound: 'not_found',
+  MethodNotAllowed: 'method_not_allowed',
+  Unauthorized: 'unauthorized',
+  Forbidden: 'forbidden',
+  BodyTooLarge: 'body_too_large',
+  Conflict: 'conflict',
+  StreamFull: 'stream_full',
+  /** A failure of ours the client cannot act on; the worker log has the details. */
+  Internal: 'internal_error',
+} as const
+
+export type RequestCode = (typeof RequestCode)[keyof typeof RequestCode]
+
+/**
+ * Every error we raise: a stable `code` and a `message` that does not repeat it. Operators see
+ * both together (`describeError`); branch on `code` or the class, never on the message.
+ */
+export class AppError<C extends ErrorCode | RequestCode = ErrorCode> extends Error {
+  readonly code: C
+  constructor(code: C, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = new.target.name
     this.code = code
+  }
+
+  override toString(): string {
+    return `${this.code}: ${this.message}`
   }
 }
 
@@ -41,6 +68,22 @@ export class ObserverFileError extends AppError {
     super(code, `${file}${path ? ` at ${path}` : ''}: ${message}`, options)
     this.file = file
     this.path = path
+  }
+}
+
+/** Input a request or command cannot use: a bad query parameter, body field or argument. */
+export class InputError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.InvalidRequest, message, options)
+  }
+}
+
+/** An ops API answer other than 200: its status, and an OB code or HTTP's own word for the problem. */
+export class HttpError extends AppError<ErrorCode | RequestCode> {
+  readonly status: number
+  constructor(status: number, code: ErrorCode | RequestCode, message: string, options?: ErrorOptions) {
+    super(code, message, options)
+    this.status = status
   }
 }
 
@@ -93,7 +136,13 @@ export function coerceError(err: unknown): Error {
   return new Error(typeof err === 'string' ? err : JSON.stringify(err))
 }
 
-/** The OB code of an error, if it carries one. */
-export function errorCode(err: unknown): ErrorCode | undefined {
+/** The code of an error, if it carries one. */
+export function errorCode(err: unknown): ErrorCode | RequestCode | undefined {
   return err instanceof AppError ? err.code : undefined
+}
+
+/** How an operator reads an error (CLI output, a log line, an attempt record): `OB005: message`. */
+export function describeError(err: unknown): string {
+  const e = coerceError(err)
+  return e instanceof AppError ? `${e.code}: ${e.message}` : e.message
 }

@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { ChangeEvent } from './event.ts'
-import type { ExecutionReport } from './execute/execute.ts'
-import type { QueuedDelivery } from './queue/boss.ts'
-import type { SourceHealth } from './sources/types.ts'
+import type { ChangeEvent } from '../event/event.ts'
+import type { ExecutionReport } from '../execute/execute.ts'
+import type { QueuedDelivery } from '../queue/boss.ts'
+import type { SourceHealth } from '../sources/types.ts'
 
 /** Database-backed gauges, read when Prometheus scrapes. */
 export interface GaugeSample {
@@ -105,7 +105,7 @@ function gauges(registry: Registry, sample: () => Promise<GaugeSample>) {
 }
 
 /** Per-source metrics (docs/sources.md), read from the dispatcher's health at scrape time. */
-function sourceGauges(registry: Registry, health: () => Promise<SourceHealth[]>) {
+export function registerSourceGauges(registry: Registry, health: () => Promise<SourceHealth[]>): void {
   // Each collect sets every series to the health's current value; a count since start becomes
   // a counter by resetting and adding it whole.
   const collectFrom = (
@@ -162,10 +162,7 @@ interface SourceLabels {
 }
 
 /** A registry per worker, so several workers in one process (tests) keep separate counts. */
-export function createMetrics(opts: {
-  sample: () => Promise<GaugeSample>
-  sourceHealth?: () => Promise<SourceHealth[]>
-}): Metrics {
+export function createMetrics(opts: { sample: () => Promise<GaugeSample> }): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const c = { ...changeCounters([registry]), ...actionCounters([registry]) }
@@ -174,7 +171,6 @@ export function createMetrics(opts: {
     if (!last || Date.now() - last.at > sampleReuseMs) last = { at: Date.now(), value: opts.sample() }
     return last.value
   })
-  if (opts.sourceHealth) sourceGauges(registry, opts.sourceHealth)
   return {
     registry,
     recordDispatch(events, jobs) {

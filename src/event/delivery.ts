@@ -1,5 +1,5 @@
+import type { ActionConfig, FailurePolicy, RetryPolicy } from '../observers/types.ts'
 import type { ChangeEvent } from './event.ts'
-import type { ActionConfig, FailurePolicy, RetryPolicy } from './observers/types.ts'
 
 /** One failed attempt, kept on the job so a dead letter shows its whole history. */
 export interface AttemptRecord {
@@ -32,4 +32,12 @@ export interface Delivery {
   attempts?: AttemptRecord[]
   /** The job's send span when traces are exported (docs/operations.md, Tracing). */
   trace?: TraceContext
+}
+
+/** What the matcher decided: a delivery, its job id, and the row key when its observer orders by entity. */
+export interface MatchedDelivery {
+  jobId: string | undefined
+  delivery: Delivery
+  /** Set for `ordering: entity`: deliveries of one key run one at a time, in commit order. */
+  orderingKey: string | undefined
 }
