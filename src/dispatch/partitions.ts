@@ -1,0 +1,79 @@
+import { lockKeys, partitionLockId } from '../db/locks.ts'
+import type { PartitionScope } from '../db/queries/change-log.ts'
+import type { Logger } from '../log.ts'
+import type { Listener } from './listener.ts'
+
+/** The partitions of the change log this worker leads; see leadPartitions. */
+export interface Partitions {
+  /** What this worker may claim now, after looking at leadership again when that is due. */
+  lead(): Promise<PartitionScope>
+}
+
+// Leadership is looked at again this often while dispatching, so a dead worker's partitions are
+// taken over within about a second (sooner when a worker announces a change).
+const lookEveryMs = 1_000
+
+/**
+ * Shares the change log's `count` partitions among the dispatching workers. Each partition is led
+ * by whoever holds its session advisory lock on its listener connection, so it passes on when that
+ * worker dies or loses its connection. A worker leads at most ceil(count / workers): it takes free
+ * partitions up to that share and lets go of any above it, telling the others (a NOTIFY) so they
+ * take them at once. One worker alone leads every partition.
+ */
+export function leadPartitions(listener: Listener, count: number, log: Logger): Partitions {
+  const held = new Set<number>()
+  let session = 0
+  let lookedAt = 0
+  // Workers start their search at different partitions, so joiners rarely try the same lock.
+  const offset = Math.floor(Math.random() * count)
+  const scope = (): PartitionScope => ({ count, led: [...held].sort((a, b) => a - b) })
+  const lockId = (p: number) => partitionLockId(count, p)
+
+  const look = async () => {
+    const share = Math.ceil(count / (await listener.members()))
+    let released = false
+    for (const p of [...held].sort((a, b) => b - a)) {
+      if (held.size <= share) break
+      await listener.unlockPair(lockKeys.partitionClass, lockId(p))
+      held.delete(p)
+      released = true
+    }
+    for (let i = 0; i < count && held.size < share; i++) {
+      const p = (offset + i) % count
+      if (!held.has(p) && (await listener.tryLockPair(lockKeys.partitionClass, lockId(p)))) held.add(p)
+    }
+    return released
+  }
+
+  return {
+    async lead() {
+      const now = listener.session
+      if (now !== session) {
+        // A new connection holds none of the old one's locks; a first one tells the others it joined.
+        const joined = now !== 0
+        held.clear()
+        session = now
+        lookedAt = 0
+        if (joined) await listener.announce()
+      }
+      if (session === 0) return scope()
+      if (!listener.takeRebalance() && Date.now() - lookedAt < lookEveryMs) return scope()
+      lookedAt = Date.now()
+      const before = scope().led.join(',')
+      const released = await look()
+      // The connection may have gone while we looked: the locks went with it.
+      if (listener.session !== session) held.clear()
+      const after = scope().led.join(',')
+      if (after !== before) {
+        log.info(
+          { partitions: scope().led, partition_count: count },
+          after === ''
+            ? 'this worker leads no dispatch partition'
+            : `this worker leads dispatch partitions ${after} of ${count}`,
+        )
+      }
+      if (released) await listener.announce()
+      return scope()
+    },
+  }
+}
