@@ -17,8 +17,11 @@ export const lockKeys = {
    * (migrations/0004_dispatch_queue.sql and 0011 name the same key).
    */
   sleep: 7_311_902_116,
-  /** Held shared by every dispatching worker's listener connection: counting holders counts workers. */
-  member: 7_311_902_117,
+  /**
+   * Class of the member locks, with the worker's partition count: held shared by every dispatching
+   * worker's listener connection, so counting holders counts the workers sharing those partitions.
+   */
+  memberClass: 731_190_213,
   /** Class of the per-source dispatch locks, with hashtext(source name) (src/sources/ledger.ts). */
   sourceClass: 731_190_211,
   /** Class of the change-log partition locks, with partitionLockId(count, partition). */

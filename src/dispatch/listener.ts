@@ -9,7 +9,6 @@ export const changeChannel = 'observers_change_log'
 const rebalancePayload = 'rebalance'
 const awakePayload = 'awake'
 const sleepLock = lockParts(lockKeys.sleep)
-const memberLock = lockParts(lockKeys.member)
 
 /**
  * A connection that stops answering without closing (a NAT or firewall dropping the flow, a
@@ -53,10 +52,10 @@ export interface Listener {
    */
   readonly session: number
   /** A session advisory lock (two-int form) on this connection, without waiting. */
-  tryLockPair(classKey: number, id: number): Promise<boolean>
+  tryLockPair(classKey: number, id: number, mode?: 'shared'): Promise<boolean>
   unlockPair(classKey: number, id: number): Promise<void>
-  /** Workers dispatching now: sessions holding the member lock. */
-  members(): Promise<number>
+  /** Sessions holding a two-int advisory lock, this one included; at least 1. */
+  holders(classKey: number, id: number): Promise<number>
   /** True once after a worker asked all to look at their partitions again (see `announce`). */
   takeRebalance(): boolean
   /** Asks every worker, this one included, to look at partition leadership again now. */
@@ -204,8 +203,6 @@ export function startListener(
       if (rows[0]) conn.session = { pid: rows[0].pid, startedAt: rows[0].started_at }
       await endAbandoned(client)
       await client.query(`listen ${changeChannel}`)
-      // Counted by every worker sharing out the partitions; it ends with this connection.
-      await client.query('select pg_advisory_lock_shared($1)', [lockKeys.member])
       if (conn !== current) return
       session = ++sessions
       rebalance = true
@@ -285,21 +282,20 @@ export function startListener(
     get session() {
       return connected ? session : 0
     },
-    async tryLockPair(classKey, id) {
-      return (
-        (await ask<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [classKey, id]))?.ok === true
-      )
+    async tryLockPair(classKey, id, mode) {
+      const fn = mode === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'
+      return (await ask<{ ok: boolean }>(`select ${fn}($1, $2) as ok`, [classKey, id]))?.ok === true
     },
     async unlockPair(classKey, id) {
       await ask('select pg_advisory_unlock($1, $2)', [classKey, id])
     },
-    async members() {
+    async holders(classKey, id) {
       const row = await ask<{ n: number }>(
         `select count(*)::int as n from pg_locks
-          where locktype = 'advisory' and granted and objsubid = 1
+          where locktype = 'advisory' and granted and objsubid = 2
             and database = (select oid from pg_database where datname = current_database())
             and classid = $1::oid and objid = $2::oid`,
-        [memberLock.classid, memberLock.objid],
+        [classKey, id],
       )
       return Math.max(1, row?.n ?? 1)
     },

@@ -14,7 +14,8 @@ export interface Partitions {
 const lookEveryMs = 1_000
 
 /**
- * Shares the change log's `count` partitions among the dispatching workers. Each partition is led
+ * Shares the change log's `count` partitions among the dispatching workers configured with the
+ * same count (each holds a member lock for it). Each partition is led
  * by whoever holds its session advisory lock on its listener connection, so it passes on when that
  * worker dies or loses its connection. A worker leads at most ceil(count / workers): it takes free
  * partitions up to that share and lets go of any above it, telling the others (a NOTIFY) so they
@@ -30,7 +31,9 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
   const lockId = (p: number) => partitionLockId(count, p)
 
   const look = async () => {
-    const share = Math.ceil(count / (await listener.members()))
+    // Workers configured with another count (during a change of it) share their own partitions.
+    const workers = await listener.holders(lockKeys.memberClass, count)
+    const share = Math.ceil(count / workers)
     let released = false
     for (const p of [...held].sort((a, b) => b - a)) {
       if (held.size <= share) break
@@ -49,12 +52,15 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
     async lead() {
       const now = listener.session
       if (now !== session) {
-        // A new connection holds none of the old one's locks; a first one tells the others it joined.
+        // A new connection holds none of the old one's locks: count ourselves in and tell the others.
         const joined = now !== 0
         held.clear()
         session = now
         lookedAt = 0
-        if (joined) await listener.announce()
+        if (joined) {
+          await listener.tryLockPair(lockKeys.memberClass, count, 'shared')
+          await listener.announce()
+        }
       }
       if (session === 0) return scope()
       if (!listener.takeRebalance() && Date.now() - lookedAt < lookEveryMs) return scope()

@@ -55,9 +55,9 @@ after(async () => {
   await db?.drop()
 })
 
-async function startWorker() {
+async function startWorker(extra: Record<string, string> = {}) {
   const port = String(await freePort())
-  const child = spawnCli(['start'], { ...env, PORT: port })
+  const child = spawnCli(['start'], { ...env, PORT: port, ...extra })
   workers.add(child)
   child.once('exit', () => workers.delete(child))
   await waitUntilReady(child, port)
@@ -138,7 +138,7 @@ test('several workers dispatch at once; each partition has exactly one leader; a
   await kill(c)
 })
 
-test('order per row holds for an ordered observer under partitioned dispatch while leaders are killed', async () => {
+test('order per row holds for an ordered observer under partitioned dispatch while leaders are killed and the partition count changes', async () => {
   receiver.requests.length = 0
   await db.pool.query('truncate counters')
   const rows = 30
@@ -151,10 +151,11 @@ test('order per row holds for an ordered observer under partitioned dispatch whi
     for (let id = 1; id <= rows; id++)
       await db.pool.query('update counters set n = $1 where id = $2', [n, id])
     if (n % 8 === 0) {
-      // A leader dies mid-stream, its partitions pass on, and a new worker joins.
+      // A leader dies mid-stream, its partitions pass on, and a worker with another partition
+      // count joins, as in a rolling change of OBSERVERS_DISPATCH_PARTITIONS.
       const [dying, ...rest] = survivors
       await kill(dying!)
-      survivors = [...rest, await startWorker()]
+      survivors = [...rest, await startWorker({ OBSERVERS_DISPATCH_PARTITIONS: '4' })]
     }
   }
   const total = rows * (updates + 1)
