@@ -9,9 +9,13 @@ export interface Partitions {
   lead(): Promise<PartitionScope>
 }
 
-// Leadership is looked at again this often while dispatching, so a dead worker's partitions are
-// taken over within about a second (sooner when a worker announces a change).
+// A worker leading some partitions looks at leadership again this often, so a dead worker's
+// partitions are taken over within about a second. One leading them all has nothing to take and
+// looks only when asked: an idle lone worker sends nothing.
 const lookEveryMs = 1_000
+// A worker left with no partition asks the others to look again this often, in case the NOTIFY
+// of its joining was missed.
+const askEveryMs = 10_000
 
 /**
  * Shares the change log's `count` partitions among the dispatching workers configured with the
@@ -25,6 +29,7 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
   const held = new Set<number>()
   let session = 0
   let lookedAt = 0
+  let askedAt = 0
   // Workers start their search at different partitions, so joiners rarely try the same lock.
   const offset = Math.floor(Math.random() * count)
   const scope = (): PartitionScope => ({ count, led: [...held].sort((a, b) => a - b) })
@@ -60,10 +65,12 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
         if (joined) {
           await listener.tryLockPair(lockKeys.memberClass, count, 'shared')
           await listener.announce()
+          askedAt = Date.now()
         }
       }
       if (session === 0) return scope()
-      if (!listener.takeRebalance() && Date.now() - lookedAt < lookEveryMs) return scope()
+      const asked = listener.takeRebalance()
+      if (!asked && (held.size === count || Date.now() - lookedAt < lookEveryMs)) return scope()
       lookedAt = Date.now()
       const before = scope().led.join(',')
       const released = await look()
@@ -78,7 +85,10 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
             : `this worker leads dispatch partitions ${after} of ${count}`,
         )
       }
-      if (released) await listener.announce()
+      if (released || (held.size === 0 && Date.now() - askedAt >= askEveryMs)) {
+        await listener.announce()
+        askedAt = Date.now()
+      }
       return scope()
     },
   }
