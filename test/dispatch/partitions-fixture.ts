@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { freePort } from '../../src/db/embedded.ts'
 import { lockKeys, partitionLockId } from '../../src/db/locks.ts'
+import { reaped } from '../faults/support.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { sigkill, spawnCli, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
@@ -44,6 +45,8 @@ export async function partitionsFixture(partitions: number) {
     OBSERVERS_DIR: dir,
     OBSERVERS_DISPATCH_PARTITIONS: String(partitions),
     OBSERVERS_DISPATCH_POLL_MS: '200',
+    // Several workers at once on a server other suites share: few connections each.
+    OBSERVERS_DB_POOL_SIZE: '2',
     LOG_LEVEL: 'info',
   }
   const workers = new Set<Child>()
@@ -67,7 +70,7 @@ export async function partitionsFixture(partitions: number) {
     receiver,
     async startWorker(extra: Record<string, string> = {}): Promise<Child> {
       const port = String(await freePort())
-      const child = spawnCli(['start'], { ...env, PORT: port, ...extra })
+      const child = reaped(spawnCli(['start'], { ...env, PORT: port, ...extra }))
       workers.add(child)
       child.once('exit', () => workers.delete(child))
       await waitUntilReady(child, port)
