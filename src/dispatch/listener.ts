@@ -54,8 +54,11 @@ export interface Listener {
   /** A session advisory lock (two-int form) on this connection, without waiting. */
   tryLockPair(classKey: number, id: number, mode?: 'shared'): Promise<boolean>
   unlockPair(classKey: number, id: number): Promise<void>
-  /** Sessions holding a two-int advisory lock, this one included; at least 1. */
-  holders(classKey: number, id: number): Promise<number>
+  /**
+   * Per second int of a two-int advisory lock class: how many sessions hold it and when the
+   * longest-standing of them connected, in epoch seconds (null where not visible to our role).
+   */
+  holders(classKey: number): Promise<Array<{ id: number; sessions: number; oldest: number | null }>>
   /** True once after a worker asked all to look at their partitions again (see `announce`). */
   takeRebalance(): boolean
   /** Asks every worker, this one included, to look at partition leadership again now. */
@@ -289,15 +292,24 @@ export function startListener(
     async unlockPair(classKey, id) {
       await ask('select pg_advisory_unlock($1, $2)', [classKey, id])
     },
-    async holders(classKey, id) {
-      const row = await ask<{ n: number }>(
-        `select count(*)::int as n from pg_locks
-          where locktype = 'advisory' and granted and objsubid = 2
-            and database = (select oid from pg_database where datname = current_database())
-            and classid = $1::oid and objid = $2::oid`,
-        [classKey, id],
-      )
-      return Math.max(1, row?.n ?? 1)
+    async holders(classKey) {
+      const conn = current
+      if (!connected || !conn) return []
+      try {
+        const { rows } = await conn.client.query<{ id: number; sessions: number; oldest: number | null }>(
+          `select l.objid::bigint::int as id, count(*)::int as sessions,
+                  extract(epoch from min(a.backend_start))::float8 as oldest
+             from pg_locks l left join pg_stat_activity a using (pid)
+            where l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.classid = $1::oid
+              and l.database = (select oid from pg_database where datname = current_database())
+            group by l.objid`,
+          [classKey],
+        )
+        return rows
+      } catch (err) {
+        drop(conn, err)
+        return []
+      }
     },
     takeRebalance() {
       const due = rebalance

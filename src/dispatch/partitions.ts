@@ -35,10 +35,27 @@ export function leadPartitions(listener: Listener, count: number, log: Logger): 
   const scope = (): PartitionScope => ({ count, led: [...held].sort((a, b) => a - b) })
   const lockId = (p: number) => partitionLockId(count, p)
 
+  /**
+   * How many partitions this worker should lead. While workers configured with another count run
+   * too (a change of OBSERVERS_DISPATCH_PARTITIONS), only the count whose longest-running worker
+   * started first dispatches: a row's changes could otherwise be claimed by two transactions at
+   * once, and pg-boss orders a row's jobs by when their transactions began, not by when they
+   * committed. So a new count takes effect when the last worker with the old one has stopped.
+   */
+  const shareOf = async (): Promise<number> => {
+    const counts = await listener.holders(lockKeys.memberClass)
+    const mine = counts.find((c) => c.id === count)
+    if (!mine) return 0
+    const first = (a: (typeof counts)[number], b: (typeof counts)[number]) =>
+      a.oldest !== null &&
+      b.oldest !== null &&
+      (a.oldest < b.oldest || (a.oldest === b.oldest && a.id < b.id))
+    if (counts.some((c) => c !== mine && first(c, mine))) return 0
+    return Math.ceil(count / mine.sessions)
+  }
+
   const look = async () => {
-    // Workers configured with another count (during a change of it) share their own partitions.
-    const workers = await listener.holders(lockKeys.memberClass, count)
-    const share = Math.ceil(count / workers)
+    const share = await shareOf()
     let released = false
     for (const p of [...held].sort((a, b) => b - a)) {
       if (held.size <= share) break

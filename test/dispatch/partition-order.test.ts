@@ -24,7 +24,8 @@ test('order per row holds for an ordered observer under partitioned dispatch whi
       await f.db.pool.query('update counters set n = $1 where id = $2', [n, id])
     if (n === 8 || n === 16) {
       // A leader dies mid-stream, its partitions pass on, and a worker with another partition
-      // count joins, as in a rolling change of OBSERVERS_DISPATCH_PARTITIONS.
+      // count joins, as in a rolling change of OBSERVERS_DISPATCH_PARTITIONS: the new count
+      // dispatches once the last worker with the old one is gone (at the second kill).
       const [dying, ...rest] = survivors
       await f.kill(dying!)
       survivors = [...rest, await f.startWorker({ OBSERVERS_DISPATCH_PARTITIONS: '4' })]
