@@ -4,8 +4,8 @@
 -- A change belongs to partition key_hash mod N, where key_hash is a hash of its entity and
 -- entity_id taken at capture: every change of one row shares a hash, so they all meet the same
 -- dispatcher, in seq order. The hash, not the partition, is stored: N is the workers' setting and
--- may change without rewriting anything (the claim's row locks keep a row's order across such a
--- change; see src/db/queries/change-log.ts).
+-- may change without rewriting anything (a new N takes effect when the last worker with the old
+-- one has stopped; src/dispatch/partitions.ts, docs/operations.md).
 --
 -- The capture function below fills key_hash. A trigger fills it for any other writer of
 -- change_pending that leaves it out (an older or a different capture function): its WHEN clause
