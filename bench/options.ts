@@ -36,6 +36,11 @@ export interface BenchOptions {
   bulkRows: number
   /** Changes committed while the worker is stopped, for the backlog scenario. */
   backlogRows: number
+  /**
+   * With counts, the backlog scenario instead starts that many worker processes, lets them share
+   * the dispatch partitions, and commits the backlog at once: one drain per count.
+   */
+  processes: number[]
   soakSeconds: number
   soakRate: number
   /** Write a V8 CPU profile of every worker child into bench/results/profiles. */
@@ -66,6 +71,8 @@ const usage = `npm run bench -- [options]
   --rate-seconds S     latency: seconds per rate (default 10)
   --bulk-rows N        bulk: rows changed by one statement (default 100000)
   --backlog-rows N     backlog: changes committed with the worker stopped (default 100000)
+  --processes 1,2,4    backlog: drain with this many worker processes each, sharing the dispatch
+                       partitions; the backlog commits at once once all are up (default: off)
   --soak S             run the soak scenario for S seconds (default 600 when picked with --only)
   --soak-rate R        soak: offered events/s (default 200)
   --worker-env K=V     extra environment for the worker child (repeatable)
@@ -141,6 +148,7 @@ const flags = {
   'rate-seconds': { type: 'string' },
   'bulk-rows': { type: 'string' },
   'backlog-rows': { type: 'string' },
+  processes: { type: 'string' },
   soak: { type: 'string' },
   'soak-rate': { type: 'string' },
   'worker-env': { type: 'string', multiple: true, default: [] },
@@ -178,6 +186,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     rateSeconds: positiveInt('rate-seconds', v['rate-seconds'], q ? 3 : 10),
     bulkRows: positiveInt('bulk-rows', v['bulk-rows'], q ? 2000 : 100_000),
     backlogRows: positiveInt('backlog-rows', v['backlog-rows'], q ? 2000 : 100_000),
+    processes:
+      v.processes === undefined ? [] : v.processes.split(',').map((p) => positiveInt('processes', p, 0)),
     soakSeconds: positiveInt('soak', v.soak, q ? 20 : 600),
     soakRate: positiveInt('soak-rate', v['soak-rate'], q ? 50 : 200),
     profile: v.profile,

@@ -1,19 +1,17 @@
-function capture() returns trigger body md5 d6b9827dae91cc19e0a9c43533a9b0e9
-function capture_mode(target regclass) returns text body md5 683c4d4975eb70ee7f245ad093bfe9a7
-function capture_statement() returns trigger body md5 fb10285efe7d1e9231617675ba6f49f5
+function capture() returns trigger body md5 4718a2af80b55a3ab9fc8b897898f83c
+function change_key_hash(entity text, entity_id text) returns integer body md5 baffe8151f16c2e41f8700fe15a0b9d4
 function close_breaker(destination text) returns boolean body md5 edebf38a9f50cc6b42a7f40b215733fd
 function default_timeout_ms(action_type text) returns integer body md5 98f898bd6f3ee39a0d31532da6335d47
-function drop_capture_triggers(target regclass) returns void body md5 c3e696c61727559857a01cabdb5d84c5
 function entity_name(schema_name text, table_name text) returns text body md5 683f7725ecafaad02336e6a1ace22c1e
 function pause_observer(name text) returns boolean body md5 eae447aadc25c3e04a3542e833504ca7
+function pending_key_hash() returns trigger body md5 3a8595525431f40dd83bc86e5ac99c13
 function queue_jobs(of_queue text DEFAULT NULL::text, in_state text DEFAULT NULL::text) returns TABLE(id uuid, queue text, state text, data jsonb, created_on timestamp with time zone, completed_on timestamp with time zone, start_after timestamp with time zone, source_queue text, source_id uuid) body md5 17a6f641e72595d8bd9707c4e1996e92
 function requeue_dead_letters(observer text DEFAULT NULL::text, action_type text DEFAULT NULL::text, entity text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone, ids uuid[] DEFAULT NULL::uuid[], max_rows integer DEFAULT NULL::integer) returns TABLE(id uuid, job_id uuid) body md5 4d22e63c38e916a11161d92003a3d882
 function resume_observer(name text) returns boolean body md5 93b68598c770e8653588df97b1fefeee
 function retry_dead_letter(id uuid) returns boolean body md5 440a031d248c86089ee2b9341fd1b696
 function retry_dead_letters(observer text DEFAULT NULL::text, since interval DEFAULT NULL::interval, action_type text DEFAULT NULL::text, entity text DEFAULT NULL::text, ids uuid[] DEFAULT NULL::uuid[]) returns integer body md5 274c5b526735515ee4c441afbb18b907
-function rewatch() returns SETOF text body md5 ec221648c29c69eca0bedf4f1c6d1e75
-function unwatch(target regclass) returns void body md5 e36d4e1661364fae914e0418247e1b09
-function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 e723034fe160aa52a79cbb5c49b3360f
+function unwatch(target regclass) returns void body md5 5e322ec78d1a4439de3bda4b7746a0e8
+function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 d322582e2e0d5694c12227532c854842
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
 index CREATE INDEX deliveries_entity ON observers.deliveries USING btree (entity, entity_id)
 index CREATE INDEX deliveries_last_attempt ON observers.deliveries USING btree (last_attempt_at)
@@ -33,7 +31,7 @@ index CREATE UNIQUE INDEX watched_pkey ON observers.watched USING btree (entity)
 relation backfills r: id bigint not null default nextval('observers.backfills_id_seq'::regclass), entity text not null, where_sql text, observers text[] not null, state text not null default 'running'::text, last_key jsonb, rows_done bigint not null default 0, rows_total bigint, page_size integer not null, pause_ms integer not null, error text, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), finished_at timestamp with time zone
 relation breakers r: destination text not null, failures integer not null, opened_at timestamp with time zone, probe_at timestamp with time zone
 relation change_log r: seq bigint not null identity, id uuid not null default gen_random_uuid(), event text not null, entity text not null, entity_id text not null, before jsonb, after jsonb, changed text[] not null default '{}'::text[], tenant_id text, actor_id text, traceparent text, txid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), dispatched_at timestamp with time zone
-relation change_pending r: seq bigint not null, bytes bigint
+relation change_pending r: seq bigint not null, bytes bigint, key_hash integer
 relation deliveries r: delivery_id text not null, observer text not null, action_index integer not null, event_id text not null, entity text not null, entity_id text not null, seq bigint not null, outcome text not null, attempts integer not null, first_attempt_at timestamp with time zone not null, last_attempt_at timestamp with time zone not null, delivered_at timestamp with time zone, last_error text, job_id uuid not null, job_attempt integer not null
 relation delivery_log v: delivery_id text, observer text, action_index integer, entity text, entity_id text, seq bigint, outcome text, attempts integer, first_attempt_at timestamp with time zone, last_attempt_at timestamp with time zone, delivered_at timestamp with time zone, last_error text
 relation dlq v: id uuid, observer text, action_type text, action_index integer, delivery_id text, event_id uuid, event text, entity text, entity_id text, last_error text, last_error_code text, attempts integer, failed_at timestamp with time zone, source_queue text, source_id uuid
@@ -44,4 +42,4 @@ relation recent_failures v: job_id uuid, queue text, observer text, action_index
 relation retry_exhausted v: id uuid, queue text, observer text, action_index integer, delivery_id text, entity text, entity_id text, attempts integer, last_error text, failed_at timestamp with time zone
 relation source_ledger r: source text not null, entry_key text not null, entry_created_at timestamp with time zone not null, malformed boolean not null default false, dispatched_at timestamp with time zone not null default now()
 relation source_progress r: source text not null, floor timestamp with time zone not null, updated_at timestamp with time zone not null default now()
-relation watched r: entity text not null, relid oid not null, tenant_column text, key_columns text[] not null, noop_updates boolean not null default false, watched_at timestamp with time zone not null default now(), capture text not null default 'row'::text
+relation watched r: entity text not null, relid oid not null, tenant_column text, key_columns text[] not null, noop_updates boolean not null default false, watched_at timestamp with time zone not null default now()

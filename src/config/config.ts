@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { maxPartitions } from '../db/locks.ts'
 import { ConfigError, ErrorCode } from '../errors/errors.ts'
 
 /** A change source besides our own change log (docs/sources.md). */
@@ -49,6 +50,11 @@ export interface Config {
   readonly maxChangeBytes: number
   /** Backstop poll when no NOTIFY arrives. @defaultValue 1000 */
   readonly dispatchPollMs: number
+  /**
+   * Partitions of the change log, shared out among the dispatching workers (docs/operations.md).
+   * @defaultValue 8
+   */
+  readonly dispatchPartitions: number
   /** Jobs in flight per action type in this process. @defaultValue 32 */
   readonly concurrency: number
   /** Per-type overrides of `concurrency`, from OBSERVERS_CONCURRENCY_<TYPE>. */
@@ -112,6 +118,8 @@ const defaults = {
   dispatchBatchBytes: 16 * 1024 * 1024,
   maxChangeBytes: 16 * 1024 * 1024,
   dispatchPollMs: 1000,
+  // Up to 8 workers share dispatch evenly (1, 2, 4 or 8); one worker leads them all in one claim.
+  dispatchPartitions: 8,
   concurrency: 32,
   dbPoolSize: 10,
   shutdownGraceMs: 25_000,
@@ -157,6 +165,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     dispatchBatchBytes: optInt('OBSERVERS_DISPATCH_BATCH_BYTES', env, defaults.dispatchBatchBytes, 1),
     maxChangeBytes: optInt('OBSERVERS_MAX_CHANGE_BYTES', env, defaults.maxChangeBytes, 1),
     dispatchPollMs: optInt('OBSERVERS_DISPATCH_POLL_MS', env, defaults.dispatchPollMs, 10),
+    dispatchPartitions: atMost(
+      'OBSERVERS_DISPATCH_PARTITIONS',
+      optInt('OBSERVERS_DISPATCH_PARTITIONS', env, defaults.dispatchPartitions, 1),
+      maxPartitions,
+    ),
     concurrency: optInt('OBSERVERS_CONCURRENCY', env, defaults.concurrency, 1),
     concurrencyByType: Object.freeze(concurrencyByType),
     preparedStatements: bool('OBSERVERS_PREPARED_STATEMENTS', env.OBSERVERS_PREPARED_STATEMENTS, true),
@@ -310,6 +323,11 @@ function int(name: string, value: string, min: number): number {
   if (!Number.isInteger(n) || n < min) {
     throw new ConfigError(ErrorCode.InvalidConfig, `${name} must be an integer >= ${min}, got "${value}"`)
   }
+  return n
+}
+
+function atMost(name: string, n: number, max: number): number {
+  if (n > max) throw new ConfigError(ErrorCode.InvalidConfig, `${name} must be at most ${max}, got ${n}`)
   return n
 }
 

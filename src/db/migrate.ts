@@ -3,12 +3,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AppError, ErrorCode } from '../errors/errors.ts'
 import type { Logger } from '../log/log.ts'
+import { lockKeys } from './locks.ts'
 import { type Pool, type Queryable, withTransaction } from './pool.ts'
 
 export const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url))
-
-// Any constant shared by every migrator of this schema; keeps concurrent starts from racing.
-const migrationLockKey = 7_311_902_114
 
 /**
  * A migration whose first line is this marker changes the schema in a way older workers cannot
@@ -45,7 +43,7 @@ export async function migrate(pool: Pool): Promise<string[]> {
   const applied: string[] = []
   for (const m of migrations) {
     const done = await withTransaction(pool, async (client) => {
-      await client.query('select pg_advisory_xact_lock($1)', [migrationLockKey])
+      await client.query('select pg_advisory_xact_lock($1)', [lockKeys.migration])
       await client.query('create schema if not exists observers')
       await client.query(`create table if not exists observers.migrations (
         id int primary key, name text not null, applied_at timestamptz not null default now())`)

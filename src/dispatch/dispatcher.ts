@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config/config.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
+import { isClaimBusy, type PartitionScope } from '../db/queries/change-log.ts'
 import { coerceError, describeError, ErrorCode } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 import type { Logger } from '../log/log.ts'
@@ -12,6 +13,8 @@ import type { ChangeSource, ClaimedBatch, SourceHealth } from '../sources/types.
 import { enqueueEach, isDataError } from './isolate.ts'
 import { type Listener, startListener } from './listener.ts'
 import type { Matcher } from './match.ts'
+import { notifyPace, type Pace, type PassOutcome, pollPace, wakeable } from './pace.ts'
+import { leadPartitions } from './partitions.ts'
 
 export interface DispatcherDeps {
   url: string
@@ -37,20 +40,21 @@ export interface Dispatcher {
 
 // Pruning (ledger, a source's own log) runs after a successful pass, at most this often.
 const tidyEveryMs = 60_000
-
-// A pass that claims this many changes means commits arrive faster than NOTIFYs are worth
-// their cost to the committers: the dispatcher stays awake and polls every awakePollMs, and
-// commits stop notifying (migrations/0004_dispatch_queue.sql, docs/performance.md).
-const awakeBatch = 8
-const awakePollMs = 5
+// A claim that met changes another transaction is claiming tries again after this long.
+const busyRetryMs = 20
 
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
-async function dispatchBatch(deps: DispatcherDeps, source: ChangeSource, oneByOne = false) {
+async function dispatchBatch(
+  deps: DispatcherDeps,
+  source: ChangeSource,
+  scope: PartitionScope,
+  oneByOne: boolean,
+) {
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
   return withTransaction(deps.pool, async (client) => {
-    const batch = await source.claim(client, limits)
+    const batch = await source.claim(client, limits, scope)
     if (!batch) return undefined
     let jobs: QueuedDelivery[]
     if (oneByOne) {
@@ -109,102 +113,86 @@ function throttledTidy(deps: DispatcherDeps, source: ChangeSource): () => Promis
   }
 }
 
-/** Wake-ups for our own source: NOTIFY nudges, a poll every pollMs is the backstop. */
-function wakeable(signal: AbortSignal, pollMs: number) {
-  let wake: (() => void) | undefined
-  let pending = false
-  signal.addEventListener('abort', () => wake?.(), { once: true })
+/** Doubling waits after failed passes, from 100 ms up to 10 s; a committed pass starts over. */
+function backoff(signal: AbortSignal) {
+  let ms = 100
   return {
-    nudge() {
-      pending = true
-      wake?.()
-    },
-    begin() {
-      pending = false
+    reset() {
+      ms = 100
     },
     async wait() {
-      if (pending) return
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs)
-        wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      wake = undefined
+      await delay(ms, undefined, { signal }).catch(() => {})
+      ms = Math.min(ms * 2, 10_000)
     },
   }
 }
 
 /**
- * Moves changes from each source into queue jobs, one loop per source. Our change log is led
- * through the listener's advisory lock and woken by NOTIFY; other sources are polled, each led
- * by a transaction-scoped advisory lock taken in its claim.
+ * Moves changes from each source into queue jobs, one loop per source; each source's pace
+ * decides how its loop waits (pace.ts). Our change log is led partition by partition through
+ * the listener's session locks and woken by NOTIFY; other sources are polled, each led by a
+ * transaction-scoped advisory lock taken in its claim.
  */
 export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const { config, log } = deps
   const sources = deps.sources ?? [changeLogSource(config.dispatchPollMs, config.preparedStatements)]
   const stopping = new AbortController()
   const { signal } = stopping
-  const own = wakeable(signal, config.dispatchPollMs)
-  const listener = startListener(deps.url, log, own.nudge)
+  const wake = wakeable(signal, config.dispatchPollMs)
+  const listener = startListener(deps.url, log, wake.nudge)
+  const partitions = leadPartitions(listener, config.dispatchPartitions, log)
   const stats = new Map(sources.map((s) => [s.name, sourceStats()]))
   let lastPassAt: number | undefined
 
+  const paceOf = (source: ChangeSource): Pace =>
+    source.wake === 'notify'
+      ? notifyPace({ listener, partitions, wake, pollMs: config.dispatchPollMs }, signal)
+      : pollPace(source.pollMs, signal)
+
   const runSource = async (source: ChangeSource, counts: SourceStats) => {
-    const notify = source.wake === 'notify'
+    const pace = paceOf(source)
     const tidy = throttledTidy(deps, source)
-    let errorDelayMs = 100
+    const failures = backoff(signal)
     // Set when a batch failed on one change's data: the next pass goes change by change.
     let oneByOne = false
-    let idlePollMs = awakePollMs
+    const own = source.wake === 'notify'
     while (!signal.aborted) {
-      if (notify) own.begin()
-      let claimed = 0
+      const scope = await pace.begin()
+      // Leading no partition is a healthy state for one of several workers.
+      if (!scope) {
+        if (own) lastPassAt = Date.now()
+        continue
+      }
+      let outcome: PassOutcome
       try {
-        const lead = !notify || (await listener.tryLead())
-        const result = lead ? await dispatchBatch(deps, source, oneByOne) : undefined
+        const result = await dispatchBatch(deps, source, scope, oneByOne)
         oneByOne = false
+        failures.reset()
         counts.passed()
-        if (notify) lastPassAt = Date.now()
-        errorDelayMs = 100
+        if (own) lastPassAt = Date.now()
         if (result) {
-          claimed = result.batch.events.length + result.batch.malformed.length
           afterPass(deps, source.name, counts, result.batch, result.jobs)
           await tidy()
-          if (result.batch.more) continue
         }
+        const { events = [], malformed = [], more = false } = result?.batch ?? {}
+        outcome = { claimed: events.length + malformed.length, more }
       } catch (err) {
+        // Another transaction holds changes this claim would take (a hand-over): not a failure.
+        if (isClaimBusy(err)) {
+          await delay(busyRetryMs, undefined, { signal }).catch(() => {})
+          continue
+        }
         const message = describeError(err)
         counts.failed(message)
         log.error(
           { code: ErrorCode.DatabaseError, source: source.name, error: message },
           `${ErrorCode.DatabaseError}: dispatch from source "${source.name}" failed; will retry`,
         )
-        if (!oneByOne && isDataError(err)) {
-          oneByOne = true
-          continue
-        }
-        await delay(errorDelayMs, undefined, { signal }).catch(() => {})
-        errorDelayMs = Math.min(errorDelayMs * 2, 10_000)
+        if (!oneByOne && isDataError(err)) oneByOne = true
+        else await failures.wait()
         continue
       }
-      if (!notify) {
-        await delay(source.pollMs, undefined, { signal }).catch(() => {})
-        continue
-      }
-      if (listener.leader) {
-        if (claimed >= awakeBatch) await listener.stayAwake()
-        if (!listener.asleep) {
-          // Caught up: sleep once the lock shows no commit skipped its NOTIFY, after one more pass.
-          if (claimed === 0 && (await listener.trySleep())) continue
-          // A long transaction that captured a change keeps the lock from us: poll ever less often.
-          idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, config.dispatchPollMs)
-          await delay(idlePollMs, undefined, { signal }).catch(() => {})
-          continue
-        }
-      }
-      await own.wait()
+      await pace.after(outcome)
     }
   }
   const running = sources.map((s) => runSource(s, stats.get(s.name)!))

@@ -1,13 +1,14 @@
 import pg from 'pg'
+import { lockKeys, lockParts } from '../db/locks.ts'
 import { coerceError, ErrorCode } from '../errors/errors.ts'
 import type { Logger } from '../log/log.ts'
 
 export const changeChannel = 'observers_change_log'
-// Held on the listening connection: leadership ends when that connection does.
-const leaderLockKey = 7_311_902_115
-// Held exclusively by the leader while it sleeps; the capture trigger notifies only then
-// (migrations/0004_dispatch_queue.sql names the same key).
-const sleepLockKey = 7_311_902_116
+// Payloads of the NOTIFYs workers send each other: look at partition leadership again; a
+// sleeping worker woke, so whoever slept on its lock must take it over.
+const rebalancePayload = 'rebalance'
+const awakePayload = 'awake'
+const sleepLock = lockParts(lockKeys.sleep)
 
 /**
  * A connection that stops answering without closing (a NAT or firewall dropping the flow, a
@@ -28,18 +29,40 @@ export interface Listener {
   readonly connected: boolean
   /** Why the listener is not connected, while it is not. */
   readonly problem: string | undefined
+  /** This worker holds the leader lock: it runs the database-wide chores. */
   readonly leader: boolean
-  /** Tries to become the one dispatcher; true when this process is it. */
+  /** Tries to take the leader lock; true when this process holds it. */
   tryLead(): Promise<boolean>
-  /** True while this process holds the sleep lock, so every capturing commit notifies it. */
+  /** True while this process holds the sleep lock, so every capturing commit notifies. */
   readonly asleep: boolean
   /**
-   * Takes the sleep lock, which succeeds only when no capturing transaction that skipped its
-   * NOTIFY is in flight; after one more pass the dispatcher may then wait for a NOTIFY.
+   * True when every capturing commit from now on notifies: this process took the sleep lock (which
+   * succeeds only when no capturing transaction that skipped its NOTIFY is in flight), or another
+   * worker holds it. After one more pass the dispatcher may then wait for a NOTIFY.
    */
   trySleep(): Promise<boolean>
-  /** Releases the sleep lock: commits stop notifying while the dispatcher polls on its own. */
+  /**
+   * Releases the sleep lock: commits stop notifying while the dispatcher polls on its own. Workers
+   * that slept on our lock are woken to take it over.
+   */
   stayAwake(): Promise<void>
+  /**
+   * Counts each connection: session locks (leadership, partitions) of an earlier one are gone.
+   * 0 while not connected.
+   */
+  readonly session: number
+  /** A session advisory lock (two-int form) on this connection, without waiting. */
+  tryLockPair(classKey: number, id: number, mode?: 'shared'): Promise<boolean>
+  unlockPair(classKey: number, id: number): Promise<void>
+  /**
+   * Per second int of a two-int advisory lock class: how many sessions hold it and when the
+   * longest-standing of them connected, in epoch seconds (null where not visible to our role).
+   */
+  holders(classKey: number): Promise<Array<{ id: number; sessions: number; oldest: number | null }>>
+  /** True once after a worker asked all to look at their partitions again (see `announce`). */
+  takeRebalance(): boolean
+  /** Asks every worker, this one included, to look at partition leadership again now. */
+  announce(): Promise<void>
   close(): Promise<void>
 }
 
@@ -80,6 +103,9 @@ export function startListener(
   let leader = false
   let asleep = false
   let closed = false
+  let session = 0
+  let sessions = 0
+  let rebalance = false
   let backoffMs = firstBackoffMs
   // The session the last connection held, ended by the next one if the server still has it.
   let abandoned: Connection['session']
@@ -91,6 +117,7 @@ export function startListener(
     connected = false
     leader = false
     asleep = false
+    session = 0
     abandoned = conn.session
     destroy(conn.client)
     if (closed) return
@@ -166,8 +193,10 @@ export function startListener(
     current = conn
     client.on('error', (err) => drop(conn, err))
     client.on('end', () => drop(conn, new Error('connection ended')))
-    client.on('notification', () => {
-      if (conn === current) onWake()
+    client.on('notification', (n) => {
+      if (conn !== current) return
+      if (n.payload === rebalancePayload) rebalance = true
+      onWake()
     })
     try {
       await client.connect()
@@ -178,6 +207,8 @@ export function startListener(
       await endAbandoned(client)
       await client.query(`listen ${changeChannel}`)
       if (conn !== current) return
+      session = ++sessions
+      rebalance = true
       connected = true
       problem = undefined
       backoffMs = firstBackoffMs
@@ -190,20 +221,34 @@ export function startListener(
   }
   void connect()
 
-  /** A session advisory lock on this connection, without waiting; false when the connection fails. */
-  const tryLock = async (key: number): Promise<boolean> => {
+  /** A query on this connection; undefined when it is not connected or the query fails (then it is replaced). */
+  const ask = async <T extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<T | undefined> => {
     const conn = current
-    if (!connected || !conn) return false
+    if (!connected || !conn) return undefined
     try {
-      const { rows } = await conn.client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
-        key,
-      ])
-      return conn === current && rows[0]?.ok === true
+      const { rows } = await conn.client.query<T>(sql, params)
+      return conn === current ? rows[0] : undefined
     } catch (err) {
       drop(conn, err)
-      return false
+      return undefined
     }
   }
+
+  /** A session advisory lock on this connection, without waiting; false when the connection fails. */
+  const tryLock = async (key: number): Promise<boolean> =>
+    (await ask<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]))?.ok === true
+
+  /** Whether another session holds the sleep lock exclusively: its NOTIFYs reach us too. */
+  const sleptByOther = async (): Promise<boolean> =>
+    (
+      await ask<{ held: boolean }>(
+        `select exists (select 1 from pg_locks
+                         where locktype = 'advisory' and mode = 'ExclusiveLock' and granted and objsubid = 1
+                           and database = (select oid from pg_database where datname = current_database())
+                           and classid = $1::oid and objid = $2::oid and pid <> pg_backend_pid()) as held`,
+        [sleepLock.classid, sleepLock.objid],
+      )
+    )?.held === true
 
   return {
     get connected() {
@@ -217,22 +262,62 @@ export function startListener(
     },
     async tryLead() {
       if (leader) return leader
-      leader = await tryLock(leaderLockKey)
-      if (leader) log.info('this worker is now the dispatcher')
+      leader = await tryLock(lockKeys.leader)
+      if (leader) log.info('this worker is now the leader')
       return leader
     },
     get asleep() {
       return asleep
     },
     async trySleep() {
-      if (!asleep) asleep = await tryLock(sleepLockKey)
-      return asleep
+      if (!asleep) asleep = await tryLock(lockKeys.sleep)
+      return asleep || (await sleptByOther())
     },
     async stayAwake() {
-      const conn = current
-      if (!asleep || !conn) return
+      if (!asleep) return
       asleep = false
-      await conn.client.query('select pg_advisory_unlock($1)', [sleepLockKey]).catch((err) => drop(conn, err))
+      await ask('select pg_advisory_unlock($1), pg_notify($2, $3)', [
+        lockKeys.sleep,
+        changeChannel,
+        awakePayload,
+      ])
+    },
+    get session() {
+      return connected ? session : 0
+    },
+    async tryLockPair(classKey, id, mode) {
+      const fn = mode === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'
+      return (await ask<{ ok: boolean }>(`select ${fn}($1, $2) as ok`, [classKey, id]))?.ok === true
+    },
+    async unlockPair(classKey, id) {
+      await ask('select pg_advisory_unlock($1, $2)', [classKey, id])
+    },
+    async holders(classKey) {
+      const conn = current
+      if (!connected || !conn) return []
+      try {
+        const { rows } = await conn.client.query<{ id: number; sessions: number; oldest: number | null }>(
+          `select l.objid::bigint::int as id, count(*)::int as sessions,
+                  extract(epoch from min(a.backend_start))::float8 as oldest
+             from pg_locks l left join pg_stat_activity a using (pid)
+            where l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.classid = $1::oid
+              and l.database = (select oid from pg_database where datname = current_database())
+            group by l.objid`,
+          [classKey],
+        )
+        return rows
+      } catch (err) {
+        drop(conn, err)
+        return []
+      }
+    },
+    takeRebalance() {
+      const due = rebalance
+      rebalance = false
+      return due
+    },
+    async announce() {
+      await ask('select pg_notify($1, $2)', [changeChannel, rebalancePayload])
     },
     async close() {
       closed = true

@@ -1,3 +1,4 @@
+import { lockKeys, lockParts } from '../db/locks.ts'
 import type { Queryable } from '../db/pool.ts'
 import { bossSchema, dlqQueue } from './boss.ts'
 
@@ -42,8 +43,7 @@ export interface Connections {
   dispatcherLeader: boolean
 }
 
-// The dispatcher's advisory lock key (src/dispatch/listener.ts), as pg_locks splits a bigint key.
-const leaderLockKey = 7_311_902_115n
+const leaderLock = lockParts(lockKeys.leader)
 
 /** Live connections by application_name (set by src/dispatch/listener.ts and src/queue/boss.ts). */
 export async function connections(db: Queryable): Promise<Connections> {
@@ -55,7 +55,7 @@ export async function connections(db: Queryable): Promise<Connections> {
                        and database = (select oid from pg_database where datname = current_database())
                        and classid::bigint = $1::bigint and objid::bigint = $2::bigint) as leader
        from pg_stat_activity where datname = current_database()`,
-    [String(leaderLockKey >> 32n), String(leaderLockKey & 0xffffffffn)],
+    [leaderLock.classid, leaderLock.objid],
   )
   const r = rows[0]
   return { workers: r?.workers ?? 0, queueConnections: r?.queue ?? 0, dispatcherLeader: r?.leader ?? false }

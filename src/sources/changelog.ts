@@ -12,7 +12,7 @@ function malformed(u: UnreadableChange): MalformedEntry {
 
 /**
  * Our own observers.change_log: claiming marks the rows dispatched in the caller's transaction,
- * NOTIFY wakes the dispatcher, and the listener's advisory lock decides who dispatches.
+ * NOTIFY wakes the dispatcher, and the partitions its listener leads decide what it claims.
  */
 export function changeLogSource(pollMs: number, preparedStatements = true): ChangeSource {
   const run = statements(preparedStatements)
@@ -21,8 +21,8 @@ export function changeLogSource(pollMs: number, preparedStatements = true): Chan
     kind: 'changelog',
     wake: 'notify',
     pollMs,
-    async claim(client, limits) {
-      const { events, unreadable, more } = await claimChanges(client, limits, run)
+    async claim(client, limits, scope) {
+      const { events, unreadable, more } = await claimChanges(client, limits, run, scope)
       return { events, malformed: unreadable.map(malformed), more, record: async () => {} }
     },
     async backlog(db) {

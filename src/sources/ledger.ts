@@ -1,7 +1,5 @@
+import { lockKeys } from '../db/locks.ts'
 import type { PoolClient, Queryable } from '../db/pool.ts'
-
-// Shared by every worker: a source is dispatched by one transaction at a time.
-const sourceLockKey = 731_190_211
 
 /** Timestamps travel as UTC ISO-8601 text with microseconds, so no precision is lost on the way. */
 export const isoFormat = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
@@ -18,7 +16,7 @@ export interface LedgerEntry {
 export async function tryLockSource(client: PoolClient, source: string): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(
     'select pg_try_advisory_xact_lock($1::int, hashtext($2)) as ok',
-    [sourceLockKey, source],
+    [lockKeys.sourceClass, source],
   )
   return rows[0]?.ok === true
 }

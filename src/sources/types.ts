@@ -1,9 +1,9 @@
 import type { PoolClient, Queryable } from '../db/pool.ts'
-import type { ClaimLimits } from '../db/queries/change-log.ts'
+import type { ClaimLimits, PartitionScope } from '../db/queries/change-log.ts'
 import type { ErrorCode } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 
-export type { ClaimLimits }
+export type { ClaimLimits, PartitionScope }
 
 export const SourceKinds = ['changelog', 'fraiseql', 'mysql'] as const
 export type SourceKind = (typeof SourceKinds)[number]
@@ -63,7 +63,10 @@ export interface SourceBacklog {
 export interface ChangeSource {
   readonly name: string
   readonly kind: SourceKind
-  /** `notify`: woken by LISTEN/NOTIFY and led through the listener; `poll`: polled every pollMs. */
+  /**
+   * `notify`: woken by LISTEN/NOTIFY, its partitions led through the listener's session locks;
+   * `poll`: polled every pollMs, led by a transaction-scoped lock taken in its claim.
+   */
   readonly wake: 'notify' | 'poll'
   readonly pollMs: number
   /**
@@ -71,8 +74,11 @@ export interface ChangeSource {
    * is read there without a Postgres transaction waiting on it. Also refreshes its backlog figure.
    */
   read?(db: Queryable, limits: ClaimLimits): Promise<void>
-  /** Undefined when another worker holds this source's dispatch lock. */
-  claim(client: PoolClient, limits: ClaimLimits): Promise<ClaimedBatch | undefined>
+  /**
+   * Undefined when another worker holds this source's dispatch lock. A `notify` source claims
+   * only from the partitions in `scope`.
+   */
+  claim(client: PoolClient, limits: ClaimLimits, scope?: PartitionScope): Promise<ClaimedBatch | undefined>
   backlog(db: Queryable): Promise<SourceBacklog>
   /** Periodic cleanup after a successful pass (pruning); errors are logged, never fatal. */
   tidy?(db: Queryable): Promise<void>

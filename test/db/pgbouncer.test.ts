@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
+import { lockKeys } from '../../src/db/locks.ts'
 import { startListener } from '../../src/dispatch/listener.ts'
 import { createLogger } from '../../src/log/log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
@@ -24,8 +25,8 @@ let db: TestDatabase
 let bouncer: PgBouncer
 let receiver: Receiver
 let dir: string
-// The dispatcher's leadership lock (src/dispatch/listener.ts), as pg_locks splits a bigint key.
-const leaderKey = 7_311_902_115n
+// The leader lock, as pg_locks splits a bigint key.
+const leaderKey = BigInt(lockKeys.leader)
 
 before(async () => {
   if (skip) return

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import mysql from 'mysql2/promise'
+import { lockKeys } from '../../src/db/locks.ts'
 import { createMysqlPool } from '../../src/sources/mysql/connect.ts'
 import { watchMysqlTable } from '../../src/sources/mysql/install.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
@@ -121,8 +122,9 @@ describe('MySQL source under a burst', { skip }, () => {
       await eventually(() => proxy.bytesFromClients > sent, 20_000, 'the dispatcher waiting on MySQL')
       const { rows } = await db.pool.query(
         `select count(*)::int as n from pg_locks
-          where locktype = 'advisory' and classid::bigint = 731190211 and objsubid = 2
+          where locktype = 'advisory' and classid::bigint = $1 and objsubid = 2
             and database = (select oid from pg_database where datname = current_database())`,
+        [lockKeys.sourceClass],
       )
       assert.equal(rows[0].n, 0, 'the source lock is taken only once MySQL has answered')
     } finally {

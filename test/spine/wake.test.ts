@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
+import { lockKeys } from '../../src/db/locks.ts'
 import type { TestDatabase } from '../helpers/db.ts'
 import { type EventsFixture, eventsFixture } from '../helpers/events.ts'
 import type { Receiver } from '../helpers/receiver.ts'
@@ -9,8 +10,8 @@ import { eventually, runWorker } from '../helpers/worker.ts'
 // The dispatcher's poll is ten minutes here, so a change is delivered within a test's timeout
 // only if a NOTIFY or the dispatcher's own awake polling found it.
 const noPoll = { OBSERVERS_DISPATCH_POLL_MS: '600000' }
-// migrations/0004_dispatch_queue.sql
-const sleepLockKey = '7311902116'
+// migrations/0004_dispatch_queue.sql names the same key.
+const sleepLockKey = String(lockKeys.sleep)
 
 let fixture: EventsFixture
 let db: TestDatabase

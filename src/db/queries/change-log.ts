@@ -116,19 +116,45 @@ export interface ClaimLimits {
 }
 
 /**
- * Named, so a connection plans it once per set of limits: it runs on every dispatch pass, and under
+ * The partitions of the change log a claim takes from: a change belongs to partition
+ * `key_hash mod count` (migrations/0011_dispatch_partitions.sql), so a row's changes share one.
+ */
+export interface PartitionScope {
+  count: number
+  /** Ascending, each below count. */
+  led: readonly number[]
+}
+
+/** Every partition: one worker leading them all claims as if there were none. */
+export const allPartitions: PartitionScope = { count: 1, led: [0] }
+
+/** The claim's filter on change_pending: none when the scope covers every partition. */
+function partitionFilter(scope: PartitionScope): { name: string; where: string } {
+  const led = scope.led.map((p) => Math.trunc(p)).filter((p) => p >= 0 && p < scope.count)
+  if (led.length >= scope.count) return { name: '', where: '' }
+  // A change whose log row is gone has no hash; it is dead weight claimed by partition 0.
+  const part = `(coalesce(key_hash, 0) & 2147483647) % ${Math.trunc(scope.count)}`
+  return {
+    name: `-p${scope.count}-${led.join('.')}`,
+    where: `where ${part} ${led.length === 1 ? `= ${led[0]}` : `in (${led.join(', ')})`}`,
+  }
+}
+
+/**
+ * Named, so a connection plans it once per set of limits and partitions: it runs on every dispatch pass, and under
  * light load that is once per change, where planning cost more than running it. The limits are
  * literals so that one plan is made for them; a generic plan for `limit $1`, made while the change
  * log was small, ran 4-15x slower (docs/performance.md). It claims from change_pending, a small
  * table of undispatched seqs: an index over change_log's undispatched rows kept an entry for
  * every dispatched row until the table's next vacuum, and claims walked past them all.
  */
-function claimStatement(limits: ClaimLimits) {
+function claimStatement(limits: ClaimLimits, scope: PartitionScope) {
   const rows = Math.max(1, Math.trunc(limits.rows))
   const bytes = Math.max(1, Math.trunc(limits.bytes))
   const max = Math.max(1, Math.trunc(limits.changeBytes))
+  const partitions = partitionFilter(scope)
   return {
-    name: `observers.claim-changes-${rows}-${bytes}-${max}`,
+    name: `observers.claim-changes-${rows}-${bytes}-${max}${partitions.name}`,
     // Sizes come from change_pending, recorded at capture, so no image is read to choose the
     // batch: the oldest candidates are taken while the bytes before each stay under the budget.
     // An oversized change weighs nothing, because its images are never loaded.
@@ -136,9 +162,13 @@ function claimStatement(limits: ClaimLimits) {
     // a join planned on an empty change log stayed a sequential scan of all of it.
     // One row even when nothing was claimed, carrying the count of queue entries taken and seen:
     // an entry whose change-log row is gone (a truncated log) yields no event but still counts.
+    // NOWAIT, not SKIP LOCKED: a change locked by another claim (a leader hand-over, workers
+    // configured with different partition counts) fails this claim instead of letting it take a
+    // later change of the same row first. The filter is checked before a row is locked, so claims
+    // of other partitions never meet; the caller treats the failure as "busy" (isClaimBusy).
     text: `with candidates as (
-       select seq, coalesce(bytes, 0) as bytes from observers.change_pending
-        order by seq limit ${rows} for update skip locked
+       select seq, coalesce(bytes, 0) as bytes from observers.change_pending ${partitions.where}
+        order by seq limit ${rows} for update nowait
      ), taken as (
        select seq, bytes from (
          select seq, bytes, coalesce(sum(case when bytes > ${max} then 0 else bytes end)
@@ -173,17 +203,18 @@ function oversized(r: ChangeRow, bytes: number, max: number): UnreadableChange {
 }
 
 /**
- * Claims undispatched changes within `limits` and marks them dispatched, inside the caller's
- * transaction: if the caller rolls back, the changes are undispatched again. SKIP LOCKED keeps a
- * second claimer (a replay, or a leader hand-over) from waiting on or taking the same rows.
+ * Claims undispatched changes of the partitions in `scope` within `limits` and marks them
+ * dispatched, inside the caller's transaction: if the caller rolls back, the changes are
+ * undispatched again. A change another transaction is claiming fails the claim (isClaimBusy).
  * `more` tells that the limits, not the queue, ended the claim.
  */
 export async function claimChanges(
   db: Queryable,
   limits: ClaimLimits,
   run: Statements = statements(true),
+  scope: PartitionScope = allPartitions,
 ): Promise<{ events: ChangeEvent[]; unreadable: UnreadableChange[]; more: boolean }> {
-  const { rows } = (await run.run(db, claimStatement(limits), [])) as { rows: ClaimRow[] }
+  const { rows } = (await run.run(db, claimStatement(limits, scope), [])) as { rows: ClaimRow[] }
   const events: ChangeEvent[] = []
   const unreadableRows: UnreadableChange[] = []
   for (const r of rows) {
@@ -206,6 +237,11 @@ export async function claimChanges(
     unreadable: unreadableRows.sort((a, b) => a.seq - b.seq),
     more: claimed >= limits.rows || candidates > claimed,
   }
+}
+
+/** A claim failed on a change another transaction holds (lock_not_available): try again shortly. */
+export function isClaimBusy(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '55P03'
 }
 
 /** Changes in a seq range or since a time, optionally of some tables only, for replay. */

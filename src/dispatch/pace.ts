@@ -1,0 +1,118 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { allPartitions, type PartitionScope } from '../db/queries/change-log.ts'
+import type { Listener } from './listener.ts'
+import type { Partitions } from './partitions.ts'
+
+/** What a committed pass claimed, and whether its limits (not the source) ended it. */
+export interface PassOutcome {
+  claimed: number
+  more: boolean
+}
+
+/**
+ * How one source's dispatch loop waits: each kind of source owns its pace, and the loop
+ * (dispatcher.ts) only claims, reports and backs off after errors.
+ */
+export interface Pace {
+  /** Before a pass: what this worker may claim now; undefined when nothing, after waiting for a reason to look again. */
+  begin(): Promise<PartitionScope | undefined>
+  /** After a committed pass: waits as long as this source wants before the next. */
+  after(pass: PassOutcome): Promise<void>
+}
+
+/** A polled source: again at once while there is more, else after pollMs. Its claim leads it. */
+export function pollPace(pollMs: number, signal: AbortSignal): Pace {
+  return {
+    begin: async () => allPartitions,
+    async after({ more }) {
+      if (!more) await delay(pollMs, undefined, { signal }).catch(() => {})
+    },
+  }
+}
+
+/** Wake-ups of our own change log: NOTIFY nudges, a poll every pollMs is the backstop. */
+export interface Wakeable {
+  nudge(): void
+  /** Forgets nudges so far: the pass about to start sees what they announced. */
+  begin(): void
+  /** Returns at the first nudge since `begin`, or after pollMs, or when stopping. */
+  wait(): Promise<void>
+}
+
+export function wakeable(signal: AbortSignal, pollMs: number): Wakeable {
+  let wake: (() => void) | undefined
+  let pending = false
+  signal.addEventListener('abort', () => wake?.(), { once: true })
+  return {
+    nudge() {
+      pending = true
+      wake?.()
+    },
+    begin() {
+      pending = false
+    },
+    async wait() {
+      if (pending || signal.aborted) return
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs)
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      wake = undefined
+    },
+  }
+}
+
+// A pass that claims this many changes means commits arrive faster than NOTIFYs are worth
+// their cost to the committers: the dispatcher stays awake and polls every awakePollMs, and
+// commits stop notifying (migrations/0004_dispatch_queue.sql, docs/performance.md).
+const awakeBatch = 8
+const awakePollMs = 5
+
+/**
+ * Our own change log, led partition by partition through the listener. Caught up, the dispatcher
+ * sleeps until a NOTIFY once commits are sure to send one (the sleep lock, held by this worker or
+ * another); busy, it stays awake and polls, and commits send nothing. A long transaction that
+ * keeps it from sleeping makes it poll ever less often, up to pollMs.
+ */
+export function notifyPace(
+  deps: { listener: Listener; partitions: Partitions; wake: Wakeable; pollMs: number },
+  signal: AbortSignal,
+): Pace {
+  const { listener, partitions, wake } = deps
+  let idlePollMs = awakePollMs
+  // Commits notify: this worker holds the sleep lock, or saw another worker hold it.
+  let quiet = false
+  return {
+    async begin() {
+      wake.begin()
+      await listener.tryLead()
+      const scope = await partitions.lead()
+      if (scope.led.length > 0) return scope
+      await wake.wait()
+      return undefined
+    },
+    async after({ claimed, more }) {
+      if (more) return
+      if (claimed >= awakeBatch) {
+        await listener.stayAwake()
+        quiet = false
+      }
+      if (quiet) {
+        await wake.wait()
+        // Another worker's sleep lock may have gone since (its NOTIFY woke us): look again.
+        if (!listener.asleep) quiet = false
+        return
+      }
+      // Caught up: sleep once no commit can skip its NOTIFY, after one more pass.
+      if (claimed === 0 && (await listener.trySleep())) {
+        quiet = true
+        return
+      }
+      idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, deps.pollMs)
+      await delay(idlePollMs, undefined, { signal }).catch(() => {})
+    },
+  }
+}
