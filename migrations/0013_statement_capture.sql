@@ -70,9 +70,10 @@ begin
                       (select jsonb_agg(i.image -> k order by o)::text from unnest(key_cols) with ordinality as u(k, o))),
              null, i.image, '{}', i.image ->> tenant_col, actor, trace
         from (select to_jsonb(n.*) as image from new_rows n) i
-      returning seq, pg_column_size(after) as bytes
+      returning seq, entity, entity_id, pg_column_size(after) as bytes
     )
-    insert into observers.change_pending (seq, bytes) select seq, bytes from logged;
+    insert into observers.change_pending (seq, bytes, key_hash)
+    select seq, bytes, hashtext(entity || '/' || entity_id) from logged; -- observers.change_key_hash, inlined
   elsif TG_OP = 'DELETE' then
     with logged as (
       insert into observers.change_log (event, entity, entity_id, before, after, changed, tenant_id, actor_id, traceparent)
@@ -81,9 +82,10 @@ begin
                       (select jsonb_agg(d.image -> k order by o)::text from unnest(key_cols) with ordinality as u(k, o))),
              d.image, null, '{}', d.image ->> tenant_col, actor, trace
         from (select to_jsonb(o.*) as image from old_rows o) d
-      returning seq, pg_column_size(before) as bytes
+      returning seq, entity, entity_id, pg_column_size(before) as bytes
     )
-    insert into observers.change_pending (seq, bytes) select seq, bytes from logged;
+    insert into observers.change_pending (seq, bytes, key_hash)
+    select seq, bytes, hashtext(entity || '/' || entity_id) from logged; -- observers.change_key_hash, inlined
   else
     with logged as (
       insert into observers.change_log (event, entity, entity_id, before, after, changed, tenant_id, actor_id, traceparent)
@@ -99,9 +101,10 @@ begin
            where p.before -> e.key is distinct from e.value
         ) c
        where keep_noop or c.changed <> '{}'
-      returning seq, pg_column_size(before) + pg_column_size(after) as bytes
+      returning seq, entity, entity_id, pg_column_size(before) + pg_column_size(after) as bytes
     )
-    insert into observers.change_pending (seq, bytes) select seq, bytes from logged;
+    insert into observers.change_pending (seq, bytes, key_hash)
+    select seq, bytes, hashtext(entity || '/' || entity_id) from logged; -- observers.change_key_hash, inlined
   end if;
   get diagnostics captured = row_count;
   if captured = 0 then

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { loadConfig } from '../../src/config.ts'
+import { loadConfig } from '../../src/config/config.ts'
 import { lockKeys } from '../../src/db/locks.ts'
 import { startCpuMeter } from '../cpu.ts'
 import { benchTable, clearJobs, resetTables, undispatchedCount, watchBenchTable } from '../database.ts'

@@ -1,6 +1,6 @@
 import { lockKeys, partitionLockId } from '../db/locks.ts'
 import type { PartitionScope } from '../db/queries/change-log.ts'
-import type { Logger } from '../log.ts'
+import type { Logger } from '../log/log.ts'
 import type { Listener } from './listener.ts'
 
 /** The partitions of the change log this worker leads; see leadPartitions. */

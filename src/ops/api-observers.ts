@@ -54,7 +54,7 @@ function describe(o: Observer, seen: Seen) {
     ordering: o.ordering,
     on_failure: o.onFailure,
     actions: o.actions.map((a, index) => {
-      // The key breakers and max_concurrency share (src/worker.ts destinationOf).
+      // The key breakers and max_concurrency share (src/queue/policy.ts destinationKey).
       const destination = destinationKey(a)
       return {
         index,
