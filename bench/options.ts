@@ -1,7 +1,17 @@
 import path from 'node:path'
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 
-export const scenarioNames = ['micro', 'throughput', 'latency', 'bulk', 'backlog', 'soak', 'cli'] as const
+export const scenarioNames = [
+  'micro',
+  'throughput',
+  'latency',
+  'bulk',
+  'backlog',
+  'soak',
+  'cli',
+  'replay',
+  'backfill',
+] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface WorkerVariant {
@@ -29,6 +39,12 @@ export interface BenchOptions {
   backlogRows: number
   soakSeconds: number
   soakRate: number
+  /** Changes in the log that the replay scenario's dry run reads. */
+  replayChanges: number
+  /** Rows the backfill scenario backfills. */
+  backfillRows: number
+  /** Seconds the backfill scenario measures the application alone. */
+  backfillBaselineSeconds: number
   /** Write a V8 CPU profile of every worker child into bench/results/profiles. */
   profile: boolean
   /** Keep the benchmark database instead of dropping it at the end. */
@@ -46,7 +62,8 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
   --quick              small N for a 30-60 s smoke (never fails on a timing)
-  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak; --quick also skips cli)
+  --only a,b           scenarios: ${scenarioNames.join(', ')}
+                       (default: all but soak, replay and backfill; --quick also skips cli)
   --events N           throughput: single-row transactions (default 5000)
   --clients K          concurrent load-generator clients (default 8)
   --repeat R           throughput: baseline/end-to-end pairs, median reported (default 3)
@@ -56,6 +73,9 @@ const usage = `npm run bench -- [options]
   --backlog-rows N     backlog: changes committed with the worker stopped (default 100000)
   --soak S             run the soak scenario for S seconds (default 600 when picked with --only)
   --soak-rate R        soak: offered events/s (default 200)
+  --replay-changes N   replay: changes a dry run reads (default 1000000)
+  --backfill-rows N    backfill: rows backfilled while the application writes (default 1000000)
+  --backfill-baseline S  backfill: seconds the application is measured alone (default 20)
   --worker-env K=V     extra environment for the worker child (repeatable)
   --worker-root DIR    run the worker from another checkout of this project
   --compare-env K=V    throughput and latency also measure a second worker with this env (repeatable)
@@ -78,10 +98,15 @@ function niceness(value: string): number {
   return n
 }
 
+// Minutes each, so only when asked for by name.
+const optIn: readonly ScenarioName[] = ['soak', 'replay', 'backfill']
+
 function pickScenarios(only: string | undefined, soak: boolean, quick: boolean): ScenarioName[] {
   // cli spawns tens of processes one after another: too slow for a quick smoke.
   if (only === undefined)
-    return scenarioNames.filter((s) => (s !== 'soak' || soak) && (s !== 'cli' || !quick))
+    return scenarioNames.filter(
+      (s) => (!optIn.includes(s) || (s === 'soak' && soak)) && (s !== 'cli' || !quick),
+    )
   const picked = only.split(',').map((s) => s.trim())
   for (const s of picked) {
     if (!(scenarioNames as readonly string[]).includes(s))
@@ -124,6 +149,9 @@ const flags = {
   'backlog-rows': { type: 'string' },
   soak: { type: 'string' },
   'soak-rate': { type: 'string' },
+  'replay-changes': { type: 'string' },
+  'backfill-rows': { type: 'string' },
+  'backfill-baseline': { type: 'string' },
   'worker-env': { type: 'string', multiple: true, default: [] },
   'worker-root': { type: 'string' },
   'compare-env': { type: 'string', multiple: true },
@@ -159,6 +187,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     backlogRows: positiveInt('backlog-rows', v['backlog-rows'], q ? 2000 : 100_000),
     soakSeconds: positiveInt('soak', v.soak, q ? 20 : 600),
     soakRate: positiveInt('soak-rate', v['soak-rate'], q ? 50 : 200),
+    replayChanges: positiveInt('replay-changes', v['replay-changes'], q ? 20_000 : 1_000_000),
+    backfillRows: positiveInt('backfill-rows', v['backfill-rows'], q ? 20_000 : 1_000_000),
+    backfillBaselineSeconds: positiveInt('backfill-baseline', v['backfill-baseline'], q ? 5 : 20),
     profile: v.profile,
     keep: v.keep,
     workers: workerVariants(v),

@@ -36,9 +36,48 @@ function revive(_key: string, value: unknown, context: { source?: string }): unk
   return value
 }
 
+const isDigit = (c: number) => c >= 48 && c <= 57
+
+/**
+ * Whether some number in `text` might not print back as written: 16 or more digits (and dots) in
+ * a row, an exponent, a fraction ending in 0, six zeros after a point (printed with an exponent),
+ * or -0. Strings are not skipped, so it errs towards the reviver; a number with 15 significant
+ * digits or fewer and none of these reads back as its own text. One pass, no regex: this runs on
+ * every row image read.
+ */
+function mayBeInexact(text: string): boolean {
+  let run = 0
+  let fraction = false
+  let zeros = -1
+  let prev = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (isDigit(c) || c === 46) {
+      if (++run >= 16) return true
+      if (c === 46) {
+        fraction = true
+        zeros = 0
+      } else if (zeros >= 0) {
+        zeros = c === 48 ? zeros + 1 : -1
+        if (zeros >= 6) return true
+      }
+      if (c === 48 && prev === 45 && !isDigit(text.charCodeAt(i + 1)) && text.charCodeAt(i + 1) !== 46)
+        return true
+    } else {
+      if ((fraction && prev === 48) || ((c === 101 || c === 69) && isDigit(prev))) return true
+      run = 0
+      fraction = false
+      zeros = -1
+    }
+    prev = c
+  }
+  return fraction && prev === 48
+}
+
 /** JSON.parse that keeps every number's exact digits (numbers a double cannot hold become ExactNumber). */
 export function parseExact(text: string): unknown {
-  return JSON.parse(text, revive)
+  // A reviver is called for every value, and parsing with one took most of a replay's CPU.
+  return mayBeInexact(text) ? JSON.parse(text, revive) : JSON.parse(text)
 }
 
 /** JSON.stringify; ExactNumber values come out as their original digits. */
