@@ -45,6 +45,8 @@ export interface BenchOptions {
   backfillRows: number
   /** Seconds the backfill scenario measures the application alone. */
   backfillBaselineSeconds: number
+  /** Extra arguments for `observers backfill` (`--backfill-arg=--pause-ms=50`). */
+  backfillArgs: string[]
   /** Write a V8 CPU profile of every worker child into bench/results/profiles. */
   profile: boolean
   /** Keep the benchmark database instead of dropping it at the end. */
@@ -76,6 +78,7 @@ const usage = `npm run bench -- [options]
   --replay-changes N   replay: changes a dry run reads (default 1000000)
   --backfill-rows N    backfill: rows backfilled while the application writes (default 1000000)
   --backfill-baseline S  backfill: seconds the application is measured alone (default 20)
+  --backfill-arg=A     backfill: an argument for observers backfill, e.g. --backfill-arg=--pause-ms=0 (repeatable)
   --worker-env K=V     extra environment for the worker child (repeatable)
   --worker-root DIR    run the worker from another checkout of this project
   --compare-env K=V    throughput and latency also measure a second worker with this env (repeatable)
@@ -152,6 +155,7 @@ const flags = {
   'replay-changes': { type: 'string' },
   'backfill-rows': { type: 'string' },
   'backfill-baseline': { type: 'string' },
+  'backfill-arg': { type: 'string', multiple: true, default: [] },
   'worker-env': { type: 'string', multiple: true, default: [] },
   'worker-root': { type: 'string' },
   'compare-env': { type: 'string', multiple: true },
@@ -190,6 +194,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     replayChanges: positiveInt('replay-changes', v['replay-changes'], q ? 20_000 : 1_000_000),
     backfillRows: positiveInt('backfill-rows', v['backfill-rows'], q ? 20_000 : 1_000_000),
     backfillBaselineSeconds: positiveInt('backfill-baseline', v['backfill-baseline'], q ? 5 : 20),
+    backfillArgs: v['backfill-arg'],
     profile: v.profile,
     keep: v.keep,
     workers: workerVariants(v),
