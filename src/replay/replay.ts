@@ -98,7 +98,8 @@ async function planPage(
   const matched = events
     .flatMap((e) => deps.matcher(e, deps.history.source))
     .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
-  // Keys are in order, but the record is looked up by seq, which another source may not keep.
+  if (events.length === 0) return { jobs: [], skipped: [] }
+  // The record is looked up by the range of the page's seqs (a source's entry keys).
   let first = Number.POSITIVE_INFINITY
   let last = 0
   for (const e of events) {
