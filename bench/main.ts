@@ -18,12 +18,14 @@ import { childPids, renice } from './proc.ts'
 import { renderProfile, summarizeProfiles } from './profile.ts'
 import { startReceiver } from './receiver.ts'
 import { describeMachine, type Report, renderMachine, renderTable, writeReport } from './results.ts'
+import { runBackfill } from './scenarios/backfill.ts'
 import { runBacklog } from './scenarios/backlog.ts'
 import { runBulk } from './scenarios/bulk.ts'
 import { runCli } from './scenarios/cli.ts'
 import { runLatency } from './scenarios/latency.ts'
 import { runMicro } from './scenarios/micro.ts'
 import { runPeers } from './scenarios/peers.ts'
+import { runReplay } from './scenarios/replay.ts'
 import { runSoak } from './scenarios/soak.ts'
 import { runThroughput } from './scenarios/throughput.ts'
 import { migrateWith, profileDir, stopWorkers, writeBenchObserver } from './worker.ts'
@@ -37,6 +39,8 @@ const scenarios: Record<ScenarioName, (ctx: BenchContext) => Promise<ScenarioRes
   soak: runSoak,
   cli: runCli,
   peers: runPeers,
+  replay: runReplay,
+  backfill: runBackfill,
 }
 
 const note = (message: string) => process.stderr.write(`# ${message}\n`)

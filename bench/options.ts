@@ -10,6 +10,8 @@ export const scenarioNames = [
   'soak',
   'cli',
   'peers',
+  'replay',
+  'backfill',
 ] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
@@ -43,6 +45,14 @@ export interface BenchOptions {
   processes: number[]
   soakSeconds: number
   soakRate: number
+  /** Changes in the log that the replay scenario's dry run reads. */
+  replayChanges: number
+  /** Rows the backfill scenario backfills. */
+  backfillRows: number
+  /** Seconds the backfill scenario measures the application alone. */
+  backfillBaselineSeconds: number
+  /** Extra arguments for `observers backfill` (`--backfill-arg=--pause-ms=50`). */
+  backfillArgs: string[]
   /** Write a V8 CPU profile of every worker child into bench/results/profiles. */
   profile: boolean
   /** Keep the benchmark database instead of dropping it at the end. */
@@ -62,7 +72,8 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
   --quick              small N for a 30-60 s smoke (never fails on a timing)
-  --only a,b           scenarios: ${scenarioNames.join(', ')} (default: all but soak and peers; --quick also skips cli)
+  --only a,b           scenarios: ${scenarioNames.join(', ')}
+                       (default: all but soak, peers, replay and backfill; --quick also skips cli)
   --peers              also run the peers scenario: graphile-worker and plain pg-boss on the same workloads
   --events N           throughput: single-row transactions (default 5000)
   --clients K          concurrent load-generator clients (default 8)
@@ -75,6 +86,10 @@ const usage = `npm run bench -- [options]
                        partitions; the backlog commits at once once all are up (default: off)
   --soak S             run the soak scenario for S seconds (default 600 when picked with --only)
   --soak-rate R        soak: offered events/s (default 200)
+  --replay-changes N   replay: changes a dry run reads (default 1000000)
+  --backfill-rows N    backfill: rows backfilled while the application writes (default 1000000)
+  --backfill-baseline S  backfill: seconds the application is measured alone (default 20)
+  --backfill-arg=A     backfill: an argument for observers backfill, e.g. --backfill-arg=--pause-ms=0 (repeatable)
   --worker-env K=V     extra environment for the worker child (repeatable)
   --worker-root DIR    run the worker from another checkout of this project
   --compare-env K=V    throughput and latency also measure a second worker with this env (repeatable)
@@ -98,6 +113,9 @@ function niceness(value: string): number {
   return n
 }
 
+// Minutes each, so only when asked for by name (soak and peers also by their own flags).
+const optIn: readonly ScenarioName[] = ['soak', 'peers', 'replay', 'backfill']
+
 function pickScenarios(
   only: string | undefined,
   extra: { soak: boolean; peers: boolean },
@@ -106,7 +124,9 @@ function pickScenarios(
   // cli spawns tens of processes one after another: too slow for a quick smoke.
   if (only === undefined)
     return scenarioNames.filter(
-      (s) => (s !== 'soak' || extra.soak) && (s !== 'peers' || extra.peers) && (s !== 'cli' || !quick),
+      (s) =>
+        (!optIn.includes(s) || (s === 'soak' && extra.soak) || (s === 'peers' && extra.peers)) &&
+        (s !== 'cli' || !quick),
     )
   const picked = only.split(',').map((s) => s.trim())
   for (const s of picked) {
@@ -151,6 +171,10 @@ const flags = {
   processes: { type: 'string' },
   soak: { type: 'string' },
   'soak-rate': { type: 'string' },
+  'replay-changes': { type: 'string' },
+  'backfill-rows': { type: 'string' },
+  'backfill-baseline': { type: 'string' },
+  'backfill-arg': { type: 'string', multiple: true, default: [] },
   'worker-env': { type: 'string', multiple: true, default: [] },
   'worker-root': { type: 'string' },
   'compare-env': { type: 'string', multiple: true },
@@ -190,6 +214,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       v.processes === undefined ? [] : v.processes.split(',').map((p) => positiveInt('processes', p, 0)),
     soakSeconds: positiveInt('soak', v.soak, q ? 20 : 600),
     soakRate: positiveInt('soak-rate', v['soak-rate'], q ? 50 : 200),
+    replayChanges: positiveInt('replay-changes', v['replay-changes'], q ? 20_000 : 1_000_000),
+    backfillRows: positiveInt('backfill-rows', v['backfill-rows'], q ? 20_000 : 1_000_000),
+    backfillBaselineSeconds: positiveInt('backfill-baseline', v['backfill-baseline'], q ? 5 : 20),
+    backfillArgs: v['backfill-arg'],
     profile: v.profile,
     keep: v.keep,
     workers: workerVariants(v),

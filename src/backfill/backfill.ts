@@ -16,6 +16,18 @@ import { snapshotJobs } from './snapshot-jobs.ts'
 
 export const backfillDefaults = { pageSize: 500, pauseMs: 100 } as const
 
+/**
+ * After a page that took `pageMs`, the backfill pauses at least `pageMs * pauseShare`: its pages
+ * hold the database at most a quarter of the time, however slow they get. A page slows when the
+ * database is busy, so a busier database gets longer pauses; `pause_ms` is the floor, and 0
+ * turns throttling off.
+ */
+export const pauseShare = 3
+
+export function pauseAfter(pauseMs: number, pageMs: number): number {
+  return pauseMs === 0 ? 0 : Math.max(pauseMs, Math.round(pageMs * pauseShare))
+}
+
 export interface BackfillRequest {
   table: string
   where?: string | undefined
@@ -91,8 +103,8 @@ export interface RunOptions {
 /**
  * Reads the backfill's table in primary-key order, one page per transaction: the page's rows
  * are read FOR SHARE, queued as snapshot events and the position saved, all or nothing, so a
- * crash loses no row and a resume starts after the last page committed. Pauses `pause_ms`
- * between pages so the application's own writes keep their pace. Returns the final state:
+ * crash loses no row and a resume starts after the last page committed. Pauses between pages
+ * (pauseAfter) so the application's own writes keep their pace. Returns the final state:
  * `done`, `stopped` (aborted, or stopped by another process), or `failed`.
  */
 export async function runBackfill(
@@ -109,6 +121,7 @@ export async function runBackfill(
   try {
     for (;;) {
       if (opts.signal?.aborted) return await setBackfillState(deps.pool, id, 'stopped', null)
+      const pageStarted = performance.now()
       const state = await withTransaction(deps.pool, async (client) => {
         // Locked for the page: a second runner of the same backfill waits, then sees the new position.
         const s = await claimBackfill(client, id)
@@ -123,7 +136,8 @@ export async function runBackfill(
       })
       if (state?.state !== 'running') return state ?? start
       opts.onProgress?.(state)
-      await delay(state.pause_ms, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => {})
+      const pause = pauseAfter(state.pause_ms, performance.now() - pageStarted)
+      await delay(pause, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => {})
     }
   } catch (err) {
     await setBackfillState(deps.pool, id, 'failed', coerceError(err).message).catch(() => {})

@@ -2,6 +2,7 @@ import { actionTypes } from '../actions/registry.ts'
 import { HttpError, InputError, RequestCode } from '../errors/errors.ts'
 import { ensureQueues } from '../queue/boss.ts'
 import { destinationName } from '../queue/policy.ts'
+import { openHistory } from '../replay/history.ts'
 import { replayChanges } from '../replay/replay.ts'
 import { parseReplayRequest } from '../replay/request.ts'
 import { readJson, sendJson } from './http.ts'
@@ -30,6 +31,7 @@ export async function replay({ req, res, worker, config }: RouteContext) {
     since: field(body, 'since'),
     until: field(body, 'until'),
     seq: field(body, 'seq'),
+    source: field(body, 'source'),
     observer: field(body, 'observer'),
     entity: field(body, 'entity'),
     outcome: field(body, 'outcome'),
@@ -37,14 +39,33 @@ export async function replay({ req, res, worker, config }: RouteContext) {
     dryRun: flag(body, 'dry_run'),
   })
   const set = worker.current()
-  if (range.observer !== undefined && !set.observers.some((o) => o.name === range.observer)) {
-    throw new HttpError(404, RequestCode.NotFound, `observer "${range.observer}" not found`)
+  const named = set.observers.find((o) => o.name === range.observer)
+  if (range.observer !== undefined && named?.source !== range.source) {
+    throw new HttpError(
+      404,
+      RequestCode.NotFound,
+      named
+        ? `observer "${range.observer}" reads source "${named.source}", not "${range.source}"`
+        : `observer "${range.observer}" not found`,
+    )
   }
-  if (!dryRun) await ensureQueues(worker.queue, actionTypes.keys(), config.dlqRetentionDays)
-  const result = await replayChanges(
-    { pool: worker.pool, queue: worker.queue, matcher: set.matcher, destination: destinationName },
-    range,
-    { includeDelivered, dryRun, batchSize: dryRun ? 5000 : 500 },
-  )
-  sendJson(res, 200, { dry_run: dryRun, ...result })
+  // An unknown source is OB001, answered 400.
+  const history = openHistory(worker.pool, config, range.source, range)
+  try {
+    if (!dryRun) await ensureQueues(worker.queue, actionTypes.keys(), config.dlqRetentionDays)
+    const result = await replayChanges(
+      {
+        pool: worker.pool,
+        queue: worker.queue,
+        matcher: set.matcher,
+        history,
+        destination: destinationName,
+      },
+      range,
+      { includeDelivered, dryRun, batchSize: dryRun ? 5000 : 500 },
+    )
+    sendJson(res, 200, { dry_run: dryRun, ...result })
+  } finally {
+    await history.close()
+  }
 }

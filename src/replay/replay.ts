@@ -1,22 +1,18 @@
 import { type Pool, withTransaction } from '../db/pool.ts'
-import { selectChanges } from '../db/queries/change-log.ts'
 import { deliveriesInSeqRange } from '../db/queries/deliveries.ts'
 import type { Matcher } from '../dispatch/match.ts'
-import { InputError } from '../errors/errors.ts'
+import { ConfigError, ErrorCode, InputError } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 import type { ActionConfig } from '../observers/types.ts'
 import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
+import type { History, HistoryWindow } from '../sources/types.ts'
 
-/** Which change-log rows to dispatch again: a time window, a seq range, or both. */
-export interface ReplayRange {
-  since?: Date | undefined
-  until?: Date | undefined
-  fromSeq?: number | undefined
-  toSeq?: number | undefined
+/** Which entries of a source to dispatch again: a time window, a seq range, or both. */
+export interface ReplayRange extends HistoryWindow {
+  /** The source whose entries are replayed; our own change log (`changelog`) by default. */
+  source: string
   /** Only this observer's deliveries. */
   observer?: string | undefined
-  /** Only changes of this table. */
-  entity?: string | undefined
   /** Only deliveries whose last outcome was a failure (dead-lettered or given up). */
   onlyFailed?: boolean | undefined
 }
@@ -51,29 +47,13 @@ export function parseSeqRange(text: string): { fromSeq: number; toSeq: number | 
   return { fromSeq: from, toSeq: to }
 }
 
-/** How many rows the range selects, for a progress bar. */
-export async function countReplayRange(pool: Pool, range: ReplayRange): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>(
-    `select count(*) as n from observers.change_log
-      where ($1::bigint is null or seq >= $1) and ($2::bigint is null or seq <= $2)
-        and ($3::timestamptz is null or created_at >= $3)
-        and ($4::timestamptz is null or created_at < $4)
-        and ($5::text is null or entity = $5)`,
-    [
-      range.fromSeq ?? null,
-      range.toSeq ?? null,
-      range.since ?? null,
-      range.until ?? null,
-      range.entity ?? null,
-    ],
-  )
-  return Number(rows[0]?.n ?? 0)
-}
-
 export interface ReplayDeps {
   pool: Pool
-  queue: Queue
+  /** Needed to send; a dry run does without. */
+  queue?: Queue | undefined
   matcher: Matcher
+  /** Where the entries come from. */
+  history: History
   /** Names an action's destination (a webhook's URL, an env variable). */
   destination(action: ActionConfig): string
 }
@@ -113,10 +93,16 @@ async function planPage(
   events: ChangeEvent[],
 ): Promise<{ jobs: QueuedDelivery[]; skipped: QueuedDelivery[] }> {
   const matched = events
-    .flatMap((e) => deps.matcher(e))
+    .flatMap((e) => deps.matcher(e, deps.history.source))
     .filter((j) => range.observer === undefined || j.delivery.observer === range.observer)
-  const first = events[0]?.seq ?? 0
-  const last = events.at(-1)?.seq ?? 0
+  if (events.length === 0) return { jobs: [], skipped: [] }
+  // The record is looked up by the range of the page's seqs (a source's entry keys).
+  let first = Number.POSITIVE_INFINITY
+  let last = 0
+  for (const e of events) {
+    first = Math.min(first, e.seq)
+    last = Math.max(last, e.seq)
+  }
   const failed = range.onlyFailed ? await deliveriesInSeqRange(deps.pool, first, last, 'failed') : undefined
   const selected = failed ? matched.filter((j) => failed.has(j.delivery.delivery_id)) : matched
   const delivered =
@@ -128,6 +114,14 @@ async function planPage(
       .filter((j) => !delivered.has(j.delivery.delivery_id))
       .map((j) => ({ ...j, jobId: undefined })),
     skipped: selected.filter((j) => delivered.has(j.delivery.delivery_id)),
+  }
+}
+
+async function send(deps: ReplayDeps, jobs: QueuedDelivery[]) {
+  const { queue } = deps
+  if (!queue) throw new ConfigError(ErrorCode.InvalidConfig, 'a replay that sends needs the queue')
+  for (const round of rounds(jobs)) {
+    await withTransaction(deps.pool, (client) => enqueue(queue, client, round))
   }
 }
 
@@ -154,12 +148,12 @@ function tally(
 }
 
 /**
- * Runs the changes of `range` through the matcher again and enqueues their deliveries with
+ * Runs the entries of `range` through the matcher again and enqueues their deliveries with
  * fresh job ids (a first dispatch's ids would make the insert a no-op). Delivery ids stay
  * the same, so receivers that dedupe on webhook-id see a replay as a repeat; deliveries the
  * record shows as delivered are skipped unless `includeDelivered`. A dry run plans the same
- * pages the same way and sends nothing. A page of `batchSize` changes takes one transaction,
- * or one per change of its busiest ordered row.
+ * pages the same way and sends nothing. A page of `batchSize` entries takes one transaction,
+ * or one per change of its busiest ordered row; the next page is read while one is planned.
  */
 export async function replayChanges(
   deps: ReplayDeps,
@@ -169,30 +163,23 @@ export async function replayChanges(
   const limit = opts.batchSize ?? 500
   const result: ReplayResult = { changes: 0, deliveries: 0, already_delivered: 0, destinations: [] }
   const byKey = new Map<string, ReplayDestination>()
-  let afterSeq = 0
+  let next = deps.history.page(undefined, limit)
   for (;;) {
-    const events = await selectChanges(deps.pool, {
-      afterSeq,
-      limit,
-      ...(range.since ? { since: range.since } : {}),
-      ...(range.until ? { until: range.until } : {}),
-      ...(range.fromSeq === undefined ? {} : { fromSeq: range.fromSeq }),
-      ...(range.toSeq === undefined ? {} : { toSeq: range.toSeq }),
-      ...(range.entity === undefined ? {} : { entities: [range.entity] }),
-    })
-    const { jobs, skipped } = await planPage(deps, range, opts, events)
-    if (!opts.dryRun) {
-      for (const round of rounds(jobs)) {
-        await withTransaction(deps.pool, (client) => enqueue(deps.queue, client, round))
-      }
+    const page = await next
+    const more = page.read >= limit
+    if (more) {
+      next = deps.history.page(page.lastKey, limit)
+      // Awaited on the next turn; until then a failure must not count as unhandled.
+      next.catch(() => {})
     }
+    const { jobs, skipped } = await planPage(deps, range, opts, page.events)
+    if (!opts.dryRun) await send(deps, jobs)
     tally(deps, byKey, jobs, true)
     tally(deps, byKey, skipped, false)
-    result.changes += events.length
+    result.changes += page.events.length
     result.deliveries += jobs.length
     result.already_delivered += skipped.length
     opts.onProgress?.(result.changes)
-    afterSeq = events.at(-1)?.seq ?? afterSeq
-    if (events.length < limit) return { ...result, destinations: [...byKey.values()] }
+    if (!more) return { ...result, destinations: [...byKey.values()] }
   }
 }

@@ -1,5 +1,6 @@
 import { InputError } from '../errors/errors.ts'
 import { normaliseEntity } from '../observers/load.ts'
+import { ownSource } from '../observers/types.ts'
 import { parseTime } from '../ops/filters.ts'
 import { parseSeqRange, type ReplayRange } from './replay.ts'
 
@@ -8,6 +9,7 @@ export interface ReplayRequest {
   since?: string | undefined
   until?: string | undefined
   seq?: string | undefined
+  source?: string | undefined
   observer?: string | undefined
   entity?: string | undefined
   outcome?: string | undefined
@@ -24,13 +26,16 @@ export function parseReplayRequest(
   if (r.outcome !== undefined && r.outcome !== 'failed') {
     throw new InputError(`outcome must be "failed"; got "${r.outcome}"`)
   }
+  const source = r.source || ownSource
   return {
     range: {
+      source,
       ...(r.since ? { since: parseTime(r.since, 'since', now) } : {}),
       ...(r.until ? { until: parseTime(r.until, 'until', now) } : {}),
       ...(r.seq ? parseSeqRange(r.seq) : {}),
       observer: r.observer,
-      entity: r.entity ? normaliseEntity(r.entity) : undefined,
+      // Other sources name entities their own way (docs/sources.md): taken as given.
+      entity: r.entity ? (source === ownSource ? normaliseEntity(r.entity) : r.entity) : undefined,
       onlyFailed: r.outcome === 'failed',
     },
     includeDelivered: r.includeDelivered === true,

@@ -103,3 +103,34 @@ export interface SourceHealth {
   lastPassAt: string | null
   lastError: string | null
 }
+
+/** Which past entries of a source a replay reads: created in a time window, keys in a range, one entity. */
+export interface HistoryWindow {
+  since?: Date | undefined
+  until?: Date | undefined
+  /** Inclusive bounds on the entry key: the change log's seq, another source's key (the event's seq). */
+  fromSeq?: number | undefined
+  toSeq?: number | undefined
+  entity?: string | undefined
+}
+
+/** One page of entries in key order; `read` counts entries that could not become events too. */
+export interface HistoryPage {
+  events: ChangeEvent[]
+  read: number
+  /** The key of the last entry read, to read the next page after it. */
+  lastKey: string | undefined
+}
+
+/**
+ * The entries a source keeps of past changes, read again for a replay: our change log within
+ * OBSERVERS_RETENTION_DAYS, a FraiseQL log as long as it keeps them, a MySQL change-log table until
+ * the worker prunes it. Events come out as the dispatcher made them, same ids, so same delivery ids.
+ */
+export interface History {
+  readonly source: string
+  page(afterKey: string | undefined, limit: number): Promise<HistoryPage>
+  /** Entries in the window, for a progress bar. */
+  count(): Promise<number>
+  close(): Promise<void>
+}

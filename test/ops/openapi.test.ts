@@ -220,6 +220,14 @@ test('fire, replay, the delivery record and backfills answer as described, error
   assert.deepEqual([replayed.status, replayed.body.dry_run, replayed.body.deliveries], [200, false, 1])
   const noRange = await call('POST', '/api/replay', { body: '{}' })
   assert.deepEqual([noRange.status, noRange.body.code], [400, 'OB015'])
+  const noSource = await call('POST', '/api/replay', {
+    body: '{"since":"1h","source":"nope","dry_run":true}',
+  })
+  assert.deepEqual([noSource.status, noSource.body.code], [400, 'OB001'])
+  const ownSource = await call('POST', '/api/replay', {
+    body: JSON.stringify({ since: '1h', source: 'changelog', dry_run: true }),
+  })
+  assert.equal(ownSource.status, 200)
   assert.equal(
     (await call('POST', '/api/replay', { body: '{"since":"1h","observer":"nobody"}' })).status,
     404,

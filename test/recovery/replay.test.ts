@@ -82,7 +82,7 @@ test('a dry run counts per destination what would go out and what was delivered,
   assert.equal(failed.code, 0, failed.output)
   assert.equal(JSON.parse(failed.stdout).deliveries, 5)
   const elsewhere = await runCliInProcess(
-    ['replay', '--since', '1h', '--entity', 'other', '--dry-run', '--json'],
+    ['replay', '--since', '1h', '--entity', 'other', '--outcome', 'failed', '--dry-run', '--json'],
     env,
   )
   assert.deepEqual([JSON.parse(elsewhere.stdout).changes, JSON.parse(elsewhere.stdout).deliveries], [0, 0])

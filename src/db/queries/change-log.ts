@@ -18,7 +18,8 @@ interface ChangeRow {
   actor_id: string | null
   txid: string
   traceparent: string | null
-  created_at: Date
+  /** ISO-8601 text where the statement formats it (milliseconds, as Date#toISOString prints). */
+  created_at: Date | string
 }
 
 /**
@@ -89,21 +90,22 @@ function toEvent(r: ChangeRow): ChangeEvent {
     tenant_id: r.tenant_id,
     actor_id: r.actor_id,
     txid: r.txid,
-    created_at: r.created_at.toISOString(),
+    created_at: typeof r.created_at === 'string' ? r.created_at : r.created_at.toISOString(),
     ...(r.traceparent ? { traceparent: r.traceparent } : {}),
   }
 }
 
 /** The change-log columns of an event; images are left out (null) where `skipImages` holds. */
-function eventColumns(skipImages = 'false') {
+function eventColumns(skipImages = 'false', createdAt = 'c.created_at') {
   const image = (col: string) => `case when ${skipImages} then null else c.${col}::text end as ${col}`
-  return `c.seq, c.id, c.event, c.entity, c.entity_id, ${image('before')}, ${image('after')}, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, c.created_at`
+  return `c.seq, c.id, c.event, c.entity, c.entity_id, ${image('before')}, ${image('after')}, c.changed, c.tenant_id, c.actor_id, c.txid::text as txid, c.traceparent, ${createdAt} as created_at`
 }
 
 function unreadable(r: ChangeRow, err: unknown): UnreadableChange {
   const { seq, id, event, entity, entity_id, txid, created_at } = r
   const error = coerceError(err).message
-  return { seq: Number(seq), id, event, entity, entity_id, txid, created_at: created_at.toISOString(), error }
+  const at = typeof created_at === 'string' ? created_at : created_at.toISOString()
+  return { seq: Number(seq), id, event, entity, entity_id, txid, created_at: at, error }
 }
 
 /** What one claim may take: changes, bytes of row images, and the largest change it will read. */
@@ -257,8 +259,11 @@ export async function selectChanges(
     limit: number
   },
 ): Promise<ChangeEvent[]> {
+  // created_at comes as text: parsing a Date per row and printing it again took a tenth of a
+  // replay's CPU. MS truncates, as the Date parsed from the timestamp does.
   const { rows } = await db.query<ChangeRow>(
-    `select ${eventColumns()} from observers.change_log c
+    `select ${eventColumns('false', `to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)}
+       from observers.change_log c
       where c.seq > $1
         and ($2::bigint is null or c.seq >= $2) and ($3::bigint is null or c.seq <= $3)
         and ($4::timestamptz is null or c.created_at >= $4)

@@ -31,11 +31,12 @@ export interface MysqlRead {
 // Ids are compared with the ledger a page at a time, so a burst never sits in memory whole.
 const pageRows = 1000
 const isoFormat = `'%Y-%m-%dT%H:%i:%s.%fZ'`
-const columns = `id, event, entity, entity_id, before_image, after_image, changed, tenant_id, actor_id,
+/** The columns of a change-log row as toMysqlEntry reads them. */
+export const columns = `id, event, entity, entity_id, before_image, after_image, changed, tenant_id, actor_id,
   date_format(created_at, ${isoFormat}) as created_at`
 const unreadColumns = `id, event, entity, entity_id, null as before_image, null as after_image, null as changed,
   tenant_id, actor_id, date_format(created_at, ${isoFormat}) as created_at`
-const imageBytes = 'coalesce(length(before_image), 0) + coalesce(length(after_image), 0)'
+export const imageBytes = 'coalesce(length(before_image), 0) + coalesce(length(after_image), 0)'
 
 /** `…T…Z` ISO text → the DATETIME(6) literal MySQL compares with created_at (kept in UTC). */
 export function mysqlTime(iso: string): string {
