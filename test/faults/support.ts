@@ -149,5 +149,3 @@ export async function readyz(port: number): Promise<number> {
     return 0
   }
 }
-
-export const randomBetween = (min: number, max: number) => min + Math.floor(Math.random() * (max - min))
