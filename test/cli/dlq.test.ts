@@ -126,9 +126,17 @@ test('bulk operations without a selection need explicit consent (exit 2)', async
 })
 
 test('dlq purge with a filter deletes for good', async () => {
+  const left = async (observer: string) => {
+    const { rows } = await db.pool.query<{ n: number }>(
+      'select count(*)::int as n from observers.dlq where observer = $1',
+      [observer],
+    )
+    return rows[0]!.n
+  }
+  const alpha = await left('alpha')
   const res = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--json'], env)
   assert.equal(res.code, 0, res.output)
   assert.deepEqual(JSON.parse(res.stdout), { deleted: 1 })
-  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq`)
-  assert.equal(rows[0].n, 0)
+  assert.equal(await left('beta'), 0)
+  assert.equal(await left('alpha'), alpha, 'the filter spared the other observer')
 })
