@@ -75,8 +75,9 @@ async function main() {
     // The heavy fault variants (FAULTS_FULL=1, docs/reliability.md) run for many minutes.
     const timeoutMs = process.env.FAULTS_FULL === '1' ? 3_600_000 : 180_000
     // Most tests wait on I/O (Postgres, receivers, child workers), so more files than cores run
-    // at once; each file's workers hold a few connections, which bounds how many.
-    const concurrency = Number(process.env.TEST_CONCURRENCY ?? 4)
+    // at once. Each file's workers hold about a dozen connections: two suites side by side at
+    // three files each stay under Postgres's default of 100.
+    const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3)
     // Node's own choice of reporter, plus the one that times files for the next run's order;
     // a reporter given on the command line replaces both.
     const reporters = flags.some((f) => f.startsWith('--test-reporter'))
