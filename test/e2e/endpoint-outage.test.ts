@@ -3,9 +3,9 @@ import { after, before, test } from 'node:test'
 import { deliveryId } from '../../src/dispatch/match.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { audit, duplicateLine, full } from '../helpers/faults.ts'
 import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker } from '../helpers/worker.ts'
-import { audit, duplicateLine, full } from './support.ts'
 
 // How many retries of each delivery the outage outlasts at max_delay_ms: the full variant, several.
 const retriesAtCap = full ? 5 : 1

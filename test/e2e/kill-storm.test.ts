@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { audit, doomedIdBase, duplicateLine, full, reaped, writeChanges } from '../helpers/faults.ts'
 import {
   assertDrains,
   cliWorkerEnv,
@@ -13,7 +14,6 @@ import {
 } from '../helpers/process.ts'
 import { changesSettled } from '../helpers/settled.ts'
 import { eventually } from '../helpers/worker.ts'
-import { audit, doomedIdBase, duplicateLine, full, reaped, writeChanges } from './support.ts'
 
 const kills = full ? 24 : 6
 const total = full ? 5000 : 1000

@@ -4,9 +4,9 @@ import { freePort } from '../../src/db/embedded.ts'
 import { createPool, type Pool } from '../../src/db/pool.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
+import { audit, duplicateLine, full, readyz, reaped, writeChanges } from '../helpers/faults.ts'
 import { assertDrains, cliWorkerEnv, exited, spawnCli, trackedWebhook } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
-import { audit, duplicateLine, full, readyz, reaped, writeChanges } from './support.ts'
 
 // The outage lasts until the worker has failed this many reconnections (backoff from 250 ms,
 // doubling): about 2 s, or about 30 s for the full variant.
