@@ -13,6 +13,7 @@ import { migrate } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
 import { createLogger } from '../src/log/log.ts'
 import { startQueue } from '../src/queue/boss.ts'
+import { readDurations } from './durations.ts'
 
 // Per run, so concurrent runs against one server do not drop each other's template.
 const templateDb = `observers_test_template_${process.pid}`
@@ -45,7 +46,9 @@ async function prepareTemplate(adminUrl: string) {
 }
 
 async function main() {
-  const args = process.argv.slice(2)
+  // Flags (e.g. `--test-reporter=...`, `--test-name-pattern=...`) go to node --test; the rest are files.
+  const flags = process.argv.slice(2).filter((a) => a.startsWith('--'))
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'))
   let adminUrl = process.env.TEST_DATABASE_URL
   let stop = async () => {}
   if (!adminUrl) {
@@ -65,16 +68,46 @@ async function main() {
   let code = 1
   try {
     await prepareTemplate(adminUrl)
-    const files = args.length > 0 ? args : (await Array.fromAsync(glob('test/**/*.test.ts'))).sort()
+    const found = args.length > 0 ? args : (await Array.fromAsync(glob('test/**/*.test.ts'))).sort()
+    // Longest first (files not timed yet before all), so no long file is left to run alone at the end.
+    const took = readDurations()
+    const files = found.toSorted((a, b) => (took[b] ?? Infinity) - (took[a] ?? Infinity))
     // The heavy fault variants (FAULTS_FULL=1, docs/reliability.md) run for many minutes.
     const timeoutMs = process.env.FAULTS_FULL === '1' ? 3_600_000 : 180_000
+    // Most tests wait on I/O (Postgres, receivers, child workers), so more files than cores run
+    // at once. Each file's workers hold about a dozen connections: two suites side by side at
+    // three files each stay under Postgres's default of 100.
+    const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3)
+    // Node's own choice of reporter, plus the one that times files for the next run's order;
+    // a reporter given on the command line replaces both.
+    const reporters = flags.some((f) => f.startsWith('--test-reporter'))
+      ? []
+      : [
+          `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+          '--test-reporter-destination=stdout',
+          `--test-reporter=${path.resolve(import.meta.dirname, 'durations.ts')}`,
+          '--test-reporter-destination=stdout',
+        ]
     code = await new Promise<number>((resolve) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${timeoutMs}`, ...files],
+        [
+          '--test',
+          `--test-concurrency=${concurrency}`,
+          `--test-timeout=${timeoutMs}`,
+          ...reporters,
+          ...flags,
+          ...files,
+        ],
         {
           stdio: 'inherit',
-          env: { ...process.env, TEST_DATABASE_URL: adminUrl, TEST_TEMPLATE_DB: templateDb },
+          env: {
+            // Every file and every CLI it spawns loads the same modules: V8 compiles them once.
+            NODE_COMPILE_CACHE: path.resolve('.data/compile-cache'),
+            ...process.env,
+            TEST_DATABASE_URL: adminUrl,
+            TEST_TEMPLATE_DB: templateDb,
+          },
         },
       )
       child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)))

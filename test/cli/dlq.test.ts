@@ -126,6 +126,14 @@ test('bulk operations without a selection need explicit consent (exit 2)', async
 })
 
 test('dlq purge with a filter deletes for good, after --dry-run counted it', async () => {
+  const left = async (observer: string) => {
+    const { rows } = await db.pool.query<{ n: number }>(
+      'select count(*)::int as n from observers.dlq where observer = $1',
+      [observer],
+    )
+    return rows[0]!.n
+  }
+  const alpha = await left('alpha')
   const other = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--code', 'OB999', '--json'], env)
   assert.deepEqual(JSON.parse(other.stdout), { deleted: 0 }, 'another error code selects nothing')
   const count = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--dry-run', '--json'], env)
@@ -134,6 +142,6 @@ test('dlq purge with a filter deletes for good, after --dry-run counted it', asy
   const res = await runInProcess(['dlq', 'purge', '--observer', 'beta', '--json'], env)
   assert.equal(res.code, 0, res.output)
   assert.deepEqual(JSON.parse(res.stdout), { deleted: 1 })
-  const { rows } = await db.pool.query(`select count(*)::int as n from observers.dlq`)
-  assert.equal(rows[0].n, 0)
+  assert.equal(await left('beta'), 0)
+  assert.equal(await left('alpha'), alpha, 'the filter spared the other observer')
 })

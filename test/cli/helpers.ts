@@ -36,7 +36,7 @@ export async function runCliWithStdin(
   input: string,
 ): Promise<CliResult> {
   const root = path.resolve(import.meta.dirname, '../..')
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [path.join(root, 'src/cli/main.ts'), ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -55,7 +55,7 @@ export async function runCliWithStdin(
 
 /**
  * Runs `observers <args>` inside this process with the CLI's own command modules, for tests about
- * what a command does rather than the process around it: a spawn costs seconds of CPU under tsx.
+ * what a command does rather than the process around it: a spawn costs a second or more of CPU.
  * `env` is set on process.env for the run; exit codes follow src/cli/main.ts (usage and invalid
  * input 2, any other error 1).
  */

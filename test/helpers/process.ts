@@ -6,9 +6,9 @@ import { observersDir } from './worker.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
-/** Runs `observers <args>` as a separate process (tsx on this Node), for kill and signal tests. */
+/** Runs `observers <args>` as a separate process (on Node's own type stripping, as the bin does), for kill and signal tests. */
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [path.join(root, 'src/cli/main.ts'), ...args], {
     cwd: root,
     env: {
       ...process.env,
@@ -40,7 +40,7 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 export async function waitForOutput(
   child: ChildProcess & { output: string[] },
   pattern: RegExp,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ) {
   const deadline = Date.now() + timeoutMs
   while (!pattern.test(child.output.join(''))) {
@@ -72,8 +72,8 @@ export async function opsGet(
 
 /**
  * Polls `check` until it returns something other than undefined or false, failing at once if the
- * child exits. The default deadline is generous: under tsx on a loaded machine a worker's start
- * alone can take tens of seconds.
+ * child exits. The default deadline is generous: on a loaded machine a worker's start alone can
+ * take tens of seconds.
  */
 export async function untilChild<T>(
   child: ChildProcess & { output: string[] },

@@ -6,16 +6,18 @@ import { changesSettled } from '../helpers/settled.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api, deadLetters, hookObserver } from './helpers.ts'
 
+const pagedObservers = ['last-page', 'cursor', 'delete'] as const
+
 let db: TestDatabase
 let worker: TestWorker
-const r: Record<'single' | 'bulkA' | 'bulkB' | 'ordered' | 'secret', Receiver> = {} as never
+const r: Record<'single' | 'bulkA' | 'bulkB' | 'ordered' | 'secret' | 'paged', Receiver> = {} as never
 const hookToken = 'hook-token-0123456789'
 const signingSecret = 'signing-secret-0123456789'
 
 before(async () => {
   db = await createTestDatabase()
   await db.pool.query('create table items (id int primary key, kind text not null, n int default 0)')
-  for (const name of ['single', 'bulkA', 'bulkB', 'ordered', 'secret'] as const)
+  for (const name of ['single', 'bulkA', 'bulkB', 'ordered', 'secret', 'paged'] as const)
     r[name] = await startReceiver()
   const only = (kind: string) => ({ condition: `kind = '${kind}'` })
   const dir = await observersDir({
@@ -40,10 +42,23 @@ before(async () => {
         },
       ],
     }),
+    // One observer per paging test, so each reads only the dead letters it made.
+    ...Object.fromEntries(
+      pagedObservers.map((name) => [`${name}.json`, hookObserver(name, 'items', r.paged.url, only(name))]),
+    ),
   })
   for (const rec of Object.values(r)) rec.reply([{ status: 503, body: 'down for maintenance' }])
   worker = await runWorker(db.url, dir, { HOOK_TOKEN: hookToken, HOOK_SIGNING_SECRET: signingSecret })
 })
+
+/** Five dead letters of `observer` (one of pagedObservers), from rows `firstId` to `firstId + 4`. */
+async function fiveDeadLetters(observer: (typeof pagedObservers)[number], firstId: number) {
+  await db.pool.query(`insert into items select g, $1 from generate_series($2::int, $2::int + 4) g`, [
+    observer,
+    firstId,
+  ])
+  return deadLetters(db.pool, observer, 5)
+}
 
 after(async () => {
   await worker?.stop()
@@ -95,8 +110,9 @@ test('bulk retry by filter retries only what the filter selects', async () => {
   await r.bulkA.waitFor(10)
   const left = await api(worker.worker, '/api/dlq?entity=items')
   assert.deepEqual(
-    left.body.items.map((i: { observer: string }) => i.observer),
+    left.body.items.map((i: { observer: string }) => i.observer).filter((o: string) => o.startsWith('bulk-')),
     ['bulk-b', 'bulk-b', 'bulk-b', 'bulk-b', 'bulk-b'],
+    "only bulk-a's dead letters were retried",
   )
   const none = await api(worker.worker, '/api/dlq/retry?observer=bulk-b&until=2000-01-01T00:00:00Z', {
     method: 'POST',
@@ -105,24 +121,29 @@ test('bulk retry by filter retries only what the filter selects', async () => {
 })
 
 test('the last page has no next_cursor, also when it is full', async () => {
-  const full = await api(worker.worker, '/api/dlq?observer=bulk-b&limit=5')
+  await fiveDeadLetters('last-page', 40)
+  const full = await api(worker.worker, '/api/dlq?observer=last-page&limit=5')
   assert.equal(full.body.items.length, 5)
   assert.equal(full.body.next_cursor, null)
-  const first = await api(worker.worker, '/api/dlq?observer=bulk-b&limit=4')
+  const first = await api(worker.worker, '/api/dlq?observer=last-page&limit=4')
   assert.equal(first.body.items.length, 4)
   assert.ok(first.body.next_cursor)
-  const rest = await api(worker.worker, `/api/dlq?observer=bulk-b&limit=4&cursor=${first.body.next_cursor}`)
+  const rest = await api(
+    worker.worker,
+    `/api/dlq?observer=last-page&limit=4&cursor=${first.body.next_cursor}`,
+  )
   assert.equal(rest.body.items.length, 1)
   assert.equal(rest.body.next_cursor, null)
 })
 
 test('pages follow the cursor without repeats, newest first', async () => {
+  await fiveDeadLetters('cursor', 50)
   const seen: string[] = []
   let cursor: string | null = null
   do {
     const page = await api(
       worker.worker,
-      `/api/dlq?observer=bulk-b&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      `/api/dlq?observer=cursor&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
     )
     assert.ok(page.body.items.length <= 2)
     seen.push(...page.body.items.map((i: { id: string }) => i.id))
@@ -130,7 +151,7 @@ test('pages follow the cursor without repeats, newest first', async () => {
   } while (cursor)
   assert.equal(seen.length, 5)
   assert.equal(new Set(seen).size, 5)
-  const all = await api(worker.worker, '/api/dlq?observer=bulk-b&type=webhook&since=1h')
+  const all = await api(worker.worker, '/api/dlq?observer=cursor&type=webhook&since=1h')
   assert.deepEqual(
     all.body.items.map((i: { id: string }) => i.id),
     seen,
@@ -144,11 +165,11 @@ test('pages follow the cursor without repeats, newest first', async () => {
 })
 
 test('DELETE removes one dead letter for good', async () => {
-  const [id] = await deadLetters(db.pool, 'bulk-b', 5)
+  const [id] = await fiveDeadLetters('delete', 60)
   const res = await api(worker.worker, `/api/dlq/${id}`, { method: 'DELETE' })
   assert.deepEqual(res.body, { deleted: 1 })
   assert.equal((await api(worker.worker, `/api/dlq/${id}`, { method: 'DELETE' })).status, 404)
-  const left = await api(worker.worker, '/api/dlq?observer=bulk-b')
+  const left = await api(worker.worker, '/api/dlq?observer=delete')
   assert.equal(left.body.items.length, 4)
 })
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { after, before, test } from 'node:test'
+import { after, before, type TestContext, test } from 'node:test'
 import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { exited, opsGet, spawnCli, untilChild, waitUntilReady } from '../helpers/process.ts'
@@ -11,9 +11,7 @@ import { eventually, observersDir, runWorker, type TestWorker } from '../helpers
 import { api } from './helpers.ts'
 
 let db: TestDatabase
-let worker: TestWorker
 let receiver: Receiver
-let dir: string
 let nextId = 1
 
 const hook = (name: string, pathname: string) => ({
@@ -23,8 +21,26 @@ const hook = (name: string, pathname: string) => ({
   actions: [{ type: 'webhook', url: `${receiver.url}${pathname}` }],
 })
 
-async function write(file: string, content: unknown) {
+async function write(dir: string, file: string, content: unknown) {
   await writeFile(path.join(dir, file), typeof content === 'string' ? content : JSON.stringify(content))
+}
+
+/** A worker of the test's own on a fresh directory holding `files`, stopped when the test ends. */
+async function workerOn(
+  t: TestContext,
+  files: Record<string, unknown>,
+): Promise<{ dir: string; worker: TestWorker }> {
+  const dir = await observersDir(files)
+  const worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
+  t.after(() => worker.stop())
+  return { dir, worker }
+}
+
+/** A reload through the API that a broken b.json and a changed a.json get rejected whole. */
+async function rejectedReload(dir: string, worker: TestWorker) {
+  await write(dir, 'a.json', hook('a', '/a-changed'))
+  await write(dir, 'b.json', '{ "name": "b", ')
+  return api(worker.worker, '/api/observers/reload', { method: 'POST' })
 }
 
 /** Inserts a row and returns the paths the receiver got for it. */
@@ -43,17 +59,15 @@ before(async () => {
   db = await createTestDatabase()
   receiver = await startReceiver()
   await db.pool.query('create table items (id int primary key)')
-  dir = await observersDir({ 'a.json': hook('a', '/a') })
-  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '4' })
 })
 
 after(async () => {
-  await worker?.stop()
   await receiver?.close()
   await db?.drop()
 })
 
-test('GET /api/observers lists each observer with its stats', async () => {
+test('GET /api/observers lists each observer with its stats', async (t) => {
+  const { worker } = await workerOn(t, { 'a.json': hook('a', '/a') })
   assert.deepEqual(await deliveredPaths(1), ['/a'])
   const res = await api(worker.worker, '/api/observers')
   assert.equal(res.status, 200)
@@ -78,10 +92,9 @@ test('GET /api/observers lists each observer with its stats', async () => {
   assert.ok(a.stats.p95_ms >= a.stats.p50_ms)
 })
 
-test('a reload with a broken file is rejected whole and the old set keeps running', async () => {
-  await write('a.json', hook('a', '/a-changed'))
-  await write('b.json', '{ "name": "b", ')
-  const res = await api(worker.worker, '/api/observers/reload', { method: 'POST' })
+test('a reload with a broken file is rejected whole and the old set keeps running', async (t) => {
+  const { dir, worker } = await workerOn(t, { 'a.json': hook('a', '/a') })
+  const res = await rejectedReload(dir, worker)
   assert.equal(res.status, 422)
   assert.equal(res.body.applied, false)
   assert.deepEqual(res.body.observers, ['a'])
@@ -101,8 +114,11 @@ test('a reload with a broken file is rejected whole and the old set keeps runnin
   )
 })
 
-test('a fixed directory reloads through the API and readiness recovers', async () => {
-  await write('b.json', hook('b', '/b'))
+test('a fixed directory reloads through the API and readiness recovers', async (t) => {
+  const { dir, worker } = await workerOn(t, { 'a.json': hook('a', '/a') })
+  assert.equal((await rejectedReload(dir, worker)).status, 422)
+  assert.equal((await api(worker.worker, '/readyz')).status, 503, 'not ready after the rejected reload')
+  await write(dir, 'b.json', hook('b', '/b'))
   const res = await api(worker.worker, '/api/observers/reload', { method: 'POST' })
   assert.equal(res.status, 200)
   assert.deepEqual(res.body, { applied: true, observers: ['a', 'b'], problems: [] })
@@ -117,12 +133,13 @@ test('a fixed directory reloads through the API and readiness recovers', async (
   assert.deepEqual(await deliveredPaths(2), ['/a-changed', '/b'])
 })
 
-test('a change in OBSERVERS_DIR reloads by itself', async () => {
-  await write('c.json', hook('c', '/c'))
+test('a change in OBSERVERS_DIR reloads by itself', async (t) => {
+  const { dir, worker } = await workerOn(t, { 'a.json': hook('a', '/a'), 'b.json': hook('b', '/b') })
+  await write(dir, 'c.json', hook('c', '/c'))
   await eventually(() => worker.worker.current().observers.some((o) => o.name === 'c'), 10_000, 'c loaded')
   await rm(path.join(dir, 'b.json'))
   await eventually(() => worker.worker.current().observers.every((o) => o.name !== 'b'), 10_000, 'b gone')
-  assert.deepEqual(await deliveredPaths(2), ['/a-changed', '/c'])
+  assert.deepEqual(await deliveredPaths(2), ['/a', '/c'])
 })
 
 test('SIGHUP reloads a running worker, rejecting a broken set', async () => {

@@ -6,8 +6,9 @@ import { eventually, observersDir, runWorker, type TestWorker } from '../helpers
 
 // A job may stay active for its timeout plus 5 s. Two answers this slow, one after the other,
 // outlast that, so a job fetched before a slot was free to run it would expire while it waited.
-const timeoutMs = 8_000
-const answerMs = 7_000
+// Each answer comes 4 s inside the timeout, so a loaded machine does not turn it into one.
+const timeoutMs = 13_500
+const answerMs = 9_500
 
 let db: TestDatabase
 let receiver: Receiver

@@ -6,6 +6,7 @@ import { fraiseqlSource } from '../../src/sources/fraiseql/source.ts'
 import { configuredSourceHealth } from '../../src/sources/index.ts'
 import type { ChangeSource } from '../../src/sources/types.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { eventually } from '../helpers/worker.ts'
 import { createFraiseqlChangeLog, insertFraiseqlChange } from './fraiseql-schema.ts'
 
 let db: TestDatabase
@@ -26,6 +27,21 @@ async function freshSource(commitWindowMs = 300_000) {
   return { table, source }
 }
 
+/** Waits until, by the database's clock, the newest entry of `table` is more than `ms` old. */
+async function entriesOlderThan(table: string, ms: number) {
+  await eventually(
+    async () => {
+      const { rows } = await db.pool.query<{ old: boolean }>(
+        `select now() - max(created_at) > $1::int * interval '1 millisecond' as old from ${table}`,
+        [ms],
+      )
+      return rows[0]?.old === true
+    },
+    30_000,
+    `the entries of ${table} older than ${ms} ms`,
+  )
+}
+
 /** One dispatch transaction without jobs: claim and record. */
 function pass(source: ChangeSource, limit: number) {
   return withTransaction(db.pool, async (client) => {
@@ -43,8 +59,8 @@ test('a backlog older than the window, created in one transaction, arrives whole
     `insert into ${table} (object_type, object_id, modification_type, object_data)
      select 'Order', gen_random_uuid(), 'INSERT', jsonb_build_object('n', g) from generate_series(1, 5) g`,
   )
-  // Time must pass beyond the 1 s commit window; a longer pause only makes the entries older.
-  await new Promise((r) => setTimeout(r, 1500))
+  // Beyond the 1 s commit window; older only makes them older.
+  await entriesOlderThan(table, 1000)
   const seen: number[] = []
   for (let i = 0; i < 4; i++) {
     const batch = await pass(source, 2)
@@ -72,8 +88,9 @@ test('the floor follows the commit window, and pruned ledger entries are never d
   const { table, source } = await freshSource(1000)
   await insertFraiseqlChange(db.pool, {}, table)
   assert.equal((await pass(source, 10))?.events.length, 1)
-  // The floor moves only as time passes the window; a longer pause changes nothing asserted.
-  await new Promise((r) => setTimeout(r, 2200))
+  // The floor moves only as time passes the window, and the ledger keeps a window below the floor:
+  // two windows on, the entry is below both; later changes nothing asserted.
+  await entriesOlderThan(table, 2000)
   assert.equal((await pass(source, 10))?.events.length, 0)
   const { rows } = await db.pool.query(
     `select extract(epoch from now() - floor)::float8 as behind from observers.source_progress where source = $1`,

@@ -9,6 +9,7 @@ import { mysqlSource } from '../../src/sources/mysql/source.ts'
 import type { ChangeSource } from '../../src/sources/types.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { hostPort, skipUnlessReachable } from '../helpers/services.ts'
+import { eventually } from '../helpers/worker.ts'
 
 const mysqlUrl = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
 const skip = await skipUnlessReachable('MariaDB', hostPort(mysqlUrl, 3306))
@@ -16,6 +17,9 @@ const skip = await skipUnlessReachable('MariaDB', hostPort(mysqlUrl, 3306))
 const stem = `obs_${randomBytes(4).toString('hex')}`
 const table = `${stem}_items`
 const logTable = `${stem}_log`
+// The pruning test's own table and change log, so it sets up all it checks.
+const prunedTable = `${stem}_pruned`
+const prunedLog = `${stem}_pruned_log`
 
 describe('MySQL/MariaDB source: capture and progress', { skip }, () => {
   let db: TestDatabase
@@ -31,6 +35,8 @@ describe('MySQL/MariaDB source: capture and progress', { skip }, () => {
   after(async () => {
     await my?.query(`drop table if exists ${table}`)
     await my?.query(`drop table if exists ${logTable}`)
+    await my?.query(`drop table if exists ${prunedTable}`)
+    await my?.query(`drop table if exists ${prunedLog}`)
     await my?.end()
     await pool?.end()
     await db?.drop()
@@ -86,29 +92,47 @@ describe('MySQL/MariaDB source: capture and progress', { skip }, () => {
   })
 
   test('past the window the ledger and the MySQL change log are pruned, and nothing is dispatched twice', async () => {
+    await my.query(
+      `create table ${prunedTable} (a int, b varchar(5), account varchar(10), data blob, primary key (a, b))`,
+    )
+    await watchMysqlTable(pool, {
+      table: `test.${prunedTable}`,
+      logTable: prunedLog,
+      tenantColumn: 'account',
+    })
     const source = mysqlSource({
       name: 'pruned',
       url: mysqlUrl,
-      logTable,
+      logTable: prunedLog,
       pollMs: 100,
       commitWindowMs: 1000,
       retentionDays: 0,
     })
     try {
       await pass(source)
-      await my.query(`insert into ${table} values (2, 'y', 'acme', null), (3, 'z', 'acme', null)`)
+      await my.query(`insert into ${prunedTable} values (2, 'y', 'acme', null), (3, 'z', 'acme', null)`)
       assert.equal((await pass(source))?.events.length, 2)
-      // The floor moves only as time passes the window; a longer pause changes nothing asserted.
-      await new Promise((r) => setTimeout(r, 2200))
+      // The floor moves only as time passes the window, and the ledger keeps a window below the
+      // floor: two windows on (MySQL's clock), both entries are below both; later changes nothing.
+      await eventually(
+        async () => {
+          const [rows] = await my.query<mysql.RowDataPacket[]>(
+            `select timestampdiff(microsecond, max(created_at), utc_timestamp(6)) > 2000000 as old from ${prunedLog}`,
+          )
+          return Number(rows[0]?.old) === 1
+        },
+        30_000,
+        'the MySQL change-log entries two windows old',
+      )
       assert.equal((await pass(source))?.events.length, 0)
       await source.tidy?.(db.pool)
-      const [left] = await my.query<mysql.RowDataPacket[]>(`select count(*) as n from ${logTable}`)
+      const [left] = await my.query<mysql.RowDataPacket[]>(`select count(*) as n from ${prunedLog}`)
       assert.equal(Number(left[0]?.n), 0, 'dispatched rows a window below the floor are deleted in MySQL')
       const { rows } = await db.pool.query(
         `select count(*)::int as n from observers.source_ledger where source = 'pruned'`,
       )
       assert.equal(rows[0].n, 0)
-      await my.query(`insert into ${table} values (4, 'w', 'acme', null)`)
+      await my.query(`insert into ${prunedTable} values (4, 'w', 'acme', null)`)
       const later = (await pass(source))?.events ?? []
       assert.deepEqual(
         later.map((e) => e.entity_id),

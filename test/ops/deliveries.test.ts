@@ -7,7 +7,7 @@ import type { ChangeEvent } from '../../src/event/event.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
-import { api } from '../ops/helpers.ts'
+import { api } from './helpers.ts'
 
 let db: TestDatabase
 let flaky: Receiver

@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test'
 import { maxJsonDepth } from '../../src/db/queries/change-log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { full } from '../helpers/faults.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
-import { full } from './support.ts'
 
 let db: TestDatabase
 let receiver: DurableReceiver

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Pool } from '../../src/db/pool.ts'
 import { deliveryId } from '../../src/dispatch/match.ts'
-import type { Recorded } from '../helpers/durable-receiver.ts'
+import type { Recorded } from './durable-receiver.ts'
 
 /** FAULTS_FULL=1 runs the heavy variants (more kills, more changes, longer outages). */
 export const full = process.env.FAULTS_FULL === '1'
@@ -149,5 +149,3 @@ export async function readyz(port: number): Promise<number> {
     return 0
   }
 }
-
-export const randomBetween = (min: number, max: number) => min + Math.floor(Math.random() * (max - min))

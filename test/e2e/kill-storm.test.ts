@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { audit, doomedIdBase, duplicateLine, full, reaped, writeChanges } from '../helpers/faults.ts'
 import {
   assertDrains,
   cliWorkerEnv,
@@ -14,7 +14,6 @@ import {
 } from '../helpers/process.ts'
 import { changesSettled } from '../helpers/settled.ts'
 import { eventually } from '../helpers/worker.ts'
-import { audit, doomedIdBase, duplicateLine, full, randomBetween, reaped, writeChanges } from './support.ts'
 
 const kills = full ? 24 : 6
 const total = full ? 5000 : 1000
@@ -51,23 +50,36 @@ after(async () => {
 // Rows of changes written for one kill each; below doomedIdBase, apart from the writer's.
 const baitIdBase = 9_000_000
 
+/** Points of a worker's start where every third kill lands, in turn: the output that marks each. */
+const startStages = [
+  { stage: 'its first log line', output: /\S/ },
+  { stage: 'its listener connected', output: /listening for changes/ },
+  { stage: 'spawned', output: undefined },
+]
+
 /**
- * Starts and SIGKILLs `kills` workers in turn. Every third dies at a random point of its start;
- * the others once the receiver holds one of their requests open, so each of those kills lands
- * while a delivery is in flight. A row written per kill gives each worker something to deliver
+ * Starts and SIGKILLs `kills` workers in turn. Every third dies during its start, at one of
+ * `startStages`; the others once the receiver holds one of their requests open, so each of those
+ * kills lands while a delivery is in flight. A row written per kill gives each worker something to deliver
  * even after the writer is done.
  */
 async function storm(): Promise<number> {
   let baits = 0
   for (let k = 0; k < kills; k++) {
     await eventually(() => receiver.open === 0, 30_000, "the killed worker's requests closed")
-    const worker = reaped(spawnCli(['start'], env))
-    if (k % 3 === 2) await delay(randomBetween(300, 1500))
-    else {
-      await db.pool.query(`insert into ledger values ($1, 'bait')`, [baitIdBase + baits++])
-      // No await between this check and the kill: the receiver cannot answer in between.
-      await untilChild(worker, async () => receiver.open > 0, `worker ${k} delivering`)
+    if (k % 3 === 2) {
+      const { stage, output } = startStages[((k - 2) / 3) % startStages.length]!
+      const worker = reaped(spawnCli(['start'], { ...env, LOG_LEVEL: 'info' }))
+      if (output)
+        await untilChild(worker, async () => output.test(worker.output.join('')), `worker ${k}: ${stage}`)
+      assert.equal(worker.exitCode, null, `worker ${k} ran until its kill:\n${worker.output.join('')}`)
+      await sigkill(worker)
+      continue
     }
+    const worker = reaped(spawnCli(['start'], env))
+    await db.pool.query(`insert into ledger values ($1, 'bait')`, [baitIdBase + baits++])
+    // No await between this check and the kill: the receiver cannot answer in between.
+    await untilChild(worker, async () => receiver.open > 0, `worker ${k} delivering`)
     assert.equal(worker.exitCode, null, `worker ${k} ran until its kill:\n${worker.output.join('')}`)
     await sigkill(worker)
   }

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { reaped } from '../helpers/faults.ts'
 import { exited, spawnCli, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
-import { reaped } from './support.ts'
 
 const token = (prefix: string) => `${prefix}${randomBytes(12).toString('hex')}`
 

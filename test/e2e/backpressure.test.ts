@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
+import { audit, full, reaped, rssMb } from '../helpers/faults.ts'
 import { assertDrains, cliWorkerEnv, spawnCli, trackedWebhook, waitUntilReady } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
-import { audit, full, reaped, rssMb } from './support.ts'
 
 const total = full ? 50_000 : 5_000
 const ratePerSecond = full ? 100 : 500

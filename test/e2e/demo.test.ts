@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
-import { createDemoTable, fireDemo } from '../src/demo/demo.ts'
-import { createTestDatabase } from './helpers/db.ts'
-import { eventually, startWorkerWithDatabase } from './helpers/worker.ts'
-import { api } from './ops/helpers.ts'
+import { createDemoTable, fireDemo } from '../../src/demo/demo.ts'
+import { createTestDatabase } from '../helpers/db.ts'
+import { eventually, startWorkerWithDatabase } from '../helpers/worker.ts'
+import { api } from '../ops/helpers.ts'
 
-const root = path.resolve(import.meta.dirname, '..')
+const root = path.resolve(import.meta.dirname, '../..')
 
 test('on your own database with the default observers folder, the worker is ready and reloads apply', async (t) => {
   // The README's default, ./observers of a fresh clone.

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
 import { freePort } from '../../src/db/embedded.ts'
 import { createPool, type Pool } from '../../src/db/pool.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
+import { audit, duplicateLine, full, readyz, reaped, writeChanges } from '../helpers/faults.ts'
 import { assertDrains, cliWorkerEnv, exited, spawnCli, trackedWebhook } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
-import { audit, duplicateLine, full, readyz, reaped, writeChanges } from './support.ts'
 
-const downMs = full ? 20_000 : 3_000
+// The outage lasts until the worker has failed this many reconnections (backoff from 250 ms,
+// doubling): about 2 s, or about 30 s for the full variant.
+const failedReconnects = full ? 7 : 3
 const total = full ? 3000 : 600
 
 let pg: OwnedPostgres
@@ -57,7 +58,7 @@ test('database restarts and killed connections mid-stream: the worker reconnects
   const worker = reaped(spawnCli(['start'], env))
   t.after(() => void worker.kill('SIGKILL'))
   await untilReady(true, 120_000, '/readyz 200 after start')
-  const writer = writeChanges(pool, 'tickets', total, 6000 + downMs)
+  const writer = writeChanges(pool, 'tickets', total, full ? 26_000 : 9000)
   await eventually(() => receiver.distinct > 50, 30_000, 'deliveries under way')
 
   const { rows } = await pool.query<{ n: number; pids: number[] }>(terminateSql)
@@ -76,10 +77,15 @@ test('database restarts and killed connections mid-stream: the worker reconnects
   )
   await untilReady(true, 30_000, '/readyz 200 after connections were killed')
 
+  const lost = () => worker.output.join('').match(/OB010: listener connection lost/g)?.length ?? 0
   await pg.stop()
   await untilReady(false, 15_000, '/readyz not ready while the database is down')
-  // The outage's length is the fault itself; longer only makes the test slower.
-  await delay(downMs)
+  const lostAtStop = lost()
+  await eventually(
+    () => lost() >= lostAtStop + failedReconnects,
+    120_000,
+    `${failedReconnects} failed reconnections while the database is down`,
+  )
   assert.equal(worker.exitCode, null, `worker survives the outage:\n${worker.output.join('').slice(-4000)}`)
   assert.equal(await readyz(opsPort), 503, 'still not ready while the database is down')
   await pg.start()
@@ -92,7 +98,9 @@ test('database restarts and killed connections mid-stream: the worker reconnects
   const committed = counts[0]!.n
   await eventually(() => receiver.distinct >= committed, 90_000, `all ${committed} deliveries`)
   const result = await audit(pool, 'public.tickets', 'tickets', receiver.delivered())
-  console.log(`database restarts survived: 1 (down ${downMs} ms), changes: ${committed}`)
+  console.log(
+    `database restarts survived: 1 (${failedReconnects} failed reconnections), changes: ${committed}`,
+  )
   console.log(duplicateLine(result))
   assert.deepEqual(result.missing, [], 'no committed change is lost')
   assert.deepEqual(result.unexpected, [], 'nothing is delivered that did not commit')
