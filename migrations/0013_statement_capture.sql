@@ -158,6 +158,9 @@ declare
   args text;
   mode text := observers.capture_mode(target);
 begin
+  -- Workers starting together may watch one table at once: one at a time, or the second's
+  -- create trigger meets the first's (lock class 731190215, src/db/locks.ts).
+  perform pg_advisory_xact_lock(731190215, target::oid::int);
   select n.nspname, observers.entity_name(n.nspname, c.relname) into schema_name, entity_name
     from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
   if schema_name in ('observers', 'pgboss') then

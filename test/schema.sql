@@ -18,7 +18,7 @@ function retry_dead_letters(observer text DEFAULT NULL::text, since interval DEF
 function rewatch() returns SETOF text body md5 ec221648c29c69eca0bedf4f1c6d1e75
 function take_rate_slot(rate_key text, rate_limit integer, period_ms integer, hold_ms integer) returns TABLE(grant_id bigint, wait_until timestamp with time zone) body md5 8c2c3e01afd8087b0cfa981499cde3bb
 function unwatch(target regclass) returns void body md5 e36d4e1661364fae914e0418247e1b09
-function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 e723034fe160aa52a79cbb5c49b3360f
+function watch(target regclass, tenant_column text DEFAULT NULL::text, actor_setting text DEFAULT 'request.jwt.claim.sub'::text, noop_updates boolean DEFAULT false) returns void body md5 5b8e3c4cde4bf0d2258f43af2a37ee18
 index CREATE INDEX change_log_created_at ON observers.change_log USING btree (created_at)
 index CREATE INDEX deliveries_entity ON observers.deliveries USING btree (entity, entity_id)
 index CREATE INDEX deliveries_last_attempt ON observers.deliveries USING btree (last_attempt_at)

@@ -26,6 +26,13 @@ export const lockKeys = {
   sourceClass: 731_190_211,
   /** Class of the change-log partition locks, with partitionLockId(count, partition). */
   partitionClass: 731_190_212,
+  /**
+   * Class of the fetch locks, with hashtext(queue name): fetches of a queue whose jobs carry a
+   * group take turns under it (src/queue/runner.ts).
+   */
+  fetchClass: 731_190_214,
+  /** Class of the watch locks, with the table's oid: one observers.watch of a table at a time (migrations/0013). */
+  watchClass: 731_190_215,
 } as const
 
 /** Largest partition count: the count and the partition share one int of the lock key. */

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
+import { lockKeys } from '../db/locks.ts'
 import { withTransaction } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
 import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
@@ -83,9 +84,6 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
 
 type FetchedJob = { id: string; retryCount: number; data: JobData }
 
-/** Namespace of the fetch locks (two-int advisory keys: the second is a hash of the queue name). */
-const fetchLockKey = 731_190_212
-
 /**
  * Fetches from a queue whose jobs carry a group (max_concurrency). pg-boss counts a group's
  * active jobs and ranks its candidates within one statement; two statements running at once
@@ -96,7 +94,7 @@ const fetchLockKey = 731_190_212
  */
 async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchSize: number) {
   return withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1::int, hashtext($2))', [fetchLockKey, queue])
+    await client.query('select pg_advisory_xact_lock($1::int, hashtext($2))', [lockKeys.fetchClass, queue])
     return boss.fetch<JobData>(queue, {
       batchSize,
       groupConcurrency: { default: 1_000_000, tiers: groupTiers },
