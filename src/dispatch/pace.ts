@@ -70,12 +70,17 @@ export function wakeable(signal: AbortSignal, pollMs: number): Wakeable {
 // commits stop notifying (migrations/0004_dispatch_queue.sql, docs/performance.md).
 const awakeBatch = 8
 const awakePollMs = 5
+// Empty passes double the poll, but within a second of the last claim no further than this:
+// traffic that just paused is likely to resume, and its next change should not wait a second.
+const recentPollMs = 50
+const recentMs = 1_000
 
 /**
  * Our own change log, led partition by partition through the listener. Caught up, the dispatcher
  * sleeps until a NOTIFY once commits are sure to send one (the sleep lock, held by this worker or
  * another); busy, it stays awake and polls, and commits send nothing. A long transaction that
- * keeps it from sleeping makes it poll ever less often, up to pollMs.
+ * keeps it from sleeping makes it poll ever less often, up to pollMs (50 ms within a second of
+ * its last claim).
  */
 export function notifyPace(
   deps: { listener: Listener; partitions: Partitions; wake: Wakeable; pollMs: number },
@@ -83,6 +88,7 @@ export function notifyPace(
 ): Pace {
   const { listener, partitions, wake } = deps
   let idlePollMs = awakePollMs
+  let lastClaimAt = 0
   // Commits notify: this worker holds the sleep lock, or saw another worker hold it.
   let quiet = false
   return {
@@ -95,6 +101,7 @@ export function notifyPace(
       return undefined
     },
     async after({ claimed, more }) {
+      if (claimed > 0) lastClaimAt = performance.now()
       if (more) return
       if (claimed >= awakeBatch) {
         await listener.stayAwake()
@@ -111,7 +118,9 @@ export function notifyPace(
         quiet = true
         return
       }
-      idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, deps.pollMs)
+      const ceiling =
+        performance.now() - lastClaimAt < recentMs ? Math.min(recentPollMs, deps.pollMs) : deps.pollMs
+      idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, ceiling)
       await delay(idlePollMs, undefined, { signal }).catch(() => {})
     },
   }
