@@ -42,6 +42,11 @@ export interface Dispatcher {
 const tidyEveryMs = 60_000
 // A claim that met changes another transaction is claiming tries again after this long.
 const busyRetryMs = 20
+// Held longer than this, a change is not a hand-over but a claimer that hangs (its connection
+// cut mid-pass, not yet noticed by the server): claims then skip held changes for heldSkipMs,
+// so one stuck session cannot stop its partitions (docs/operations.md, several workers).
+const heldPatienceMs = 2_000
+const heldSkipMs = 30_000
 
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 async function dispatchBatch(
@@ -156,8 +161,11 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
     // Set when a batch failed on one change's data: the next pass goes change by change.
     let oneByOne = false
     const own = source.wake === 'notify'
+    let busySince: number | undefined
+    let skipHeldUntil = 0
     while (!signal.aborted) {
-      const scope = await pace.begin()
+      const led = await pace.begin()
+      const scope = led && performance.now() < skipHeldUntil ? { ...led, skipHeld: true } : led
       // Leading no partition is a healthy state for one of several workers.
       if (!scope) {
         if (own) lastPassAt = Date.now()
@@ -166,6 +174,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
       let outcome: PassOutcome
       try {
         const result = await dispatchBatch(deps, source, scope, oneByOne)
+        busySince = undefined
         oneByOne = false
         failures.reset()
         counts.passed()
@@ -179,6 +188,15 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
       } catch (err) {
         // Another transaction holds changes this claim would take (a hand-over): not a failure.
         if (isClaimBusy(err)) {
+          busySince ??= performance.now()
+          if (performance.now() - busySince > heldPatienceMs) {
+            skipHeldUntil = performance.now() + heldSkipMs
+            log.warn(
+              { source: source.name, held_ms: Math.round(performance.now() - busySince) },
+              'changes held by another transaction for over 2 s: claims skip held changes for 30 s',
+            )
+            busySince = undefined
+          }
           await delay(busyRetryMs, undefined, { signal }).catch(() => {})
           continue
         }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts'
-import { coerceError } from '../errors/errors.ts'
+import { describeError } from '../errors/errors.ts'
 import type { ChangeSource, SourceHealth } from './types.ts'
 
 const bucketMs = 60_000
@@ -86,7 +86,7 @@ export async function sourceHealth(
       backlog: null,
       lagSeconds: null,
       backlogWarning: false,
-      lastError: coerceError(err).message,
+      lastError: describeError(err),
     }
   }
 }

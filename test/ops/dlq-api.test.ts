@@ -229,7 +229,7 @@ test('bad input answers 400 with a code, unknown routes 404, wrong methods 405',
 })
 
 test('a dead letter shows the request its attempt sent, with every secret redacted', async () => {
-  await db.pool.query(`insert into items values (50, 'secret')`)
+  await db.pool.query(`insert into items values (70, 'secret')`)
   const [id] = await deadLetters(db.pool, 'secret')
   const [sent] = await r.secret.waitFor(1)
   const shown = await api(worker.worker, `/api/dlq/${id}`)
@@ -237,13 +237,13 @@ test('a dead letter shows the request its attempt sent, with every secret redact
   const request = shown.body.request
   assert.equal(request.kind, 'http')
   assert.equal(request.method, 'PUT')
-  assert.equal(request.url, `${r.secret.url}/orders/50?token=[redacted]`)
+  assert.equal(request.url, `${r.secret.url}/orders/70?token=[redacted]`)
   assert.equal(request.headers['x-kind'], 'secret')
   assert.equal(request.headers.authorization, '[redacted]')
   assert.equal(request.headers['webhook-signature'], '[redacted]')
   assert.equal(request.headers['webhook-id'], shown.body.delivery_id)
   const body = JSON.parse(request.body)
-  assert.equal(String(body.id), '50')
+  assert.equal(String(body.id), '70')
   assert.equal(body.note, 'echo [redacted]')
   assert.equal(sent!.headers.authorization, hookToken, 'the attempt itself sent the secret')
   const text = JSON.stringify(shown.body.request)

@@ -125,6 +125,11 @@ export interface PartitionScope {
   count: number
   /** Ascending, each below count. */
   led: readonly number[]
+  /**
+   * Skip changes another transaction holds instead of failing the claim: for a claimer that
+   * hangs, where waiting would stop the partition (src/dispatch/dispatcher.ts).
+   */
+  skipHeld?: boolean
 }
 
 /** Every partition: one worker leading them all claims as if there were none. */
@@ -156,7 +161,7 @@ function claimStatement(limits: ClaimLimits, scope: PartitionScope) {
   const max = Math.max(1, Math.trunc(limits.changeBytes))
   const partitions = partitionFilter(scope)
   return {
-    name: `observers.claim-changes-${rows}-${bytes}-${max}${partitions.name}`,
+    name: `observers.claim-changes-${rows}-${bytes}-${max}${partitions.name}${scope.skipHeld ? '-skip' : ''}`,
     // Sizes come from change_pending, recorded at capture, so no image is read to choose the
     // batch: the oldest candidates are taken while the bytes before each stay under the budget.
     // An oversized change weighs nothing, because its images are never loaded.
@@ -167,10 +172,11 @@ function claimStatement(limits: ClaimLimits, scope: PartitionScope) {
     // NOWAIT, not SKIP LOCKED: a change locked by another claim (a leader hand-over, workers
     // configured with different partition counts) fails this claim instead of letting it take a
     // later change of the same row first. The filter is checked before a row is locked, so claims
-    // of other partitions never meet; the caller treats the failure as "busy" (isClaimBusy).
+    // of other partitions never meet; the caller treats the failure as "busy" (isClaimBusy), and
+    // after 2 s of it claims with SKIP LOCKED for a while (scope.skipHeld).
     text: `with candidates as (
        select seq, coalesce(bytes, 0) as bytes from observers.change_pending ${partitions.where}
-        order by seq limit ${rows} for update nowait
+        order by seq limit ${rows} for update ${scope.skipHeld ? 'skip locked' : 'nowait'}
      ), taken as (
        select seq, bytes from (
          select seq, bytes, coalesce(sum(case when bytes > ${max} then 0 else bytes end)
