@@ -1,8 +1,9 @@
-import { countDeliveriesByOutcome } from '../db/queries/deliveries.ts'
+import { countDeliveriesByOutcome, observerActivity } from '../db/queries/deliveries.ts'
 import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { ActionConfig, Observer } from '../observers/types.ts'
 import { destinationKey } from '../queue/policy.ts'
-import { countDeadLettersByObserver, observerDurations, observerJobs } from '../queue/stats.ts'
+import { countDeadLettersByObserver, observerJobs } from '../queue/stats.ts'
+import { activityWindowSeconds, idle } from './api-observers.ts'
 import { sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
@@ -62,10 +63,10 @@ export async function showObserver(ctx: RouteContext) {
     destinationOf(a),
     ...(a.rate_limit?.key === undefined ? [] : [`${a.type}:${a.rate_limit.key}`]),
   ])
-  const [jobs, deliveries, durations, dlq, states] = await Promise.all([
+  const [jobs, deliveries, activity, dlq, states] = await Promise.all([
     observerJobs(ctx.worker.pool, name),
     countDeliveriesByOutcome(ctx.worker.pool, name),
-    observerDurations(ctx.worker.pool, name),
+    observerActivity(ctx.worker.pool, activityWindowSeconds, name),
     countDeadLettersByObserver(ctx.worker.pool),
     destinationStates(ctx, keys),
   ])
@@ -81,6 +82,6 @@ export async function showObserver(ctx: RouteContext) {
     jobs,
     deliveries,
     in_dlq: dlq.get(o.name) ?? 0,
-    durations_ms: durations,
+    activity: { window_seconds: activityWindowSeconds, ...(activity.get(name) ?? idle) },
   })
 }

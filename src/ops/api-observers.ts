@@ -13,8 +13,8 @@ import { describeProblems } from './readiness.ts'
 import type { RouteContext } from './types.ts'
 
 /** The window of the cluster-wide activity each observer reports. */
-const activityWindowSeconds = 3600
-const idle: ObserverActivity = { delivered: 0, retrying: 0, failed: 0, p50_ms: null, p95_ms: null }
+export const activityWindowSeconds = 3600
+export const idle: ObserverActivity = { delivered: 0, retrying: 0, failed: 0, p50_ms: null, p95_ms: null }
 
 /**
  * The activity query scans the hour's deliveries (about 1.5 s at 400 000 an hour), so each

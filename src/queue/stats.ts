@@ -114,22 +114,3 @@ export async function observerJobs(db: Queryable, observer: string): Promise<Obs
     held: r?.held ?? { paused: 0, breaker: 0, rate_limit: 0 },
   }
 }
-
-/** Attempt durations of an observer's deliveries completed in the last hour, as pg-boss keeps them. */
-export async function observerDurations(
-  db: Queryable,
-  observer: string,
-): Promise<{ completed: number; p50_ms: number | null; p95_ms: number | null }> {
-  const { rows } = await db.query<{ completed: number; p50: number | null; p95: number | null }>(
-    `select count(*)::int as completed,
-            percentile_cont(0.5) within group (order by (output ->> 'duration_ms')::float8) as p50,
-            percentile_cont(0.95) within group (order by (output ->> 'duration_ms')::float8) as p95
-       from ${bossSchema}.job
-      where name like 'observers.%' and name <> $1 and state = 'completed'
-        and completed_on > now() - interval '1 hour' and data ->> 'observer' = $2`,
-    [dlqQueue, observer],
-  )
-  const r = rows[0]
-  const ms = (v: number | null | undefined) => (v == null ? null : Math.round(v))
-  return { completed: r?.completed ?? 0, p50_ms: ms(r?.p50), p95_ms: ms(r?.p95) }
-}

@@ -100,7 +100,7 @@ test(`rate_limit ${perSecond}/s holds across 4 worker processes in every second 
   )
   assert.deepEqual(spent, [], 'waiting spent no attempt')
   assert.equal(shown.body.jobs.created + shown.body.jobs.retry + shown.body.jobs.active, 0)
-  assert.equal(shown.body.durations_ms.completed, rows)
+  assert.equal(shown.body.activity.delivered, rows)
   assert.equal(shown.body.actions[0].rate_limit.per_second, perSecond)
   const waits = await Promise.all((cluster?.ports ?? []).map((p) => opsGet(p, '/metrics')))
   const waited = waits.some((m) =>

@@ -254,12 +254,13 @@ export interface ObserverActivity {
 }
 
 /**
- * Per observer, the deliveries whose last attempt settled in the last `seconds`, cluster-wide:
- * one scan of deliveries_last_attempt's range.
+ * Per observer (or only `observer`'s), the deliveries whose last attempt settled in the last
+ * `seconds`, cluster-wide: one scan of deliveries_last_attempt's range.
  */
 export async function observerActivity(
   db: Queryable,
   seconds: number,
+  observer?: string,
 ): Promise<Map<string, ObserverActivity>> {
   const { rows } = await db.query<ObserverActivity & { observer: string }>(
     `select observer,
@@ -270,8 +271,9 @@ export async function observerActivity(
             percentile_disc(0.95) within group (order by duration_ms) as p95_ms
        from observers.deliveries
       where last_attempt_at >= now() - $1::int * interval '1 second'
+        and ($2::text is null or observer = $2)
       group by observer`,
-    [seconds],
+    [seconds, observer ?? null],
   )
   return new Map(rows.map(({ observer, ...activity }) => [observer, activity]))
 }
