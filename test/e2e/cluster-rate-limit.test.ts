@@ -85,21 +85,23 @@ test(`rate_limit ${perSecond}/s holds across 4 worker processes in every second 
   assert.ok(busiest.fixed <= perSecond, `at most ${perSecond} in a whole second (${busiest.fixed})`)
   assert.ok(busiest.sliding <= perSecond, `at most ${perSecond} in any 1000 ms (${busiest.sliding})`)
   // Any one worker answers for the cluster: the record and the jobs are read from the database.
-  // The receiver answers before each completion is written: wait for the last ones.
+  // The receiver answers before each completion is written: wait for the last ones, and for the
+  // last job to leave the queue.
   const shown = await eventually(
     async () => {
       const r = await opsGet(cluster?.ports[0] ?? 0, '/api/observers/rated')
-      return r.body?.deliveries?.delivered === rows ? r : undefined
+      const jobs = r.body?.jobs
+      const left = jobs ? jobs.created + jobs.retry + jobs.active : -1
+      return r.body?.deliveries?.delivered === rows && left === 0 ? r : undefined
     },
     30_000,
-    'every delivery recorded',
+    'every delivery recorded and no job left',
   )
   const { rows: spent } = await db.pool.query<{ attempts: number; last_error: string | null }>(
     `select attempts, last_error from observers.deliveries
       where observer = 'rated' and (attempts > 1 or outcome <> 'delivered')`,
   )
   assert.deepEqual(spent, [], 'waiting spent no attempt')
-  assert.equal(shown.body.jobs.created + shown.body.jobs.retry + shown.body.jobs.active, 0)
   assert.equal(shown.body.activity.delivered, rows)
   assert.equal(shown.body.actions[0].rate_limit.per_second, perSecond)
   const waits = await Promise.all((cluster?.ports ?? []).map((p) => opsGet(p, '/metrics')))
