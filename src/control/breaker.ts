@@ -1,11 +1,8 @@
-import type pg from 'pg'
-import type { Statements } from '../db/statements.ts'
 import { ErrorCode } from '../errors/errors.ts'
-import type { Logger } from '../log/log.ts'
-import type { Outcome, Queue } from '../queue/boss.ts'
+import type { Outcome } from '../queue/boss.ts'
 import { holdForBreaker, releaseBreaker } from '../queue/pgboss-sql.ts'
 import type { Attempt } from '../queue/settle.ts'
-import { controlChannel, startRefresher } from './refresher.ts'
+import { controlChannel, type HoldDeps, startRefresher } from './refresher.ts'
 
 /** Attempt verdicts that say the destination is unwell; a permanent refusal (a 4xx) does not. */
 const destinationFailures = new Set<string>([
@@ -31,17 +28,10 @@ export interface Breakers {
   stop(): Promise<void>
 }
 
-export interface BreakerOptions {
-  boss: Queue
-  pool: pg.Pool
-  statements: Statements
-  log: Logger
-  listen: boolean
+export interface BreakerOptions extends HoldDeps {
   /** Consecutive failures that open a destination; 0 turns breakers off. */
   failures: number
   probeMs: number
-  retentionSeconds: number
-  wake(queue: string): void
 }
 
 export async function startBreakers(o: BreakerOptions): Promise<Breakers> {

@@ -1,10 +1,6 @@
-import type pg from 'pg'
-import type { Statements } from '../db/statements.ts'
-import type { Logger } from '../log/log.ts'
-import type { Queue } from '../queue/boss.ts'
 import { holdPaused, releasePaused } from '../queue/pgboss-sql.ts'
 import type { Attempt } from '../queue/settle.ts'
-import { startRefresher } from './refresher.ts'
+import { type HoldDeps, startRefresher } from './refresher.ts'
 
 /** The pause targets a delivery answers to: its observer, and that observer's action. */
 export function pauseTargets(observer: string, actionIndex: number): string[] {
@@ -22,16 +18,7 @@ export interface PauseState {
   stop(): Promise<void>
 }
 
-export interface PauseOptions {
-  boss: Queue
-  pool: pg.Pool
-  statements: Statements
-  log: Logger
-  listen: boolean
-  /** Wakes the runners of queues whose held jobs were released. */
-  wake(queue: string): void
-  retentionSeconds: number
-}
+export type PauseOptions = HoldDeps
 
 export async function startPauseState(o: PauseOptions): Promise<PauseState> {
   let paused = new Set<string>()

@@ -1,14 +1,11 @@
-import type pg from 'pg'
-import type { Statements } from '../db/statements.ts'
 import type { Delivery } from '../event/delivery.ts'
-import type { Logger } from '../log/log.ts'
 import type { RateLimit } from '../observers/types.ts'
-import type { Outcome, Queue } from '../queue/boss.ts'
+import type { Outcome } from '../queue/boss.ts'
 import { holdForRate } from '../queue/pgboss-sql.ts'
 import { destinationKey, jobExpirySeconds } from '../queue/policy.ts'
 import type { Attempt } from '../queue/settle.ts'
 import { renderString, templateScope } from '../templates/render.ts'
-import { startRefresher } from './refresher.ts'
+import { type HoldDeps, startRefresher } from './refresher.ts'
 
 /** Why a delivery waited: over its rate_limit, or its destination answered 429 with Retry-After. */
 export type WaitReason = 'rate' | 'blocked'
@@ -32,15 +29,7 @@ export interface RateLimits {
   stop(): Promise<void>
 }
 
-export interface RateLimitOptions {
-  boss: Queue
-  pool: pg.Pool
-  statements: Statements
-  log: Logger
-  listen: boolean
-  retentionSeconds: number
-  /** Wakes a queue's runner when a held job is due. */
-  wake(queue: string): void
+export interface RateLimitOptions extends HoldDeps {
   onWait?(observer: string, reason: WaitReason): void
 }
 

@@ -1,3 +1,5 @@
+import type pg from 'pg'
+import type { Statements } from '../db/statements.ts'
 import { coerceError, ErrorCode } from '../errors/errors.ts'
 import type { Logger } from '../log/log.ts'
 import type { Queue } from '../queue/boss.ts'
@@ -6,6 +8,20 @@ import type { Queue } from '../queue/boss.ts'
 export const controlChannel = 'observers_control'
 
 const refreshMs = 2_000
+
+/** What every control that holds fetched jobs (pause, breakers, rate limits) works with. */
+export interface HoldDeps {
+  boss: Queue
+  pool: pg.Pool
+  statements: Statements
+  log: Logger
+  /** LISTEN for changes made by other workers; false behind a transaction-mode pooler. */
+  listen: boolean
+  /** How long a held job is kept waiting at most. */
+  retentionSeconds: number
+  /** Wakes the runners of queues whose held jobs were released or are due. */
+  wake(queue: string): void
+}
 
 export interface Refresher {
   /** Reads now; reads run one after another, and each caller's read starts after it called. */

@@ -1,15 +1,13 @@
-import type pg from 'pg'
 import type { Config } from '../config/config.ts'
-import type { Statements } from '../db/statements.ts'
 import { coerceError, ErrorCode } from '../errors/errors.ts'
 import type { Delivery } from '../event/delivery.ts'
-import type { Logger } from '../log/log.ts'
-import { type ClaimedJob, type Outcome, type Queue, waitingRetentionSeconds } from '../queue/boss.ts'
+import { type ClaimedJob, type Outcome, waitingRetentionSeconds } from '../queue/boss.ts'
 import { destinationKey } from '../queue/policy.ts'
 import type { Attempt } from '../queue/settle.ts'
 import { type Breakers, startBreakers } from './breaker.ts'
 import { type PauseState, startPauseState } from './pause.ts'
 import { type RateLimits, startRateLimits, type WaitReason } from './rate-limit.ts'
+import type { HoldDeps } from './refresher.ts'
 
 /** Cluster-wide control of deliveries: pauses, circuit breakers and rate limits per destination. */
 export interface Control {
@@ -29,16 +27,8 @@ export interface Control {
   stop(): Promise<void>
 }
 
-export interface ControlOptions {
-  boss: Queue
-  pool: pg.Pool
-  statements: Statements
+export interface ControlOptions extends Omit<HoldDeps, 'retentionSeconds'> {
   config: Config
-  log: Logger
-  /** LISTEN for changes made by other workers; false behind a transaction-mode pooler. */
-  listen: boolean
-  /** Wakes the runners of queues whose held jobs were released. */
-  wake(queue: string): void
   onRateWait?(observer: string, reason: WaitReason): void
 }
 
