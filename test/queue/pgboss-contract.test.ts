@@ -161,7 +161,10 @@ test('recording outputs looks up the jobs it names, however many wait and whatev
   await db.pool.query('analyze pgboss.job_common')
   const note = 'x'.repeat(500)
   for (let i = 0; i < 20; i++) {
-    await boss.insert(other, Array.from({ length: 1000 }, () => ({ data: { note } })))
+    await boss.insert(
+      other,
+      Array.from({ length: 1000 }, () => ({ data: { note } })),
+    )
   }
   const done = await boss.fetch(other, { batchSize: 20 })
   await boss.complete(
@@ -182,7 +185,10 @@ test('recording outputs looks up the jobs it names, however many wait and whatev
     const plan = rows[0]['QUERY PLAN'][0]
     assert.equal(plan.Plan['Actual Rows'] ?? plan.Plan.Plans?.[0]?.['Actual Rows'], 20, JSON.stringify(plan))
     // 20 jobs looked up by key touch a few dozen pages; a scan of the queue, over a thousand.
-    assert.ok(plan.Plan['Shared Hit Blocks'] + plan.Plan['Shared Read Blocks'] < 500, JSON.stringify(plan.Plan))
+    assert.ok(
+      plan.Plan['Shared Hit Blocks'] + plan.Plan['Shared Read Blocks'] < 500,
+      JSON.stringify(plan.Plan),
+    )
   } finally {
     client.release()
   }
