@@ -17,7 +17,7 @@ export interface ActionContext {
   readonly scope: Record<string, unknown>
 }
 
-/** Recorded on the completed job and in the outcome log line. */
+/** Recorded in the delivery record's `output` (observers.deliveries) and in the outcome log line. */
 export interface ActionResult {
   status?: number
   detail?: Record<string, unknown>

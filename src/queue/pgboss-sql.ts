@@ -157,28 +157,6 @@ export const markFinalAttempt: NamedStatement = {
 }
 
 /**
- * Stores each job's own output after pg-boss's `complete()` settled several at once (it takes
- * one output for all). Only on jobs that call completed, for the attempt it completed. In the
- * same transaction as that `complete()`.
- *
- * The queue's name comes with each id from the subquery (kept apart by OFFSET 0) instead of as a
- * constant: the plan is then an index lookup per job whatever the statistics say of the queue. With
- * the name as a constant, statistics taken while the queue was small made it look nearly empty,
- * and the plan (kept, as a prepared statement's plan is) scanned all the queue's jobs on every
- * call: 90 ms per batch at 80 000 jobs, so the drain slowed as the backlog grew.
- */
-export const recordOutputs: NamedStatement = {
-  name: 'observers_record_outputs',
-  text: `
-  update ${bossSchema}.job j
-     set output = x.output
-    from (select $1::text as name, x.* from jsonb_to_recordset($2::jsonb)
-            as x(id uuid, retry_count int, output jsonb) offset 0) x
-   where j.name = x.name and j.id = x.id and j.retry_count = x.retry_count and j.state = 'completed'
-  returning j.id`,
-}
-
-/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */

@@ -3,7 +3,7 @@ import { withTransaction } from '../db/pool.ts'
 import { recordAttempt, recordDelivered, type SettledAttempt } from '../db/queries/deliveries.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
-import { markFinalAttempt, recordOutputs, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
+import { markFinalAttempt, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
 
 /** The attempt a settlement is about: it changes the job only while that attempt holds it. */
 export interface Attempt extends SettledAttempt {
@@ -26,8 +26,10 @@ interface Completion {
 const completion = { asyncCommit: true }
 
 /**
- * One transaction completing a queue's jobs in one statement, each keeping its own output, and
- * recording the whole batch in the delivery record in one more.
+ * One transaction completing a queue's jobs in one statement and recording the whole batch in the
+ * delivery record in one more. Each job's own output goes to its delivery record (pg-boss's
+ * complete() takes one output for all the jobs it settles; writing each job's own afterwards cost
+ * one more copy of every job row).
  */
 async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statements, batch: Completion[]) {
   await withTransaction(
@@ -36,8 +38,6 @@ async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statemen
       for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
         const attempts = group.map((c) => ({ id: c.job.id, retryCount: c.job.retryCount }))
         await boss.complete(queue, attempts, null, { db: statements.adapter(client) })
-        const outputs = group.map((c) => ({ id: c.job.id, retry_count: c.job.retryCount, output: c.output }))
-        await statements.run(client, recordOutputs, [queue, JSON.stringify(outputs)])
       }
       await recordDelivered(client, statements, batch)
     },
@@ -49,8 +49,8 @@ async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statemen
 const writers = 2
 
 /**
- * Completes jobs as their attempts end, each with its own output, fenced on its attempt (a job
- * pg-boss expired meanwhile is left to its retry), and records them as delivered. A lone
+ * Completes jobs as their attempts end, fenced on each attempt (a job pg-boss expired meanwhile
+ * is left to its retry), and records them as delivered, each with its own output. A lone
  * completion goes at once, in one transaction of two statements (pg-boss's completion, then the record); those that
  * end while completions are being written go together in the next transaction, so a busy worker
  * does not pay one statement per delivery.
@@ -70,7 +70,7 @@ export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
           await withTransaction(
             pool,
             async (client) => {
-              await boss.complete(only.job.queue, fence, only.output, { db: statements.adapter(client) })
+              await boss.complete(only.job.queue, fence, null, { db: statements.adapter(client) })
               await recordAttempt(client, statements, only.job, { kind: 'completed', output: only.output })
             },
             completion,

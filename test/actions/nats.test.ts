@@ -31,7 +31,9 @@ async function deliveryOf(
 ): Promise<Delivery & { output: Record<string, unknown> }> {
   return eventually(async () => {
     const { rows } = await db.pool.query(
-      `select data, output from pgboss.job where state = 'completed' and data ->> 'observer' = $1`,
+      `select j.data, d.output from pgboss.job j
+         join observers.deliveries d on d.delivery_id = j.data ->> 'delivery_id' and d.outcome = 'delivered'
+        where j.state = 'completed' and j.data ->> 'observer' = $1`,
       [observer],
     )
     return rows[0] ? { ...fromJobData(rows[0].data), output: rows[0].output } : undefined

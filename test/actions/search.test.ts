@@ -24,10 +24,10 @@ async function setup(files: Record<string, unknown>, env: Record<string, string>
   return { db, worker }
 }
 
-async function completedJobs(db: TestDatabase, observer: string) {
+async function deliveredOutputs(db: TestDatabase, observer: string) {
   const { rows } = await db.pool.query(
-    `select output from pgboss.job where name like 'observers.search%' and state = 'completed'
-      and data ->> 'observer' = $1 order by completed_on`,
+    `select output from observers.deliveries where outcome = 'delivered' and observer = $1
+      order by delivered_at`,
     [observer],
   )
   return rows.map((r) => r.output as Record<string, unknown>)
@@ -106,7 +106,7 @@ describe('search on Elasticsearch', () => {
     es.indexes.get('products')?.delete('2')
     await db.pool.query('delete from products where id = 2')
     const outputs = await eventually(async () => {
-      const jobs = await completedJobs(db, 'plain')
+      const jobs = await deliveredOutputs(db, 'plain')
       return jobs.find((o) => o.operation === 'delete' && o.id === '2')
     })
     assert.equal(outputs.status, 404)

@@ -228,6 +228,7 @@ describe('URLs in errors', () => {
     const { rows } = await db.pool.query<{ t: string }>(
       `select coalesce(string_agg(t::text, ' '), '') as t from (
          select data::text || coalesce(output::text, '') as t from pgboss.job
+         union all select d::text from observers.deliveries d
          union all select d::text from observers.dlq d) t`,
     )
     const dlqApi = await api(worker.worker, '/api/dlq', { token: apiToken })

@@ -28,20 +28,20 @@ export function dlqRow(pool: Pool, observer: string, entityId?: string, timeoutM
   )
 }
 
-/** The output recorded on the observer's completed job (for one entity_id, if given). */
+/** What the destination answered on the observer's delivery (for one entity_id, if given), as recorded. */
 export function completedOutput(pool: Pool, observer: string, entityId?: string, timeoutMs = 60_000) {
   return eventually(
     async () => {
       const { rows } = await pool.query(
-        `select output from pgboss.job
-          where name like 'observers.%' and state = 'completed' and data ->> 'observer' = $1
-            and ($2::text is null or data -> 'event' ->> 'entity_id' = $2) and output ? 'duration_ms'`,
+        `select output from observers.deliveries
+          where observer = $1 and outcome = 'delivered' and ($2::text is null or entity_id = $2)
+            and output ? 'duration_ms'`,
         [observer, entityId ?? null],
       )
       return rows[0]?.output as Record<string, unknown> | undefined
     },
     timeoutMs,
-    `completed job for ${observer}`,
+    `delivered record for ${observer}`,
   )
 }
 

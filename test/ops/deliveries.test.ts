@@ -64,6 +64,8 @@ test('a delivery retried once then delivered shows delivered with 2 attempts, an
   assert.equal(d.entity, 'public.items')
   assert.ok(d.delivered_at)
   assert.ok(Date.parse(d.first_attempt_at) <= Date.parse(d.last_attempt_at))
+  assert.equal(d.output.status, 200, 'what the receiver answered on the attempt that delivered')
+  assert.equal(typeof d.output.duration_ms, 'number')
   const { rows } = await db.pool.query<{ seq: string }>(
     `select seq from observers.change_log where entity_id = '1'`,
   )
@@ -78,9 +80,9 @@ test('a delivery retried once then delivered shows delivered with 2 attempts, an
     [[d.delivery_id, 'delivered']],
   )
   const psql = await db.pool.query(
-    `select outcome, attempts from observers.delivery_log where observer = 'flaky'`,
+    `select outcome, attempts, output ->> 'status' as status from observers.delivery_log where observer = 'flaky'`,
   )
-  assert.deepEqual(psql.rows, [{ outcome: 'delivered', attempts: 2 }])
+  assert.deepEqual(psql.rows, [{ outcome: 'delivered', attempts: 2, status: '200' }])
 })
 
 test('a delivery whose attempts run out shows dead_lettered with its last error', async () => {
@@ -123,13 +125,13 @@ test('a batch of completions records each delivery, a retried one keeping its ea
   })
   // An expired attempt of batch-b and its retry ending in the same batch.
   await recordDelivered(db.pool, run, [
-    { job: attempt('batch-a', jobA, 1), output: { duration_ms: 7 } },
-    { job: attempt('batch-b', jobB, 0), output: { duration_ms: 8 } },
-    { job: attempt('batch-b', jobB, 1), output: { duration_ms: 9 } },
+    { job: attempt('batch-a', jobA, 1), output: { status: 200, duration_ms: 7, n: 'a' } },
+    { job: attempt('batch-b', jobB, 0), output: { status: 200, duration_ms: 8, n: 'b0' } },
+    { job: attempt('batch-b', jobB, 1), output: { status: 200, duration_ms: 9, n: 'b1' } },
   ])
   const { rows } = await db.pool.query(
     `select delivery_id, outcome, attempts, job_attempt, last_error, delivered_at is not null as delivered,
-            duration_ms
+            duration_ms, output
        from observers.deliveries where observer = 'batch' order by delivery_id`,
   )
   assert.deepEqual(rows, [
@@ -141,6 +143,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       last_error: null,
       delivered: true,
       duration_ms: 7,
+      output: { status: 200, duration_ms: 7, n: 'a' },
     },
     {
       delivery_id: 'batch-b',
@@ -150,6 +153,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       last_error: null,
       delivered: true,
       duration_ms: 9,
+      output: { status: 200, duration_ms: 9, n: 'b1' },
     },
   ])
 })

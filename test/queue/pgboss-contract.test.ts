@@ -10,7 +10,6 @@ import {
   holdPaused,
   markFinalAttempt,
   notifyChannel,
-  recordOutputs,
   releaseBreaker,
   releasePaused,
   requeueAttempt,
@@ -127,70 +126,6 @@ test('a final failure is terminal and reaches the dead-letter queue only when as
     )
     assert.equal(rows.length, deadLetter ? 1 : 0, `dead letter ${deadLetter ? 'copied' : 'dropped'}`)
     if (deadLetter) assert.equal(rows[0].data.attempts.length, 1, 'the DLQ copy carries the attempts')
-  }
-})
-
-test('jobs completed together each keep their own output, and a lapsed attempt is left alone', async () => {
-  const a = await activeJob()
-  const b = await activeJob()
-  await boss.complete(queue, [a, b], null)
-  const outputs = [
-    { id: a.id, retry_count: 0, output: { status: 200, n: 'a' } },
-    { id: b.id, retry_count: 1, output: { status: 200, n: 'b' } },
-  ]
-  const stored = await run.run(db.pool, recordOutputs, [queue, JSON.stringify(outputs)])
-  assert.equal(stored.rowCount, 1, 'only the attempt that completed')
-  const { rows } = await db.pool.query(
-    `select id, state, output from pgboss.job where id = any($1::uuid[])`,
-    [[a.id, b.id]],
-  )
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  assert.equal(byId.get(a.id).state, 'completed')
-  assert.deepEqual(byId.get(a.id).output, { status: 200, n: 'a' })
-  assert.equal(byId.get(b.id).state, 'completed')
-  assert.equal(byId.get(b.id).output, null)
-})
-
-test('recording outputs looks up the jobs it names, however many wait and whatever the statistics say', async () => {
-  // The plan is made while the statistics still describe a small queue, then kept (a generic
-  // plan, as a prepared statement is after a few runs) while thousands of jobs arrive, as when
-  // the dispatcher turns a backlog into jobs faster than the runners drain it.
-  const other = queueName('email', 'plain')
-  await ensureQueues(boss, ['email'], 30)
-  await db.pool.query('alter table pgboss.job_common set (autovacuum_enabled = false)')
-  await db.pool.query('analyze pgboss.job_common')
-  const note = 'x'.repeat(500)
-  for (let i = 0; i < 20; i++) {
-    await boss.insert(
-      other,
-      Array.from({ length: 1000 }, () => ({ data: { note } })),
-    )
-  }
-  const done = await boss.fetch(other, { batchSize: 20 })
-  await boss.complete(
-    other,
-    done.map((j) => j.id),
-    null,
-  )
-  const outputs = JSON.stringify(done.map((j) => ({ id: j.id, retry_count: 0, output: { status: 200 } })))
-  const client = await db.pool.connect()
-  try {
-    await client.query('begin')
-    await client.query('set local plan_cache_mode = force_generic_plan')
-    await client.query(`prepare record_outputs(text, jsonb) as ${recordOutputs.text}`)
-    const { rows } = await client.query(
-      `explain (analyze, buffers, format json) execute record_outputs(${client.escapeLiteral(other)}, ${client.escapeLiteral(outputs)})`,
-    )
-    await client.query('rollback')
-    const plan = rows[0]['QUERY PLAN'][0]
-    assert.equal(plan.Plan['Actual Rows'] ?? plan.Plan.Plans?.[0]?.['Actual Rows'], 20, JSON.stringify(plan))
-    // 20 jobs looked up by key touch a few dozen pages; a scan of the queue, over a thousand.
-    assert.ok(
-      plan.Plan['Shared Hit Blocks'] + plan.Plan['Shared Read Blocks'] < 500,
-      JSON.stringify(plan.Plan),
-    )
-  } finally {
-    client.release()
   }
 })
 

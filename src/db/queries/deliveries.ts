@@ -16,6 +16,8 @@ interface Settled {
   outcome: DeliveryOutcome
   error: string | null
   durationMs: number | null
+  /** what the destination answered, on a delivered attempt only */
+  output: Record<string, unknown> | null
 }
 
 /** The attempt's duration as execute() reported it: in a completion's output, or its failure record. */
@@ -26,14 +28,25 @@ function durationOf(output: Record<string, unknown>): number | null {
 function outcomeOf(outcome: Outcome): Settled | undefined {
   switch (outcome.kind) {
     case 'completed':
-      return { outcome: 'delivered', error: null, durationMs: durationOf(outcome.output) }
+      return {
+        outcome: 'delivered',
+        error: null,
+        durationMs: durationOf(outcome.output),
+        output: outcome.output,
+      }
     case 'retry':
-      return { outcome: 'retrying', error: outcome.record.error, durationMs: outcome.record.duration_ms }
+      return {
+        outcome: 'retrying',
+        error: outcome.record.error,
+        durationMs: outcome.record.duration_ms,
+        output: null,
+      }
     case 'failed':
       return {
         outcome: outcome.deadLetter ? 'dead_lettered' : 'given_up',
         error: outcome.record.error,
         durationMs: outcome.record.duration_ms,
+        output: null,
       }
     case 'requeue':
       // Cut short by shutdown: no verdict, and the attempt is not spent.
@@ -59,10 +72,11 @@ const mergeAttempt = `
                        then excluded.job_attempt else d.job_attempt end,
     duration_ms = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
                        then excluded.duration_ms else d.duration_ms end,
-    job_id = excluded.job_id`
+    job_id = excluded.job_id,
+    output = coalesce(excluded.output, d.output)`
 
 const columns = `(delivery_id, observer, action_index, event_id, entity, entity_id, seq, outcome, attempts,
-     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt, duration_ms)`
+     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt, duration_ms, output)`
 
 /** One upsert per settled attempt. */
 const recordStatement: NamedStatement = {
@@ -70,7 +84,7 @@ const recordStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   values ($1, $2, $3, $4, $5, $6, $7, $8, 1, now(), now(),
-          case when $8 = 'delivered' then now() end, $9, $10, $11, $12)
+          case when $8 = 'delivered' then now() end, $9, $10, $11, $12, $13)
   ${mergeAttempt}`,
 }
 
@@ -80,10 +94,10 @@ const recordDeliveredStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
-         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt, x.duration_ms
+         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt, x.duration_ms, x.output
     from jsonb_to_recordset($1::jsonb) as x(delivery_id text, observer text, action_index int,
          event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
-         duration_ms int)
+         duration_ms int, output jsonb)
   ${mergeAttempt}`,
 }
 
@@ -110,6 +124,7 @@ export async function recordAttempt(
     job.id,
     job.retryCount + 1,
     settled.durationMs,
+    settled.output && JSON.stringify(settled.output),
   ])
 }
 
@@ -145,6 +160,7 @@ export async function recordDelivered(
       job_id: job.id,
       job_attempt: job.retryCount + 1,
       duration_ms: durationOf(output),
+      output,
     })
   }
   if (rows.length > 0) await run.run(db, recordDeliveredStatement, [JSON.stringify(rows)])
@@ -173,6 +189,7 @@ export interface DeliveryRecord {
   last_attempt_at: string
   delivered_at: string | null
   last_error: string | null
+  output: Record<string, unknown> | null
 }
 
 /** The record, newest attempt first, filtered; `since` bounds the last attempt. */
@@ -186,7 +203,7 @@ export async function listDeliveries(db: Queryable, f: DeliveryFilter): Promise<
     }
   >(
     `select delivery_id, observer, action_index, entity, entity_id, seq, outcome, attempts,
-            first_attempt_at, last_attempt_at, delivered_at, last_error
+            first_attempt_at, last_attempt_at, delivered_at, last_error, output
        from observers.deliveries
       where ($1::text is null or observer = $1) and ($2::text is null or outcome = $2)
         and ($3::timestamptz is null or last_attempt_at >= $3)
