@@ -274,8 +274,8 @@ export interface ObserverFigures extends ObserverActivity {
  * `seconds`, cluster-wide, in one statement for every observer: one scan of the window, sorted by
  * observer. Every attempt but a delivery's last failed (or delivered before a replay) and was tried
  * again, and so was a retrying delivery's last: hence `retried`. The last failure is found by its
- * time through deliveries_last_attempt, one probe per observer, so the sort does not carry
- * every row's error text (1 M rows, 390 000 in the hour: docs/performance.md).
+ * time through deliveries_last_attempt, one probe per observer, so the sort does not carry every
+ * row's error text (docs/performance.md).
  */
 export async function observerActivity(
   db: Queryable,
