@@ -31,8 +31,8 @@ export function describeActivity(f: ObserverFigures): ObserverActivity & { windo
 }
 
 /**
- * The `stats` object: the figures a worker once kept in memory for itself since it started, now
- * every worker's over the activity window, so any worker answers alike.
+ * The `stats` object: every worker's figures over the activity window, read from the record
+ * rather than kept by each process, so any worker answers alike and a restart resets nothing.
  */
 function describeStats(f: ObserverFigures, inDlq: number) {
   const e = f.last_failure
