@@ -3,7 +3,7 @@ import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { ActionConfig, Observer } from '../observers/types.ts'
 import { destinationKey } from '../queue/policy.ts'
 import { countDeadLettersByObserver, observerJobs } from '../queue/stats.ts'
-import { activityWindowSeconds, idle } from './api-observers.ts'
+import { activityWindowSeconds, describeActivity, idle } from './api-observers.ts'
 import { sendJson } from './http.ts'
 import type { RouteContext } from './types.ts'
 
@@ -82,6 +82,6 @@ export async function showObserver(ctx: RouteContext) {
     jobs,
     deliveries,
     in_dlq: dlq.get(o.name) ?? 0,
-    activity: { window_seconds: activityWindowSeconds, ...(activity.get(name) ?? idle) },
+    activity: describeActivity(activity.get(name) ?? idle),
   })
 }

@@ -2,28 +2,65 @@ import type { Breakers } from '../control/breaker.ts'
 import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
 import type { Pool } from '../db/pool.ts'
-import { type ObserverActivity, observerActivity } from '../db/queries/deliveries.ts'
-import { HttpError, RequestCode } from '../errors/errors.ts'
+import { type ObserverActivity, type ObserverFigures, observerActivity } from '../db/queries/deliveries.ts'
+import { codeOfDescribed, HttpError, RequestCode } from '../errors/errors.ts'
 import type { Observer } from '../observers/types.ts'
 import { destinationKey } from '../queue/policy.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
-import type { ObserverStatsSnapshot } from '../report/stats.ts'
 import { sendJson } from './http.ts'
 import { describeProblems } from './readiness.ts'
 import type { RouteContext } from './types.ts'
 
 /** The window of the cluster-wide activity each observer reports. */
 export const activityWindowSeconds = 3600
-export const idle: ObserverActivity = { delivered: 0, retrying: 0, failed: 0, p50_ms: null, p95_ms: null }
+export const idle: ObserverFigures = {
+  delivered: 0,
+  retrying: 0,
+  failed: 0,
+  p50_ms: null,
+  p95_ms: null,
+  started: 0,
+  retried: 0,
+  last_failure: null,
+}
+
+/** The `activity` object of both observer routes, with the window it covers. */
+export function describeActivity(f: ObserverFigures): ObserverActivity & { window_seconds: number } {
+  const { delivered, retrying, failed, p50_ms, p95_ms } = f
+  return { window_seconds: activityWindowSeconds, delivered, retrying, failed, p50_ms, p95_ms }
+}
+
+/**
+ * The `stats` object: every worker's figures over the activity window, read from the record
+ * rather than kept by each process, so any worker answers alike and a restart resets nothing.
+ */
+function describeStats(f: ObserverFigures, inDlq: number) {
+  const e = f.last_failure
+  return {
+    matched: f.started,
+    succeeded: f.delivered,
+    failed: f.failed,
+    retried: f.retried,
+    last_error: e && {
+      at: e.at,
+      code: codeOfDescribed(e.message),
+      message: e.message,
+      delivery_id: e.delivery_id,
+    },
+    p50_ms: f.p50_ms,
+    p95_ms: f.p95_ms,
+    in_dlq: inDlq,
+  }
+}
 
 /**
  * The activity query scans the hour's deliveries (about 1.5 s at 400 000 an hour), so each
  * worker runs it at most once per `activityMaxAgeMs`, however many consoles poll.
  */
 const activityMaxAgeMs = 10_000
-const activityCache = new WeakMap<Pool, { at: number; rows: Promise<Map<string, ObserverActivity>> }>()
+const activityCache = new WeakMap<Pool, { at: number; rows: Promise<Map<string, ObserverFigures>> }>()
 
-function recentActivity(pool: Pool): Promise<Map<string, ObserverActivity>> {
+function recentActivity(pool: Pool): Promise<Map<string, ObserverFigures>> {
   const hit = activityCache.get(pool)
   if (hit && performance.now() - hit.at < activityMaxAgeMs) return hit.rows
   const rows = observerActivity(pool, activityWindowSeconds)
@@ -33,15 +70,14 @@ function recentActivity(pool: Pool): Promise<Map<string, ObserverActivity>> {
 }
 
 interface Seen {
-  stats: ObserverStatsSnapshot
   inDlq: number
-  activity: ObserverActivity
+  figures: ObserverFigures
   pause: PauseState
   breakers: Breakers
 }
 
 function describe(o: Observer, seen: Seen) {
-  const { stats, inDlq, pause } = seen
+  const { figures, inDlq, pause } = seen
   const open = new Set(seen.breakers.open().map((b) => b.destination))
   return {
     name: o.name,
@@ -64,14 +100,14 @@ function describe(o: Observer, seen: Seen) {
         breaker_open: open.has(destination),
       }
     }),
-    stats: { ...stats, in_dlq: inDlq },
-    activity: { window_seconds: activityWindowSeconds, ...seen.activity },
+    stats: describeStats(figures, inDlq),
+    activity: describeActivity(figures),
   }
 }
 
 /**
- * The running observers: this process's stats, and from the database the DLQ count and every
- * worker's activity over the last hour (at most 10 s old).
+ * The running observers with, from the database, the DLQ count and every worker's activity and
+ * stats over the last hour (at most 10 s old): the same answer from any worker.
  */
 export async function listObservers({ res, worker }: RouteContext) {
   const set = worker.current()
@@ -83,9 +119,8 @@ export async function listObservers({ res, worker }: RouteContext) {
     loaded_at: set.loadedAt.toISOString(),
     observers: set.observers.map((o) =>
       describe(o, {
-        stats: worker.telemetry.stats.snapshot(o.name),
         inDlq: dlq.get(o.name) ?? 0,
-        activity: activity.get(o.name) ?? idle,
+        figures: activity.get(o.name) ?? idle,
         pause: worker.pause,
         breakers: worker.breakers,
       }),

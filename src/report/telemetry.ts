@@ -6,12 +6,10 @@ import type { QueuedDelivery } from '../queue/boss.ts'
 import { countDeadLetters } from '../queue/stats.ts'
 import { createExecutionFeed, type ExecutionFeed } from './feed.ts'
 import { createMetrics, type GaugeSample, type Metrics } from './metrics.ts'
-import { createObserverStats, type ObserverStats } from './stats.ts'
 
-/** Everything the worker tells the ops surface: metrics, per-observer stats, the live stream. */
+/** Everything the worker tells the ops surface: metrics and the live stream. */
 export interface Telemetry {
   readonly metrics: Metrics
-  readonly stats: ObserverStats
   readonly feed: ExecutionFeed
   onReport(report: ExecutionReport): void
   onDispatched(events: ChangeEvent[], jobs: QueuedDelivery[]): void
@@ -25,20 +23,16 @@ export async function sampleGauges(pool: Pool): Promise<GaugeSample> {
 
 export function createTelemetry(pool: Pool): Telemetry {
   const metrics = createMetrics({ sample: () => sampleGauges(pool) })
-  const stats = createObserverStats()
   const feed = createExecutionFeed()
   return {
     metrics,
-    stats,
     feed,
     onReport(report) {
       metrics.recordExecution(report)
-      stats.recordExecution(report)
       feed.publish(report)
     },
     onDispatched(events, jobs) {
       metrics.recordDispatch(events, jobs)
-      stats.recordDispatch(jobs)
     },
     onConditionError: (observer) => metrics.recordConditionError(observer),
   }

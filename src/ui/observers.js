@@ -4,7 +4,7 @@ const page = document.getElementById('page')
 const intro = el(
   'p',
   {},
-  'Delivered, retrying, failed and the p50/p95 durations count every worker: deliveries whose last attempt settled in the last hour, from the database. "In DLQ" counts the whole database; the last error is what this worker saw. Refreshed every 2 s; the counts of the hour are at most 10 s old.',
+  'Delivered, retrying, failed, the p50/p95 durations and the last error count every worker: deliveries whose last attempt settled in the last hour, from the database. "In DLQ" counts the whole database. Refreshed every 2 s; the figures of the hour are at most 10 s old.',
 )
 const columns = [
   'Observer',
@@ -19,7 +19,7 @@ const columns = [
   'In DLQ',
   'p50 ms',
   'p95 ms',
-  'Last error (this worker)',
+  'Last error (1 h)',
 ]
 const tbody = el('tbody')
 const table = el(

@@ -25,13 +25,15 @@ after(async () => {
 })
 
 /** A settled delivery written as another worker would have. */
-async function settled(n: number, outcome: string, durationMs: number, ago = '1 minute') {
+async function settled(n: number, outcome: string, durationMs: number, ago = '1 minute', attempts = 1) {
   await db.pool.query(
     `insert into observers.deliveries (delivery_id, observer, action_index, event_id, entity, entity_id,
-       seq, outcome, attempts, first_attempt_at, last_attempt_at, job_id, job_attempt, duration_ms)
-     values ($1, 'hook', 0, $1, 'public.items', $1, 0, $2, 1, now() - $4::interval, now() - $4::interval,
+       seq, outcome, attempts, first_attempt_at, last_attempt_at, last_error, job_id, job_attempt,
+       duration_ms)
+     values ($1, 'hook', 0, $1, 'public.items', $1, 0, $2, $5, now() - $4::interval - interval '1 second',
+             now() - $4::interval, case when $2 <> 'delivered' then 'OB007: refused #' || $6 end,
              gen_random_uuid(), 1, $3)`,
-    [`other-${n}`, outcome, durationMs, ago],
+    [`other-${n}`, outcome, durationMs, ago, attempts, n],
   )
 }
 
@@ -50,16 +52,33 @@ test("an observer reports every worker's deliveries of the last hour and their p
   // Other workers' deliveries: 20 delivered taking 1000..20000 ms, 2 retrying, 1 dead-lettered,
   // and one delivered two hours ago, outside the window.
   for (let i = 1; i <= 20; i++) await settled(i, 'delivered', i * 1000)
-  await settled(21, 'retrying', 50_000)
+  await settled(21, 'retrying', 50_000, '1 minute', 2)
   await settled(22, 'retrying', 50_000)
-  await settled(23, 'dead_lettered', 50_000)
+  await settled(23, 'dead_lettered', 50_000, '30 seconds', 3)
   await settled(24, 'delivered', 1, '2 hours')
+  await settled(25, 'given_up', 1, '2 hours')
   // Each worker reads the activity at most every 10 s.
   const hook = await eventually(async () => {
     const { body } = await api(worker.worker, '/api/observers')
     return body.observers[0].activity.delivered === 23 ? body.observers[0] : undefined
   })
-  assert.equal(hook.stats.succeeded, 3, "this process's own counts are unchanged")
+  // The stats are the same figures, with the new work, the retries and the last failure.
+  assert.deepEqual(hook.stats, {
+    matched: 26,
+    succeeded: 23,
+    failed: 1,
+    retried: 2 + 1 + 2,
+    last_error: {
+      at: hook.stats.last_error.at,
+      code: 'OB007',
+      message: 'OB007: refused #23',
+      delivery_id: 'other-23',
+    },
+    p50_ms: hook.activity.p50_ms,
+    p95_ms: hook.activity.p95_ms,
+    in_dlq: 0,
+  })
+  assert.ok(Date.now() - Date.parse(hook.stats.last_error.at) >= 30_000)
   const { window_seconds, delivered, retrying, failed, p50_ms, p95_ms } = hook.activity
   assert.deepEqual(
     { window_seconds, delivered, retrying, failed },

@@ -307,6 +307,19 @@ test('one observer answers with its cluster-wide state, an unknown one 404', asy
   assert.equal((await call('GET', show, { path: '/api/observers/nobody' })).status, 404)
 })
 
+test("the list's stats answer as described once a failure is in the hour's record", async () => {
+  await db.pool.query(`insert into items values (101, 'listed')`)
+  // Each worker reads the hour's figures at most every 10 s.
+  const failing = await eventually(async () => {
+    const list = await call('GET', '/api/observers')
+    const o = list.body.observers.find((x: { name: string }) => x.name === 'failing')
+    return o?.stats.last_error ? o : undefined
+  })
+  assert.equal(failing.stats.last_error.code, 'OB013')
+  assert.ok(failing.stats.failed > 0)
+  assert.equal(failing.stats.p50_ms, failing.activity.p50_ms)
+})
+
 test('closing a breaker answers as described, an unknown destination included', async () => {
   const close = '/api/breakers/{destination}/close'
   await db.pool.query(`insert into observers.breakers values ('webhook:example.test', 5, now(), now())`)

@@ -165,6 +165,14 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await textOf(list, '#dlq-table tbody tr', (t) => t.includes('warehouse offline'), 'the DLQ list')
   await shot(list, 'dlq')
   await assertFitsNarrowWindow(list)
+  // The observers page names the hour's last failure, read from the database like its counts.
+  await list.goto(`${base}/ui/observers`)
+  await textOf(
+    list,
+    `${row} td.error-text`,
+    (t) => t.startsWith('OB013 ') && t.includes('warehouse offline'),
+    "the hour's last error",
+  )
   // Samples other workers wrote over the last hour, before this one started: a burst drained.
   await db.pool.query(
     `insert into observers.backlog_samples (at, backlog, oldest_seconds)

@@ -270,29 +270,81 @@ export interface ObserverActivity {
   p95_ms: number | null
 }
 
+/** The latest failed attempt of an observer's deliveries in the window. */
+export interface LastFailure {
+  at: string
+  message: string
+  delivery_id: string
+}
+
+/** The activity with what the list of observers adds to it, from the same scan. */
+export interface ObserverFigures extends ObserverActivity {
+  /** deliveries first attempted in the window: the observer's new work */
+  started: number
+  /** attempts of those deliveries that failed and were tried again (or are waiting to be) */
+  retried: number
+  last_failure: LastFailure | null
+}
+
 /**
  * Per observer (or only `observer`'s), the deliveries whose last attempt settled in the last
- * `seconds`, cluster-wide: one scan of deliveries_last_attempt's range.
+ * `seconds`, cluster-wide, in one statement for every observer: one scan of the window, sorted by
+ * observer. Every attempt but a delivery's last failed (or delivered before a replay) and was tried
+ * again, and so was a retrying delivery's last: hence `retried`. The last failure is found by its
+ * time through deliveries_last_attempt, one probe per observer, so the sort does not carry every
+ * row's error text (docs/performance.md).
  */
 export async function observerActivity(
   db: Queryable,
   seconds: number,
   observer?: string,
-): Promise<Map<string, ObserverActivity>> {
-  const { rows } = await db.query<ObserverActivity & { observer: string }>(
-    `select observer,
-            count(*) filter (where outcome = 'delivered')::int as delivered,
-            count(*) filter (where outcome = 'retrying')::int as retrying,
-            count(*) filter (where outcome in ('dead_lettered', 'given_up'))::int as failed,
-            percentile_disc(0.5) within group (order by duration_ms) as p50_ms,
-            percentile_disc(0.95) within group (order by duration_ms) as p95_ms
-       from observers.deliveries
-      where last_attempt_at >= now() - $1::int * interval '1 second'
-        and ($2::text is null or observer = $2)
-      group by observer`,
+): Promise<Map<string, ObserverFigures>> {
+  const { rows } = await db.query<
+    Omit<ObserverFigures, 'last_failure'> & {
+      observer: string
+      last_failure: { at: string; message: string | null; delivery_id: string } | null
+    }
+  >(
+    `with a as (
+       select observer,
+              count(*) filter (where outcome = 'delivered')::int as delivered,
+              count(*) filter (where outcome = 'retrying')::int as retrying,
+              count(*) filter (where outcome in ('dead_lettered', 'given_up'))::int as failed,
+              percentile_disc(0.5) within group (order by duration_ms) as p50_ms,
+              percentile_disc(0.95) within group (order by duration_ms) as p95_ms,
+              count(*) filter (where first_attempt_at >= now() - $1::int * interval '1 second')::int
+                as started,
+              (sum(attempts) - count(*) filter (where outcome <> 'retrying'))::int as retried,
+              max(last_attempt_at) filter (where outcome <> 'delivered') as failed_at
+         from observers.deliveries
+        where last_attempt_at >= now() - $1::int * interval '1 second'
+          and ($2::text is null or observer = $2)
+        group by observer)
+     select a.observer, a.delivered, a.retrying, a.failed, a.p50_ms, a.p95_ms, a.started, a.retried,
+            f.last_failure
+       from a
+       left join lateral (
+         select jsonb_build_object('at', d.last_attempt_at, 'message', d.last_error,
+                                   'delivery_id', d.delivery_id) as last_failure
+           from observers.deliveries d
+          where d.last_attempt_at = a.failed_at and d.observer = a.observer and d.outcome <> 'delivered'
+          order by d.delivery_id
+          limit 1) f on true`,
     [seconds, observer ?? null],
   )
-  return new Map(rows.map(({ observer, ...activity }) => [observer, activity]))
+  return new Map(
+    rows.map(({ observer, last_failure: f, ...figures }) => [
+      observer,
+      {
+        ...figures,
+        last_failure: f && {
+          at: new Date(f.at).toISOString(),
+          message: f.message ?? '',
+          delivery_id: f.delivery_id,
+        },
+      },
+    ]),
+  )
 }
 
 /** An observer's deliveries in the record by last outcome (as long as the change log is kept). */
