@@ -148,9 +148,7 @@ export async function checkpoint(pool: Pool): Promise<void> {
 }
 
 export async function undispatchedCount(pool: Pool): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>(
-    'select count(*) as n from observers.change_log where dispatched_at is null',
-  )
+  const { rows } = await pool.query<{ n: string }>('select count(*) as n from observers.change_pending')
   return Number(rows[0]?.n ?? 0)
 }
 

@@ -28,12 +28,12 @@ async function fillLog(ctx: BenchContext, rows: number): Promise<{ matched: numb
   for (let from = 1; from <= rows; from += chunkRows) {
     const to = Math.min(rows, from + chunkRows - 1)
     await pool.query(
-      `insert into observers.change_log (event, entity, entity_id, after, dispatched_at)
+      `insert into observers.change_log (event, entity, entity_id, after)
        select 'INSERT', 'bench.events', g::text,
               jsonb_build_object('id', g, 'account_id', g % 1000,
                 'status', (array[${statuses.map((s) => `'${s}'`).join(',')}])[g % 5 + 1],
                 'amount', ((g::bigint * 7919 % 100000) / 100.0)::numeric(12, 2), 'note', 'order ' || g,
-                'created_at', now()), now()
+                'created_at', now())
          from generate_series($1::int, $2::int) g`,
       [from, to],
     )

@@ -30,9 +30,7 @@ test('changes committed while no worker runs are all delivered once it starts', 
     const ids = receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
     assert.equal(ids.length, 1000, 'each change delivered exactly once')
     assert.equal(new Set(ids).size, 1000)
-    const { rows } = await db.pool.query(
-      'select count(*)::int as n from observers.change_log where dispatched_at is null',
-    )
+    const { rows } = await db.pool.query('select count(*)::int as n from observers.change_pending')
     assert.equal(rows[0].n, 0)
   } finally {
     await second.stop()

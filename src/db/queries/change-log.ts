@@ -188,9 +188,9 @@ function claimStatement(limits: ClaimLimits, scope: PartitionScope) {
         where seq = any(array(select seq from taken))
        returning seq
      ), marked as (
-       update observers.change_log c set dispatched_at = now()
+       select ${eventColumns(`c.seq = any(array(select seq from taken where bytes > ${max}))`)}
+         from observers.change_log c
         where c.seq = any(array(select seq from claimed))
-       returning ${eventColumns(`c.seq = any(array(select seq from taken where bytes > ${max}))`)}
      )
      select n.claimed, n.candidates, t.bytes, m.*
        from (select (select count(*) from claimed)::int as claimed,
@@ -211,9 +211,9 @@ function oversized(r: ChangeRow, bytes: number, max: number): UnreadableChange {
 }
 
 /**
- * Claims undispatched changes of the partitions in `scope` within `limits` and marks them
- * dispatched, inside the caller's transaction: if the caller rolls back, the changes are
- * undispatched again. A change another transaction is claiming fails the claim (isClaimBusy).
+ * Claims undispatched changes of the partitions in `scope` within `limits`, taking them out of
+ * change_pending (which alone says what is undispatched) inside the caller's transaction: if the
+ * caller rolls back, the changes are undispatched again. The change-log rows are only read. A change another transaction is claiming fails the claim (isClaimBusy).
  * `more` tells that the limits, not the queue, ended the claim.
  */
 export async function claimChanges(
@@ -302,14 +302,18 @@ export async function backlog(db: Queryable): Promise<Backlog> {
   return { undispatched: Number(rows[0]?.n ?? 0), oldestAgeSeconds: rows[0]?.age ?? null }
 }
 
-/** Deletes dispatched rows older than `days`, `batch` rows per statement, so no lock is held long. */
+/**
+ * Deletes dispatched rows (no longer in change_pending) older than `days`, `batch` rows per
+ * statement, so no lock is held long. An undispatched change stays however old it is.
+ */
 export async function pruneChanges(db: Queryable, days: number, batch = 5000): Promise<number> {
   let total = 0
   for (;;) {
     const { rowCount } = await db.query(
       `delete from observers.change_log where seq in (
-         select seq from observers.change_log
-          where dispatched_at is not null and created_at < now() - $1::int * interval '1 day'
+         select c.seq from observers.change_log c
+          where c.created_at < now() - $1::int * interval '1 day'
+            and not exists (select 1 from observers.change_pending p where p.seq = c.seq)
           limit $2)`,
       [days, batch],
     )
