@@ -48,6 +48,13 @@ const busyRetryMs = 20
 const heldPatienceMs = 2_000
 const heldSkipMs = 30_000
 
+// The dispatch commit does not wait for its WAL flush, which was the largest part of the time
+// between an application's commit and its delivery (docs/performance.md). A server crash can take
+// back only whole dispatch transactions of its last few hundred milliseconds, and with them every
+// later one: those changes are claimed again in order, so a delivery made meanwhile is made again,
+// which at-least-once allows.
+const dispatchCommit = { asyncCommit: true }
+
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 async function dispatchBatch(
   deps: DispatcherDeps,
@@ -58,31 +65,35 @@ async function dispatchBatch(
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
-  return withTransaction(deps.pool, async (client) => {
-    const batch = await source.claim(client, limits, scope)
-    if (!batch) return undefined
-    let jobs: QueuedDelivery[]
-    if (oneByOne) {
-      const each = await enqueueEach(deps, client, batch.events, source.name)
-      jobs = each.jobs
-      batch.malformed.push(...each.malformed)
-    } else {
-      const match = deps.matcher()
-      jobs = batch.events.flatMap((e) => match(e, source.name))
-      if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
-    }
-    for (const m of batch.malformed) {
-      const id = stableUuid('observers.malformed', source.name, m.key)
-      await deadLetterMalformed(deps.queue, client, {
-        ...m,
-        id,
-        source: source.name,
-        error: `${m.code}: ${m.error}`,
-      })
-    }
-    await batch.record(client)
-    return { batch, jobs }
-  })
+  return withTransaction(
+    deps.pool,
+    async (client) => {
+      const batch = await source.claim(client, limits, scope)
+      if (!batch) return undefined
+      let jobs: QueuedDelivery[]
+      if (oneByOne) {
+        const each = await enqueueEach(deps, client, batch.events, source.name)
+        jobs = each.jobs
+        batch.malformed.push(...each.malformed)
+      } else {
+        const match = deps.matcher()
+        jobs = batch.events.flatMap((e) => match(e, source.name))
+        if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
+      }
+      for (const m of batch.malformed) {
+        const id = stableUuid('observers.malformed', source.name, m.key)
+        await deadLetterMalformed(deps.queue, client, {
+          ...m,
+          id,
+          source: source.name,
+          error: `${m.code}: ${m.error}`,
+        })
+      }
+      await batch.record(client)
+      return { batch, jobs }
+    },
+    dispatchCommit,
+  )
 }
 
 /** After a committed pass: report the dead-lettered entries and what was dispatched. */
