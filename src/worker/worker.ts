@@ -60,6 +60,11 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       (r) => r.close(),
     )
     const matcher = () => observers.current().matcher
+    const delivering = await startDelivery(
+      storage,
+      { config, log, telemetry, tracing, onReport: opts.onReport },
+      closer,
+    )
     const dispatcher = opened(
       startDispatcher({
         url: db.directUrl,
@@ -70,6 +75,9 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         sources,
         matcher: tracing ? () => tracing.matcher(matcher()) : matcher,
         onDispatched: (events, jobs) => {
+          // This process's runners fetch the jobs just committed at once, without waiting for the
+          // queue's NOTIFY to come back from the server; other workers still hear that NOTIFY.
+          for (const queue of new Set(jobs.map((j) => j.queue))) delivering.runners.mark(queue)
           telemetry.onDispatched(events, jobs)
           tracing?.onDispatched(events)
         },
@@ -77,11 +85,6 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       (d) => d.stop(),
     )
     registerSourceGauges(telemetry.metrics.registry, dispatcher.health)
-    const delivering = await startDelivery(
-      storage,
-      { config, log, telemetry, tracing, onReport: opts.onReport },
-      closer,
-    )
     const isLeader = () => dispatcher.listener.leader
     const housekeeping = opened(startHousekeeping({ pool, config, log, isLeader }), (h) => h.stop())
 
