@@ -74,10 +74,10 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         log,
         sources,
         matcher: tracing ? () => tracing.matcher(matcher()) : matcher,
+        wakeRunners: (queues) => {
+          for (const queue of queues) delivering.runners.mark(queue)
+        },
         onDispatched: (events, jobs) => {
-          // This process's runners fetch the jobs just committed at once, without waiting for the
-          // queue's NOTIFY to come back from the server; other workers still hear that NOTIFY.
-          for (const queue of new Set(jobs.map((j) => j.queue))) delivering.runners.mark(queue)
           telemetry.onDispatched(events, jobs)
           tracing?.onDispatched(events)
         },
