@@ -16,6 +16,7 @@ import type { Peer } from '../peers/peer.ts'
 import { peer as pgBoss } from '../peers/pg-boss.ts'
 import { spawnPeer } from '../peers/process.ts'
 import { warmUpNote } from '../receiver.ts'
+import { pipelineStages } from '../stages.ts'
 import { distribution, perSecond, round } from '../stats.ts'
 import type { WorkerProcess } from '../worker.ts'
 
@@ -84,7 +85,13 @@ async function bulk(ctx: BenchContext, proc: WorkerProcess) {
   return { rows, statementMs: round(statementMs, 1), seconds: round((last - started) / 1000, 2) }
 }
 
-async function latency(ctx: BenchContext, proc: WorkerProcess, load: LoadClients, rate: number) {
+async function latency(
+  ctx: BenchContext,
+  c: Contender,
+  proc: WorkerProcess,
+  load: LoadClients,
+  rate: number,
+) {
   ctx.receiver.reset()
   const run = await insertAtRate(load, rate, ctx.options.rateSeconds)
   await awaitDeliveries(ctx, proc, run.commits.size)
@@ -94,7 +101,10 @@ async function latency(ctx: BenchContext, proc: WorkerProcess, load: LoadClients
     if (arrived !== undefined) out.push(arrived - at)
   }
   const d = distribution(out)
-  return { rate, p50Ms: round(d.p50, 2), p99Ms: round(d.p99, 2), maxMs: round(d.max, 2) }
+  // Only pg-observers' jobs are in pgboss.job (the pg-boss peer has its own schema).
+  const stages =
+    c === pgObservers ? await pipelineStages(ctx.db.pool, run.commits, ctx.receiver.arrivals) : undefined
+  return { rate, p50Ms: round(d.p50, 2), p99Ms: round(d.p99, 2), maxMs: round(d.max, 2), stages }
 }
 
 async function measure(ctx: BenchContext, c: Contender, load: LoadClients, rate: number) {
@@ -108,7 +118,7 @@ async function measure(ctx: BenchContext, c: Contender, load: LoadClients, rate:
     ctx.note(`peers: ${c.name}, one UPDATE of those rows`)
     const b = await bulk(ctx, proc)
     ctx.note(`peers: ${c.name}, ${rate} events/s for ${ctx.options.rateSeconds} s`)
-    const l = await latency(ctx, proc, load, rate)
+    const l = await latency(ctx, c, proc, load, rate)
     return { name: c.name, throughput: t, bulk: b, latency: l }
   } finally {
     await proc.stop()
@@ -159,6 +169,12 @@ function renderPeers(base: Awaited<ReturnType<typeof captureOnly>>, all: Measure
   line(`latency @${rate}/s: p50 ms`, '', (m) => fmt(m.latency.p50Ms, '', 1))
   line(`latency @${rate}/s: p99 ms`, '', (m) => fmt(m.latency.p99Ms, '', 1))
   line(`latency @${rate}/s: max ms`, '', (m) => fmt(m.latency.maxMs, '', 1))
+  for (const p of ['p50', 'p99'] as const) {
+    line(`  ${p} by stage: →dispatch / →fetch / →received`, '', (m) => {
+      const s = m.latency.stages
+      return s ? [s.dispatch, s.fetch, s.deliver].map((v) => fmt(v[p], '', 1)).join(' / ') : ''
+    })
+  }
   return table.toString()
 }
 

@@ -55,6 +55,11 @@ export interface Config {
    * @defaultValue 8
    */
   readonly dispatchPartitions: number
+  /**
+   * Backstop poll of the queues, for jobs no wake-up announced (a crashed worker's, once expired).
+   * Undefined: 5000 ms while the runners LISTEN, 1000 ms behind a pooler where they cannot.
+   */
+  readonly queuePollMs: number | undefined
   /** Jobs in flight per action type in this process. @defaultValue 32 */
   readonly concurrency: number
   /** Per-type overrides of `concurrency`, from OBSERVERS_CONCURRENCY_<TYPE>. */
@@ -170,6 +175,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       optInt('OBSERVERS_DISPATCH_PARTITIONS', env, defaults.dispatchPartitions, 1),
       maxPartitions,
     ),
+    queuePollMs: env.OBSERVERS_QUEUE_POLL_MS
+      ? int('OBSERVERS_QUEUE_POLL_MS', env.OBSERVERS_QUEUE_POLL_MS, 10)
+      : undefined,
     concurrency: optInt('OBSERVERS_CONCURRENCY', env, defaults.concurrency, 1),
     concurrencyByType: Object.freeze(concurrencyByType),
     preparedStatements: bool('OBSERVERS_PREPARED_STATEMENTS', env.OBSERVERS_PREPARED_STATEMENTS, true),

@@ -5,7 +5,7 @@ import { isClaimBusy, type PartitionScope } from '../db/queries/change-log.ts'
 import { coerceError, describeError, ErrorCode } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 import type { Logger } from '../log/log.ts'
-import { deadLetterMalformed, enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
+import { announce, deadLetterMalformed, enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 import { changeLogSource } from '../sources/changelog.ts'
 import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.ts'
 import { stableUuid } from '../sources/ids.ts'
@@ -27,6 +27,8 @@ export interface DispatcherDeps {
   sources?: readonly ChangeSource[]
   /** Told after each committed pass that dispatched something. */
   onDispatched?: (events: ChangeEvent[], jobs: QueuedDelivery[], source: string) => void
+  /** This process's runners of `queues`: told at once after a pass enqueued jobs on them. */
+  wakeRunners: (queues: ReadonlySet<string>) => void
 }
 
 export interface Dispatcher {
@@ -48,6 +50,13 @@ const busyRetryMs = 20
 const heldPatienceMs = 2_000
 const heldSkipMs = 30_000
 
+// The dispatch commit does not wait for its WAL flush, which was the largest part of the time
+// between an application's commit and its delivery (docs/performance.md). A server crash can take
+// back only whole dispatch transactions of its last few hundred milliseconds, and with them every
+// later one: those changes are claimed again in order, so a delivery made meanwhile is made again,
+// which at-least-once allows.
+const dispatchCommit = { asyncCommit: true }
+
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 async function dispatchBatch(
   deps: DispatcherDeps,
@@ -58,49 +67,94 @@ async function dispatchBatch(
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
-  return withTransaction(deps.pool, async (client) => {
-    const batch = await source.claim(client, limits, scope)
-    if (!batch) return undefined
-    let jobs: QueuedDelivery[]
-    if (oneByOne) {
-      const each = await enqueueEach(deps, client, batch.events, source.name)
-      jobs = each.jobs
-      batch.malformed.push(...each.malformed)
-    } else {
-      const match = deps.matcher()
-      jobs = batch.events.flatMap((e) => match(e, source.name))
-      if (jobs.length > 0) await enqueue(deps.queue, client, jobs)
-    }
-    for (const m of batch.malformed) {
-      const id = stableUuid('observers.malformed', source.name, m.key)
-      await deadLetterMalformed(deps.queue, client, {
-        ...m,
-        id,
-        source: source.name,
-        error: `${m.code}: ${m.error}`,
-      })
-    }
-    await batch.record(client)
-    return { batch, jobs }
-  })
+  return withTransaction(
+    deps.pool,
+    async (client) => {
+      const batch = await source.claim(client, limits, scope)
+      if (!batch) return undefined
+      let jobs: QueuedDelivery[]
+      if (oneByOne) {
+        const each = await enqueueEach(deps, client, batch.events, source.name)
+        jobs = each.jobs
+        batch.malformed.push(...each.malformed)
+      } else {
+        const match = deps.matcher()
+        jobs = batch.events.flatMap((e) => match(e, source.name))
+        if (jobs.length > 0) await enqueue(deps.queue, client, jobs, { announce: false })
+      }
+      for (const m of batch.malformed) {
+        const id = stableUuid('observers.malformed', source.name, m.key)
+        await deadLetterMalformed(deps.queue, client, {
+          ...m,
+          id,
+          source: source.name,
+          error: `${m.code}: ${m.error}`,
+        })
+      }
+      await batch.record(client)
+      return { batch, jobs }
+    },
+    dispatchCommit,
+  )
 }
 
-/** After a committed pass: report the dead-lettered entries and what was dispatched. */
+/**
+ * Announces new jobs to other workers after the dispatch commit, one statement at a time, the
+ * queues of passes committed meanwhile gathered into the next. Outside the dispatch transaction,
+ * the NOTIFY's wait for other notifying commits delays no dispatch and no local delivery.
+ */
+function announcer(deps: DispatcherDeps) {
+  const waiting = new Set<string>()
+  let sending = false
+  const send = async () => {
+    sending = true
+    while (waiting.size > 0) {
+      const queues = [...waiting]
+      waiting.clear()
+      await announce(deps.pool, queues).catch((err: unknown) => {
+        deps.log.warn(
+          { code: ErrorCode.DatabaseError, error: coerceError(err).message },
+          `${ErrorCode.DatabaseError}: could not announce new jobs to other workers; they find them at their next poll`,
+        )
+      })
+    }
+    sending = false
+  }
+  return (queues: ReadonlySet<string>) => {
+    for (const q of queues) waiting.add(q)
+    if (!sending) void send()
+  }
+}
+
+/**
+ * After a committed pass: wake this process's runners of the new jobs, announce them to other
+ * workers unless there are none, report the dead-lettered entries and what was dispatched. A
+ * worker leading every partition of our change log is the only one dispatching it, so no other
+ * worker of the same configuration runs; other sources may be dispatched by any worker.
+ */
 function afterPass(
   deps: DispatcherDeps,
-  source: string,
+  source: ChangeSource,
+  scope: PartitionScope,
+  announceOthers: (queues: ReadonlySet<string>) => void,
   counts: SourceStats,
   batch: ClaimedBatch,
   jobs: QueuedDelivery[],
 ) {
+  if (jobs.length > 0) {
+    const queues = new Set(jobs.map((j) => j.queue))
+    deps.wakeRunners(queues)
+    const alone = source.wake === 'notify' && scope.led.length === scope.count
+    if (!alone) announceOthers(queues)
+  }
   for (const m of batch.malformed) {
     deps.log.error(
-      { code: m.code, source, key: m.key, entity: m.entity },
-      `${m.code}: change-log entry ${m.key} of source "${source}" is malformed and was dead-lettered: ${m.error}`,
+      { code: m.code, source: source.name, key: m.key, entity: m.entity },
+      `${m.code}: change-log entry ${m.key} of source "${source.name}" is malformed and was dead-lettered: ${m.error}`,
     )
   }
   counts.malformed(batch.malformed.length)
-  if (batch.events.length > 0) deps.onDispatched?.(batch.events, jobs, source)
+  if (batch.events.length > 0) deps.onDispatched?.(batch.events, jobs, source.name)
 }
 
 /** Pruning (ledger, a source's own log) at most every tidyEveryMs; a failure only waits for the next turn. */
@@ -147,6 +201,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const listener = startListener(deps.url, log, wake.nudge)
   const partitions = leadPartitions(listener, config.dispatchPartitions, log)
   const stats = new Map(sources.map((s) => [s.name, sourceStats()]))
+  const announceOthers = announcer(deps)
   let lastPassAt: number | undefined
 
   const paceOf = (source: ChangeSource): Pace =>
@@ -180,7 +235,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
         counts.passed()
         if (own) lastPassAt = Date.now()
         if (result) {
-          afterPass(deps, source.name, counts, result.batch, result.jobs)
+          afterPass(deps, source, scope, announceOthers, counts, result.batch, result.jobs)
           await tidy()
         }
         const { events = [], malformed = [], more = false } = result?.batch ?? {}

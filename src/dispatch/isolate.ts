@@ -32,7 +32,7 @@ export async function enqueueEach(
     if (mine.length === 0) continue
     await client.query('savepoint observers_change')
     try {
-      await enqueue(deps.queue, client, mine)
+      await enqueue(deps.queue, client, mine, { announce: false })
       await client.query('release savepoint observers_change')
       jobs.push(...mine)
     } catch (err) {

@@ -3,7 +3,7 @@ import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
 import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { parseExact } from '../json/exact.ts'
 import type { Logger } from '../log/log.ts'
-import { bossSchema } from './pgboss-sql.ts'
+import { bossSchema, notifyChannel } from './pgboss-sql.ts'
 
 export { bossSchema }
 
@@ -86,7 +86,10 @@ export const waitingRetentionSeconds = 3650 * 86_400
  */
 function actionQueueOptions(variant: QueueVariant, dlqRetentionDays: number) {
   return {
-    notify: true,
+    // pg-boss would NOTIFY inside the inserting transaction, whose commit then waits for every
+    // other notifying commit's WAL flush (Postgres serialises them); `enqueue` and the dispatcher
+    // announce new jobs themselves instead (docs/performance.md).
+    notify: false,
     retentionSeconds: waitingRetentionSeconds,
     ...(variant === 'ordered' ? { deleteAfterSeconds: dlqRetentionDays * 86_400 } : {}),
   } satisfies Omit<QueueOptions, 'name'>
@@ -112,6 +115,7 @@ export async function ensureQueues(boss: Queue, actionTypes: Iterable<string>, d
           ...(variant === 'ordered' ? { policy: 'key_strict_fifo' as const } : {}),
         })
       } else if (
+        existing.notify !== options.notify ||
         existing.retentionSeconds !== options.retentionSeconds ||
         (options.deleteAfterSeconds !== undefined &&
           existing.deleteAfterSeconds !== options.deleteAfterSeconds)
@@ -134,8 +138,24 @@ export interface QueuedDelivery {
   expireInSeconds: number
 }
 
-/** Inserts jobs through `db`, so they commit or roll back with the caller's transaction. */
-export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[]): Promise<void> {
+/** Wakes the runners listening for jobs on `queues`, in every worker (src/queue/runner.ts). */
+export async function announce(db: SqlRunner, queues: Iterable<string>): Promise<void> {
+  const names = [...new Set(queues)]
+  if (names.length === 0) return
+  await db.query('select pg_notify($1, q) from unnest($2::text[]) q', [notifyChannel(), names])
+}
+
+/**
+ * Inserts jobs through `db`, so they commit or roll back with the caller's transaction, and
+ * announces them at its commit; `{ announce: false }` leaves that to the caller (the dispatcher
+ * wakes its own runners and announces after its commit).
+ */
+export async function enqueue(
+  boss: Queue,
+  db: SqlRunner,
+  items: QueuedDelivery[],
+  opts: { announce?: boolean } = {},
+): Promise<void> {
   const byQueue = Map.groupBy(items, (i) => i.queue)
   for (const [queue, group] of byQueue) {
     await boss.insert(
@@ -153,6 +173,7 @@ export async function enqueue(boss: Queue, db: SqlRunner, items: QueuedDelivery[
       { db: adapter(db) },
     )
   }
+  if (opts.announce !== false) await announce(db, byQueue.keys())
 }
 
 /** A source entry that could not become an event (docs/sources.md), kept in the DLQ for inspection. */

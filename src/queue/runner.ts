@@ -45,6 +45,8 @@ export interface RunnerOptions {
   concurrency: (actionType: string) => number
   /** LISTEN for new jobs; false behind a transaction-mode pooler, where LISTEN cannot work. */
   listen: boolean
+  /** Backstop poll of every queue; 5000 ms while listening, 1000 ms otherwise when undefined. */
+  pollMs?: number | undefined
   handle: (job: ClaimedJob) => Promise<Outcome>
   /** Puts a fetched job back to wait without running it (its observer is paused); true when it did. */
   hold?: (job: Attempt, delivery: Delivery) => Promise<boolean>
@@ -70,7 +72,7 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
     o.log.warn({ err: coerceError(e) }, 'no LISTEN connection for new jobs; polling every second')
     return undefined
   })
-  const backstop = setInterval(markAll, listener ? pollMs.listening : pollMs.polling)
+  const backstop = setInterval(markAll, o.pollMs ?? (listener ? pollMs.listening : pollMs.polling))
   backstop.unref()
   return {
     mark: (queue) => byQueue.get(queue)?.mark(queue),

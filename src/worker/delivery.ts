@@ -62,6 +62,7 @@ export async function startDelivery(s: Storage, o: DeliveryOptions, closer: Clos
       hold: control.hold,
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !s.pooled,
+      pollMs: config.queuePollMs,
       handle: async (job) => {
         const outcome = await (tracing ? tracing.attempt(job, () => attempt(job)) : attempt(job))
         await control.record(job, outcome)

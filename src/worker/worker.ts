@@ -60,6 +60,11 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       (r) => r.close(),
     )
     const matcher = () => observers.current().matcher
+    const delivering = await startDelivery(
+      storage,
+      { config, log, telemetry, tracing, onReport: opts.onReport },
+      closer,
+    )
     const dispatcher = opened(
       startDispatcher({
         url: db.directUrl,
@@ -69,6 +74,9 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         log,
         sources,
         matcher: tracing ? () => tracing.matcher(matcher()) : matcher,
+        wakeRunners: (queues) => {
+          for (const queue of queues) delivering.runners.mark(queue)
+        },
         onDispatched: (events, jobs) => {
           telemetry.onDispatched(events, jobs)
           tracing?.onDispatched(events)
@@ -77,11 +85,6 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
       (d) => d.stop(),
     )
     registerSourceGauges(telemetry.metrics.registry, dispatcher.health)
-    const delivering = await startDelivery(
-      storage,
-      { config, log, telemetry, tracing, onReport: opts.onReport },
-      closer,
-    )
     const isLeader = () => dispatcher.listener.leader
     const housekeeping = opened(startHousekeeping({ pool, config, log, isLeader }), (h) => h.stop())
 

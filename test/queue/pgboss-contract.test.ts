@@ -3,7 +3,15 @@ import { after, before, test } from 'node:test'
 import pg from 'pg'
 import { statements } from '../../src/db/statements.ts'
 import { createLogger } from '../../src/log/log.ts'
-import { dlqQueue, ensureQueues, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
+import {
+  dlqQueue,
+  enqueue,
+  ensureQueues,
+  type Queue,
+  type QueuedDelivery,
+  queueName,
+  startQueue,
+} from '../../src/queue/boss.ts'
 import {
   holdForBreaker,
   holdForRate,
@@ -42,6 +50,19 @@ after(async () => {
   await boss?.stop({ graceful: false, close: true })
   await db?.drop()
 })
+
+/** A delivery as the dispatcher enqueues it; only what `enqueue` reads is filled in. */
+function queued(id: string): QueuedDelivery {
+  const delivery = { delivery_id: id, action: { type: 'webhook' }, retry: { max_attempts: 1 } }
+  return {
+    jobId: undefined,
+    queue,
+    delivery: delivery as unknown as QueuedDelivery['delivery'],
+    key: undefined,
+    group: undefined,
+    expireInSeconds: 60,
+  }
+}
 
 async function activeJob(data: Record<string, unknown> = { attempts: [] }, on = queue) {
   const [id] = (await boss.insert(on, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
@@ -144,14 +165,17 @@ test('statements about an attempt that no longer holds the job change nothing', 
   await boss.complete(queue, job)
 })
 
-test('a job on an action queue is announced on the channel the runners listen to', async () => {
+test('a job on an action queue is announced on the channel the runners listen to, by enqueue, not by pg-boss', async () => {
   const client = new pg.Client({ connectionString: db.url })
   await client.connect()
   try {
     const heard: string[] = []
     client.on('notification', (n) => heard.push(`${n.channel}:${n.payload}`))
     await client.query(`listen "${notifyChannel()}"`)
+    assert.equal((await boss.getQueue(queue))?.notify, false)
     await boss.insert(queue, [{ data: { attempts: [] } }])
+    await enqueue(boss, db.pool, [queued('announced')])
+    // Notifications arrive in commit order: the insert's would have come first.
     await eventually(() => heard.length > 0, 10_000, 'a notification')
     assert.deepEqual(heard, [`${notifyChannel()}:${queue}`])
   } finally {
