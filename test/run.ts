@@ -105,6 +105,8 @@ async function main() {
             // Every file and every CLI it spawns loads the same modules: V8 compiles them once.
             NODE_COMPILE_CACHE: path.resolve('.data/compile-cache'),
             ...process.env,
+            // And Node strips their types once (test/strip-cache.js) instead of in every process.
+            NODE_OPTIONS: `--import=${path.resolve(import.meta.dirname, 'strip-cache.js')} ${process.env.NODE_OPTIONS ?? ''}`,
             TEST_DATABASE_URL: adminUrl,
             TEST_TEMPLATE_DB: templateDb,
           },
