@@ -31,10 +31,14 @@ before(async () => {
       events: ['INSERT', 'UPDATE'],
       ordering: 'entity',
       condition: 'watched = true',
-      actions: [{ type: 'webhook', url: `${receiver.url}/mirror` }],
+      // Hundreds of requests in flight to a receiver in this process: on a loaded machine an
+      // answer may take seconds, and a timed-out attempt sent again would be a second snapshot.
+      actions: [{ type: 'webhook', url: `${receiver.url}/mirror`, timeout_ms: 60_000 }],
     },
   })
-  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '64' })
+  // Enough slots that the ordered queue is drained about as fast as the backfill fills it: each
+  // fetch from a strict-FIFO queue reads every job still waiting, so a deep queue drains slowly.
+  worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '256', OBSERVERS_DB_POOL_SIZE: '8' })
   env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir }
 })
 
@@ -44,14 +48,17 @@ after(async () => {
   await db?.drop()
 })
 
-/** Waits until every change is dispatched and every job has finished. */
+/**
+ * Waits until every change is dispatched and every job has finished: 10 000 ordered deliveries,
+ * which take minutes on a loaded machine.
+ */
 async function allDelivered() {
   await eventually(
     async () => (await db.pool.query('select 1 from observers.change_pending limit 1')).rowCount === 0,
-    120_000,
+    300_000,
     'every change dispatched',
   )
-  await jobsFinished(db.pool, 160_000)
+  await jobsFinished(db.pool, 300_000)
 }
 
 test('backfill of 100 000 rows while another client updates them: nothing missed, the last state delivered is the table’s', async () => {

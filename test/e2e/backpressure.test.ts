@@ -56,8 +56,9 @@ test(`slow consumer: ${total} changes into a ${ratePerSecond} req/s receiver kee
       peakActive = Math.max(peakActive, rows[0]!.n)
       return receiver.distinct >= total
     },
-    // Generous: a busy machine may answer slower than the receiver allows.
-    (total / ratePerSecond) * 2000 + 120_000,
+    // Generous: a busy machine may answer slower than the receiver allows. Beside a second suite
+    // on a loaded machine, 5000 deliveries took longer than 140 s.
+    (total / ratePerSecond) * 2000 + 420_000,
     `all ${total} deliveries`,
   )
   clearInterval(sampler)

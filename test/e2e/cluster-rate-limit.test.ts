@@ -15,10 +15,12 @@ let cluster: Cluster | undefined
 
 before(async () => {
   db = await createTestDatabase(
-    'create table rated (id int primary key); create table throttled (id int primary key)',
+    'create table rated (id int primary key); create table throttled (id int primary key); create table burst (id int primary key)',
   )
   // Watched up front: four workers starting at once would each try to attach the trigger.
-  await db.pool.query(`select observers.watch('rated'); select observers.watch('throttled')`)
+  await db.pool.query(
+    `select observers.watch('rated'); select observers.watch('throttled'); select observers.watch('burst')`,
+  )
   receiver = await startCountingReceiver(10)
   const observer = (name: string, action: Record<string, unknown>) => ({
     name,
@@ -35,6 +37,7 @@ before(async () => {
       'rated.json': observer('rated', { rate_limit: { per_second: perSecond } }),
       // One at a time, so each request leaves only after the answer before it was recorded.
       'throttled.json': observer('throttled', { rate_limit: { per_second: 1000 }, max_concurrency: 1 }),
+      'burst.json': observer('burst', { rate_limit: { per_second: 1 } }),
     },
     4,
     { OBSERVERS_CONCURRENCY: '8' },
@@ -104,9 +107,17 @@ test(`rate_limit ${perSecond}/s holds across 4 worker processes in every second 
   assert.deepEqual(spent, [], 'waiting spent no attempt')
   assert.equal(shown.body.activity.delivered, rows)
   assert.equal(shown.body.actions[0].rate_limit.per_second, perSecond)
+})
+
+test('deliveries over the rate wait, and the workers count them', async () => {
+  // Five jobs made in one transaction at 1/s: however slow the machine, they ask for the rate
+  // together, so some must wait (at 50/s above, only a machine fast enough ever waits).
+  await db.pool.query('insert into burst select generate_series(1, 5)')
+  await eventually(() => arrivals('/burst').length >= 5, 60_000, 'all deliveries')
+  assert.deepEqual(ids(arrivals('/burst')), [1, 2, 3, 4, 5], 'each delivered once')
   const waits = await Promise.all((cluster?.ports ?? []).map((p) => opsGet(p, '/metrics')))
   const waited = waits.some((m) =>
-    /observers_rate_limit_waits_total\{observer="rated",reason="rate"\} [1-9]/.test(m.body),
+    /observers_rate_limit_waits_total\{observer="burst",reason="rate"\} [1-9]/.test(m.body),
   )
   assert.ok(waited, 'the workers counted deliveries that waited for their rate')
 })
