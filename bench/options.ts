@@ -51,6 +51,8 @@ export interface BenchOptions {
   backfillRows: number
   /** Seconds the backfill scenario measures the application alone. */
   backfillBaselineSeconds: number
+  /** Seconds the backfill runs between two measurements of the application alone; 0: it is not stopped. */
+  backfillIntervalSeconds: number
   /** Extra arguments for `observers backfill` (`--backfill-arg=--pause-ms=50`). */
   backfillArgs: string[]
   /** Write a V8 CPU profile of every worker child into bench/results/profiles. */
@@ -89,6 +91,8 @@ const usage = `npm run bench -- [options]
   --replay-changes N   replay: changes a dry run reads (default 1000000)
   --backfill-rows N    backfill: rows backfilled while the application writes (default 1000000)
   --backfill-baseline S  backfill: seconds the application is measured alone (default 20)
+  --backfill-interval S  backfill: seconds it runs between two measurements alone, stopped
+                       and resumed (default 120; 0: never stopped)
   --backfill-arg=A     backfill: an argument for observers backfill, e.g. --backfill-arg=--pause-ms=0 (repeatable)
   --worker-env K=V     extra environment for the worker child (repeatable)
   --worker-root DIR    run the worker from another checkout of this project
@@ -174,6 +178,7 @@ const flags = {
   'replay-changes': { type: 'string' },
   'backfill-rows': { type: 'string' },
   'backfill-baseline': { type: 'string' },
+  'backfill-interval': { type: 'string' },
   'backfill-arg': { type: 'string', multiple: true, default: [] },
   'worker-env': { type: 'string', multiple: true, default: [] },
   'worker-root': { type: 'string' },
@@ -217,6 +222,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     replayChanges: positiveInt('replay-changes', v['replay-changes'], q ? 20_000 : 1_000_000),
     backfillRows: positiveInt('backfill-rows', v['backfill-rows'], q ? 20_000 : 1_000_000),
     backfillBaselineSeconds: positiveInt('backfill-baseline', v['backfill-baseline'], q ? 5 : 20),
+    backfillIntervalSeconds:
+      v['backfill-interval'] === '0'
+        ? 0
+        : positiveInt('backfill-interval', v['backfill-interval'], q ? 10 : 120),
     backfillArgs: v['backfill-arg'],
     profile: v.profile,
     keep: v.keep,

@@ -13,20 +13,9 @@ import { type Observer, ownSource } from '../observers/types.ts'
 import { enqueue, type Queue } from '../queue/boss.ts'
 import { describeTable, readSnapshots, type SnapshotTable } from './rows.ts'
 import { snapshotJobs } from './snapshot-jobs.ts'
+import { type Mark, mark, Throttle } from './throttle.ts'
 
 export const backfillDefaults = { pageSize: 500, pauseMs: 100 } as const
-
-/**
- * After a page that took `pageMs`, the backfill pauses at least `pageMs * pauseShare`: its pages
- * hold the database at most a quarter of the time, however slow they get. A page slows when the
- * database is busy, so a busier database gets longer pauses; `pause_ms` is the floor, and 0
- * turns throttling off.
- */
-export const pauseShare = 3
-
-export function pauseAfter(pauseMs: number, pageMs: number): number {
-  return pauseMs === 0 ? 0 : Math.max(pauseMs, Math.round(pageMs * pauseShare))
-}
 
 export interface BackfillRequest {
   table: string
@@ -104,7 +93,7 @@ export interface RunOptions {
  * Reads the backfill's table in primary-key order, one page per transaction: the page's rows
  * are read FOR SHARE, queued as snapshot events and the position saved, all or nothing, so a
  * crash loses no row and a resume starts after the last page committed. Pauses between pages
- * (pauseAfter) so the application's own writes keep their pace. Returns the final state:
+ * (Throttle) so the application's own writes keep their pace. Returns the final state:
  * `done`, `stopped` (aborted, or stopped by another process), or `failed`.
  */
 export async function runBackfill(
@@ -118,10 +107,15 @@ export async function runBackfill(
   const table = await describeTable(deps.pool, start.entity)
   const observers = backfillObservers(all, table.entity, start.observers)
   await setBackfillState(deps.pool, id, 'running', null)
+  const throttle = new Throttle()
+  // Taken only while throttling: the write transactions counted between marks pace the pages.
+  const markIf = async (pauseMs: number): Promise<Mark | undefined> =>
+    pauseMs === 0 ? undefined : mark(deps.pool)
   try {
+    let pageStart = await markIf(start.pause_ms)
     for (;;) {
       if (opts.signal?.aborted) return await setBackfillState(deps.pool, id, 'stopped', null)
-      const pageStarted = performance.now()
+      const started = performance.now()
       const state = await withTransaction(deps.pool, async (client) => {
         // Locked for the page: a second runner of the same backfill waits, then sees the new position.
         const s = await claimBackfill(client, id)
@@ -136,8 +130,12 @@ export async function runBackfill(
       })
       if (state?.state !== 'running') return state ?? start
       opts.onProgress?.(state)
-      const pause = pauseAfter(state.pause_ms, performance.now() - pageStarted)
+      const pageEnd = await markIf(state.pause_ms)
+      const pause = throttle.pause(state.pause_ms, performance.now() - started)
       await delay(pause, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => {})
+      const next = await markIf(state.pause_ms)
+      if (pageStart && pageEnd && next) throttle.observe(pageStart, pageEnd, next)
+      pageStart = next
     }
   } catch (err) {
     await setBackfillState(deps.pool, id, 'failed', coerceError(err).message).catch(() => {})
