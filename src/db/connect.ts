@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
 import type { Config } from '../config/config.ts'
+import { coerceError } from '../errors/errors.ts'
 import { type EmbeddedDatabase, freePort, startEmbedded } from './embedded.ts'
 
 /** The embedded server listens here when the port is free, so the README's psql line works. */
@@ -37,8 +38,16 @@ export async function openDatabase(
     const directUrl = config.databaseDirectUrl ?? config.databaseUrl
     return { url: config.databaseUrl, directUrl, embedded: undefined, close: async () => {} }
   }
-  const port = (await portIsFree(embeddedPreferredPort)) ? embeddedPreferredPort : await freePort()
-  const embedded = await startEmbedded(config.embeddedDataDir, { port, onNotice })
+  const preferred = await portIsFree(embeddedPreferredPort)
+  const start = async (port: number) => startEmbedded(config.embeddedDataDir, { port, onNotice })
+  const embedded = await start(preferred ? embeddedPreferredPort : await freePort()).catch(
+    async (e: unknown) => {
+      // Another server (a second `npm start` beside this one) took the port between the check and
+      // the start: any free port serves.
+      if (!preferred || !/Address already in use/.test(coerceError(e).message)) throw e
+      return start(await freePort())
+    },
+  )
   await writeFile(stateFile(config), JSON.stringify({ url: embedded.url, pid: process.pid }))
   return {
     url: embedded.url,
