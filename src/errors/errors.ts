@@ -146,12 +146,3 @@ export function describeError(err: unknown): string {
   const e = coerceError(err)
   return e instanceof AppError ? `${e.code}: ${e.message}` : e.message
 }
-
-/**
- * The code `describeError` put in front of a message, for records that keep only the message
- * (observers.deliveries.last_error); undefined when it has none.
- */
-export function codeOfDescribed(message: string): ErrorCode | undefined {
-  const code = /^(OB\d{3}): /.exec(message)?.[1]
-  return Object.values(ErrorCode).find((c) => c === code)
-}

@@ -3,7 +3,7 @@ import type { PauseState } from '../control/pause.ts'
 import { parseTarget, targetExists } from '../control/targets.ts'
 import type { Pool } from '../db/pool.ts'
 import { type ObserverActivity, type ObserverFigures, observerActivity } from '../db/queries/deliveries.ts'
-import { codeOfDescribed, HttpError, RequestCode } from '../errors/errors.ts'
+import { HttpError, RequestCode } from '../errors/errors.ts'
 import type { Observer } from '../observers/types.ts'
 import { destinationKey } from '../queue/policy.ts'
 import { countDeadLettersByObserver } from '../queue/stats.ts'
@@ -35,18 +35,12 @@ export function describeActivity(f: ObserverFigures): ObserverActivity & { windo
  * rather than kept by each process, so any worker answers alike and a restart resets nothing.
  */
 function describeStats(f: ObserverFigures, inDlq: number) {
-  const e = f.last_failure
   return {
     matched: f.started,
     succeeded: f.delivered,
     failed: f.failed,
     retried: f.retried,
-    last_error: e && {
-      at: e.at,
-      code: codeOfDescribed(e.message),
-      message: e.message,
-      delivery_id: e.delivery_id,
-    },
+    last_error: f.last_failure,
     p50_ms: f.p50_ms,
     p95_ms: f.p95_ms,
     in_dlq: inDlq,

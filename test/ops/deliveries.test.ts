@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test'
 import { recordAttempt, recordDelivered, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
 import { statements } from '../../src/db/statements.ts'
 import type { ChangeEvent } from '../../src/event/event.ts'
+import type { Outcome } from '../../src/queue/boss.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
@@ -65,6 +66,11 @@ test('a delivery retried once then delivered shows delivered with 2 attempts, an
   assert.ok(d.delivered_at)
   assert.ok(Date.parse(d.first_attempt_at) <= Date.parse(d.last_attempt_at))
   assert.equal(d.output.status, 200, 'what the receiver answered on the attempt that delivered')
+  assert.deepEqual(
+    [d.last_error, d.last_error_code],
+    [null, null],
+    'the failed first attempt is not the last',
+  )
   assert.equal(typeof d.output.duration_ms, 'number')
   const { rows } = await db.pool.query<{ seq: string }>(
     `select seq from observers.change_log where entity_id = '1'`,
@@ -92,7 +98,13 @@ test('a delivery whose attempts run out shows dead_lettered with its last error'
   assert.equal(d.entity_id, '2')
   assert.equal(d.attempts, 2)
   assert.equal(d.delivered_at, null)
-  assert.match(d.last_error, /502/)
+  assert.match(d.last_error, /^OB013: gave up after 2 attempts; last error: OB006: .*502/)
+  assert.equal(d.last_error_code, 'OB013')
+  const psql = await db.pool.query(
+    `select last_error_code from observers.delivery_log where delivery_id = $1`,
+    [d.delivery_id],
+  )
+  assert.deepEqual(psql.rows, [{ last_error_code: 'OB013' }])
   const none = await api(worker.worker, '/api/deliveries?observer=down&outcome=delivered')
   assert.deepEqual(none.body.deliveries, [])
 })
@@ -130,8 +142,8 @@ test('a batch of completions records each delivery, a retried one keeping its ea
     { job: attempt('batch-b', jobB, 1), output: { status: 200, duration_ms: 9, n: 'b1' } },
   ])
   const { rows } = await db.pool.query(
-    `select delivery_id, outcome, attempts, job_attempt, last_error, delivered_at is not null as delivered,
-            duration_ms, output
+    `select delivery_id, outcome, attempts, job_attempt, last_error, last_error_code,
+            delivered_at is not null as delivered, duration_ms, output
        from observers.deliveries where observer = 'batch' order by delivery_id`,
   )
   assert.deepEqual(rows, [
@@ -141,6 +153,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       attempts: 2,
       job_attempt: 2,
       last_error: null,
+      last_error_code: null,
       delivered: true,
       duration_ms: 7,
       output: { status: 200, duration_ms: 7, n: 'a' },
@@ -151,9 +164,41 @@ test('a batch of completions records each delivery, a retried one keeping its ea
       attempts: 2,
       job_attempt: 2,
       last_error: null,
+      last_error_code: null,
       delivered: true,
       duration_ms: 9,
       output: { status: 200, duration_ms: 9, n: 'b1' },
     },
   ])
+})
+
+test("a late settlement of an earlier attempt leaves the later one's error and code; a replay's job replaces them", async () => {
+  const run = statements(true)
+  const job = randomUUID()
+  const attempt = (id: string, retryCount: number): SettledAttempt => ({
+    id,
+    retryCount,
+    data: {
+      delivery_id: 'late',
+      observer: 'late',
+      action_index: 0,
+      event: { id: 'ev-late', entity: 'public.items', entity_id: 'late', seq: 901 } as ChangeEvent,
+    },
+  })
+  const failed = (code: string): Outcome => ({
+    kind: 'retry',
+    delayMs: 100,
+    record: { attempt: 1, at: new Date().toISOString(), code, error: `${code}: failed`, duration_ms: 1 },
+  })
+  const last = async () =>
+    (
+      await db.pool.query(
+        `select last_error, last_error_code from observers.deliveries where delivery_id = 'late'`,
+      )
+    ).rows[0]
+  await recordAttempt(db.pool, run, attempt(job, 1), failed('OB014'))
+  await recordAttempt(db.pool, run, attempt(job, 0), failed('OB006'))
+  assert.deepEqual(await last(), { last_error: 'OB014: failed', last_error_code: 'OB014' })
+  await recordAttempt(db.pool, run, attempt(randomUUID(), 0), failed('OB007'))
+  assert.deepEqual(await last(), { last_error: 'OB007: failed', last_error_code: 'OB007' })
 })

@@ -28,11 +28,11 @@ after(async () => {
 async function settled(n: number, outcome: string, durationMs: number, ago = '1 minute', attempts = 1) {
   await db.pool.query(
     `insert into observers.deliveries (delivery_id, observer, action_index, event_id, entity, entity_id,
-       seq, outcome, attempts, first_attempt_at, last_attempt_at, last_error, job_id, job_attempt,
-       duration_ms)
+       seq, outcome, attempts, first_attempt_at, last_attempt_at, last_error, last_error_code, job_id,
+       job_attempt, duration_ms)
      values ($1, 'hook', 0, $1, 'public.items', $1, 0, $2, $5, now() - $4::interval - interval '1 second',
              now() - $4::interval, case when $2 <> 'delivered' then 'OB007: refused #' || $6 end,
-             gen_random_uuid(), 1, $3)`,
+             case when $2 <> 'delivered' then 'OB007' end, gen_random_uuid(), 1, $3)`,
     [`other-${n}`, outcome, durationMs, ago, attempts, n],
   )
 }

@@ -73,6 +73,19 @@ test('every worker reports the same stats, those of the deliveries the receiver 
   const { rows } = await db.pool.query<{ delivery_id: string }>(
     `select delivery_id from observers.deliveries where entity_id = '6'`,
   )
+  const codes = await db.pool.query(
+    `select entity_id, last_error_code from observers.deliveries where entity_id in ('4', '5', '6')
+      order by entity_id`,
+  )
+  assert.deepEqual(
+    codes.rows,
+    [
+      { entity_id: '4', last_error_code: null },
+      { entity_id: '5', last_error_code: 'OB007' },
+      { entity_id: '6', last_error_code: 'OB013' },
+    ],
+    "each last attempt's code in its own column: none once delivered, refused, attempts run out",
+  )
   const expected = {
     matched: answered.size,
     succeeded: 4,

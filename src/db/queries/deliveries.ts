@@ -15,6 +15,8 @@ export interface SettledAttempt {
 interface Settled {
   outcome: DeliveryOutcome
   error: string | null
+  /** the OB code of `error` */
+  errorCode: string | null
   durationMs: number | null
   /** what the destination answered, on a delivered attempt only */
   output: Record<string, unknown> | null
@@ -31,6 +33,7 @@ function outcomeOf(outcome: Outcome): Settled | undefined {
       return {
         outcome: 'delivered',
         error: null,
+        errorCode: null,
         durationMs: durationOf(outcome.output),
         output: outcome.output,
       }
@@ -38,6 +41,7 @@ function outcomeOf(outcome: Outcome): Settled | undefined {
       return {
         outcome: 'retrying',
         error: outcome.record.error,
+        errorCode: outcome.record.code,
         durationMs: outcome.record.duration_ms,
         output: null,
       }
@@ -45,6 +49,7 @@ function outcomeOf(outcome: Outcome): Settled | undefined {
       return {
         outcome: outcome.deadLetter ? 'dead_lettered' : 'given_up',
         error: outcome.record.error,
+        errorCode: outcome.record.code,
         durationMs: outcome.record.duration_ms,
         output: null,
       }
@@ -68,6 +73,8 @@ const mergeAttempt = `
                    then excluded.outcome else d.outcome end,
     last_error = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
                       then excluded.last_error else d.last_error end,
+    last_error_code = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
+                           then excluded.last_error_code else d.last_error_code end,
     job_attempt = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
                        then excluded.job_attempt else d.job_attempt end,
     duration_ms = case when d.job_id <> excluded.job_id or excluded.job_attempt >= d.job_attempt
@@ -76,7 +83,8 @@ const mergeAttempt = `
     output = coalesce(excluded.output, d.output)`
 
 const columns = `(delivery_id, observer, action_index, event_id, entity, entity_id, seq, outcome, attempts,
-     first_attempt_at, last_attempt_at, delivered_at, last_error, job_id, job_attempt, duration_ms, output)`
+     first_attempt_at, last_attempt_at, delivered_at, last_error, last_error_code, job_id, job_attempt,
+     duration_ms, output)`
 
 /** One upsert per settled attempt. */
 const recordStatement: NamedStatement = {
@@ -84,7 +92,7 @@ const recordStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   values ($1, $2, $3, $4, $5, $6, $7, $8, 1, now(), now(),
-          case when $8 = 'delivered' then now() end, $9, $10, $11, $12, $13)
+          case when $8 = 'delivered' then now() end, $9, $10, $11, $12, $13, $14)
   ${mergeAttempt}`,
 }
 
@@ -94,7 +102,7 @@ const recordDeliveredStatement: NamedStatement = {
   text: `
   insert into observers.deliveries as d ${columns}
   select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
-         'delivered', 1, now(), now(), now(), null, x.job_id, x.job_attempt, x.duration_ms, x.output
+         'delivered', 1, now(), now(), now(), null, null, x.job_id, x.job_attempt, x.duration_ms, x.output
     from jsonb_to_recordset($1::jsonb) as x(delivery_id text, observer text, action_index int,
          event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
          duration_ms int, output jsonb)
@@ -121,6 +129,7 @@ export async function recordAttempt(
     data.event.seq,
     settled.outcome,
     settled.error,
+    settled.errorCode,
     job.id,
     job.retryCount + 1,
     settled.durationMs,
@@ -189,6 +198,8 @@ export interface DeliveryRecord {
   last_attempt_at: string
   delivered_at: string | null
   last_error: string | null
+  /** the OB code of `last_error` */
+  last_error_code: string | null
   output: Record<string, unknown> | null
 }
 
@@ -203,7 +214,7 @@ export async function listDeliveries(db: Queryable, f: DeliveryFilter): Promise<
     }
   >(
     `select delivery_id, observer, action_index, entity, entity_id, seq, outcome, attempts,
-            first_attempt_at, last_attempt_at, delivered_at, last_error, output
+            first_attempt_at, last_attempt_at, delivered_at, last_error, last_error_code, output
        from observers.deliveries
       where ($1::text is null or observer = $1) and ($2::text is null or outcome = $2)
         and ($3::timestamptz is null or last_attempt_at >= $3)
@@ -273,6 +284,7 @@ export interface ObserverActivity {
 /** The latest failed attempt of an observer's deliveries in the window. */
 export interface LastFailure {
   at: string
+  code: string | null
   message: string
   delivery_id: string
 }
@@ -302,7 +314,7 @@ export async function observerActivity(
   const { rows } = await db.query<
     Omit<ObserverFigures, 'last_failure'> & {
       observer: string
-      last_failure: { at: string; message: string | null; delivery_id: string } | null
+      last_failure: { at: string; code: string | null; message: string | null; delivery_id: string } | null
     }
   >(
     `with a as (
@@ -324,8 +336,8 @@ export async function observerActivity(
             f.last_failure
        from a
        left join lateral (
-         select jsonb_build_object('at', d.last_attempt_at, 'message', d.last_error,
-                                   'delivery_id', d.delivery_id) as last_failure
+         select jsonb_build_object('at', d.last_attempt_at, 'code', d.last_error_code,
+                                   'message', d.last_error, 'delivery_id', d.delivery_id) as last_failure
            from observers.deliveries d
           where d.last_attempt_at = a.failed_at and d.observer = a.observer and d.outcome <> 'delivered'
           order by d.delivery_id
@@ -339,6 +351,7 @@ export async function observerActivity(
         ...figures,
         last_failure: f && {
           at: new Date(f.at).toISOString(),
+          code: f.code,
           message: f.message ?? '',
           delivery_id: f.delivery_id,
         },
