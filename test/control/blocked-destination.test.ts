@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { webhookObserver } from '../helpers/webhook-observer.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api } from '../ops/helpers.ts'
 
@@ -17,13 +18,12 @@ before(async () => {
     receiver.requests.indexOf(r) === 2 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 },
   )
   const dir = await observersDir({
-    'plain.json': {
-      name: 'plain',
-      entity: 'items',
-      events: ['INSERT'],
-      retry: { max_attempts: 5, initial_delay_ms: 50, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, body_template: { id: '{{ id }}' } }],
-    },
+    'plain.json': webhookObserver(
+      'plain',
+      'items',
+      { url: receiver.url, body_template: { id: '{{ id }}' } },
+      { max_attempts: 5, initial_delay_ms: 50 },
+    ),
   })
   worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '1' })
 })

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test'
 import { runCli } from '../cli/helpers.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { webhookObserver } from '../helpers/webhook-observer.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api } from '../ops/helpers.ts'
 
@@ -13,6 +14,14 @@ let dir: string
 let down = true
 /** Row ids the receiver accepted, once per accepted request. */
 const accepted: number[] = []
+/** Retried long enough to outlast the breaker's holding its deliveries. */
+const flaky = () =>
+  webhookObserver(
+    'flaky',
+    'items',
+    { url: receiver.url, body_template: { id: '{{ after.id }}' } },
+    { max_attempts: 10, initial_delay_ms: 50 },
+  )
 
 before(async () => {
   db = await createTestDatabase()
@@ -24,13 +33,7 @@ before(async () => {
   })
   await db.pool.query('create table items (id int primary key)')
   dir = await observersDir({
-    'flaky.json': {
-      name: 'flaky',
-      entity: 'items',
-      events: ['INSERT'],
-      retry: { max_attempts: 10, initial_delay_ms: 50, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, body_template: { id: '{{ after.id }}' } }],
-    },
+    'flaky.json': flaky(),
   })
   worker = await runWorker(db.url, dir, {
     OBSERVERS_CONCURRENCY: '1',
@@ -97,13 +100,7 @@ test('while open, no delivery reaches the destination; closing it by hand delive
   const healthy = await startReceiver()
   await db.pool.query('create table pings (id int primary key)')
   const withBarrier = await observersDir({
-    'flaky.json': {
-      name: 'flaky',
-      entity: 'items',
-      events: ['INSERT'],
-      retry: { max_attempts: 10, initial_delay_ms: 50, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: receiver.url, body_template: { id: '{{ after.id }}' } }],
-    },
+    'flaky.json': flaky(),
     'ping.json': {
       name: 'ping',
       entity: 'pings',

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { migrate } from '../../src/db/migrate.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { createTestDatabase } from '../helpers/db.ts'
 
-let db: TestDatabase
-
-before(async () => {
-  db = await createTestDatabase()
-})
-
-after(async () => {
-  await db?.drop()
-})
-
-test('migration 0018 gives the records written before it the code at the head of their error', async () => {
+test('migration 0018 gives the records written before it the code at the head of their error', async (t) => {
+  const db = await createTestDatabase()
+  t.after(() => db.drop())
   // The record as migration 0017 left it: no code column, and a view that does not show one.
   await db.pool.query(`
     drop view observers.delivery_log;

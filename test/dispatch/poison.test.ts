@@ -4,6 +4,7 @@ import { maxJsonDepth } from '../../src/db/queries/change-log.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { full } from '../helpers/faults.ts'
+import { webhookObserver } from '../helpers/webhook-observer.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 
 let db: TestDatabase
@@ -20,21 +21,17 @@ before(async () => {
   receiver = await startDurableReceiver()
   await db.pool.query('create table parcels (id int primary key, kind text not null, body text, doc jsonb)')
   const dir = await observersDir({
-    'parcels.json': {
-      name: 'parcels',
-      entity: 'parcels',
-      events: ['INSERT'],
-      retry: { max_attempts: 3, initial_delay_ms: 100, backoff_strategy: 'fixed' },
-      actions: [
-        {
-          type: 'webhook',
-          url: `${receiver.url}/parcels/{{ id }}`,
-          headers: { 'x-delivery-id': '{{ delivery_id }}' },
-          // Rows of kind "poison" make the template fail at render time, every time.
-          body_template: `{% if kind == 'poison' %}{% include 'no-such-partial' %}{% endif %}{{ kind }}:{{ body | size }}:{{ doc | json | size }}`,
-        },
-      ],
-    },
+    'parcels.json': webhookObserver(
+      'parcels',
+      'parcels',
+      {
+        url: `${receiver.url}/parcels/{{ id }}`,
+        headers: { 'x-delivery-id': '{{ delivery_id }}' },
+        // Rows of kind "poison" make the template fail at render time, every time.
+        body_template: `{% if kind == 'poison' %}{% include 'no-such-partial' %}{% endif %}{{ kind }}:{{ body | size }}:{{ doc | json | size }}`,
+      },
+      { max_attempts: 3, initial_delay_ms: 100 },
+    ),
     'raw.json': {
       name: 'raw',
       entity: 'parcels',

@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { audit, duplicateLine, full } from '../helpers/faults.ts'
 import { changesSettled } from '../helpers/settled.ts'
+import { webhookObserver } from '../helpers/webhook-observer.ts'
 import { eventually, observersDir, runWorker } from '../helpers/worker.ts'
 
 // How many retries of each delivery the outage outlasts at max_delay_ms: the full variant, several.
@@ -126,13 +127,12 @@ test('a receiver that hangs: each attempt times out (OB014), requests never pile
   const receiver = await startDurableReceiver({ answer: () => 'hang' })
   t.after(() => receiver.close())
   const dir = await observersDir({
-    'pings.json': {
-      name: 'pings',
-      entity: 'pings',
-      events: ['INSERT'],
-      retry: { max_attempts: 2, initial_delay_ms: 100, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: `${receiver.url}/ping`, timeout_ms: 300 }],
-    },
+    'pings.json': webhookObserver(
+      'pings',
+      'pings',
+      { url: `${receiver.url}/ping`, timeout_ms: 300 },
+      { max_attempts: 2, initial_delay_ms: 100 },
+    ),
   })
   const w = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: String(concurrency) })
   t.after(() => w.stop())

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
+import { webhookObserver } from '../helpers/webhook-observer.ts'
 import { eventually, observersDir, runWorker, type TestWorker } from '../helpers/worker.ts'
 import { api } from './helpers.ts'
 
@@ -26,13 +27,12 @@ before(async () => {
     return { status: script[Math.min(n, script.length - 1)] ?? 200 }
   })
   const dir = await observersDir({
-    'orders.json': {
-      name: 'orders',
-      entity: 'orders',
-      events: ['INSERT'],
-      retry: { max_attempts: 3, initial_delay_ms: 50, backoff_strategy: 'fixed' },
-      actions: [{ type: 'webhook', url: `${receiver.url}/orders`, body_template: { id: '{{ id }}' } }],
-    },
+    'orders.json': webhookObserver(
+      'orders',
+      'orders',
+      { url: `${receiver.url}/orders`, body_template: { id: '{{ id }}' } },
+      { max_attempts: 3, initial_delay_ms: 50 },
+    ),
   })
   workers.push(await runWorker(db.url, dir), await runWorker(db.url, dir))
 })
