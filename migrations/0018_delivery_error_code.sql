@@ -10,12 +10,11 @@ update observers.deliveries
    set last_error_code = substring(last_error from '^(OB[0-9]{3}): ')
  where last_error ~ '^OB[0-9]{3}: ';
 
--- Dropped and created again: a replaced view can only add columns at its end, and the code
--- belongs beside the message.
-drop view observers.delivery_log;
-create view observers.delivery_log as
+-- Replaced, not dropped: grants a user gave on the view stay. A replaced view can only gain
+-- columns at its end, so the code comes last.
+create or replace view observers.delivery_log as
   select delivery_id, observer, action_index, entity, entity_id, seq, outcome, attempts,
-         first_attempt_at, last_attempt_at, delivered_at, last_error, last_error_code, duration_ms,
-         output
+         first_attempt_at, last_attempt_at, delivered_at, last_error, duration_ms, output,
+         last_error_code
     from observers.deliveries
    order by last_attempt_at desc;

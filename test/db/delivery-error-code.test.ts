@@ -6,11 +6,15 @@ import { createTestDatabase } from '../helpers/db.ts'
 test('migration 0018 gives the records written before it the code at the head of their error', async (t) => {
   const db = await createTestDatabase()
   t.after(() => db.drop())
-  // The record as migration 0017 left it: no code column, and a view that does not show one.
+  // The record as migration 0017 left it: no code column, and its view (migration 0016's).
   await db.pool.query(`
     drop view observers.delivery_log;
     alter table observers.deliveries drop column last_error_code;
-    create view observers.delivery_log as select delivery_id, last_error from observers.deliveries;
+    create view observers.delivery_log as
+      select delivery_id, observer, action_index, entity, entity_id, seq, outcome, attempts,
+             first_attempt_at, last_attempt_at, delivered_at, last_error, duration_ms, output
+        from observers.deliveries
+       order by last_attempt_at desc;
     delete from observers.migrations where id = 18`)
   await db.pool.query(
     `insert into observers.deliveries (delivery_id, observer, action_index, event_id, entity, entity_id,
