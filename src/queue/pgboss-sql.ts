@@ -157,6 +157,23 @@ export const markFinalAttempt: NamedStatement = {
 }
 
 /**
+ * Takes jobs the same transaction has just inserted (pairs of queue $1[i] and id $2[i]) as
+ * pg-boss's fetch would, for the dispatching process to run without fetching them. Only jobs
+ * never started: a job inserted earlier under the same id (a change dispatched again) is left
+ * to the queue. Set as the fetch sets them, so expiry hands a leased job to another worker if
+ * this process dies before settling it.
+ */
+export const leaseJobs: NamedStatement = {
+  name: 'observers_lease_jobs',
+  text: `
+  update ${bossSchema}.job j
+     set state = 'active', started_on = now(), heartbeat_on = now()
+    from unnest($1::text[], $2::uuid[]) as l(name, id)
+   where j.name = l.name and j.id = l.id and j.state = 'created' and j.started_on is null
+  returning j.id`,
+}
+
+/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */
