@@ -74,7 +74,7 @@ async function leaseFree(
 ): Promise<Set<string>> {
   if (lease.jobs.length === 0) return new Set()
   const { rows } = await statements.run(client, leaseJobs, [
-    lease.jobs.map((j) => j.queue),
+    [...new Set(lease.jobs.map((j) => j.queue))],
     lease.jobs.map((j) => j.jobId),
   ])
   return new Set(rows.map((r: { id: string }) => r.id))
