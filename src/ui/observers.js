@@ -117,7 +117,12 @@ function update(r, o) {
   cells.p50.textContent = a.p50_ms ?? '–'
   cells.p95.textContent = a.p95_ms ?? '–'
   const e = o.stats.last_error
-  cells.error.textContent = e ? `${e.code ?? ''} ${e.message}` : ''
+  // Messages recorded by a worker carry their code at the head already (`OB013: …`).
+  cells.error.textContent = !e
+    ? ''
+    : e.code && !e.message.startsWith(e.code)
+      ? `${e.code} ${e.message}`
+      : e.message
   toggle.dataset.paused = String(o.paused)
   toggle.textContent = o.paused ? 'Resume' : 'Pause'
   toggle.setAttribute('aria-label', `${o.paused ? 'Resume' : 'Pause'} ${o.name}`)

@@ -170,7 +170,7 @@ test('sign in, watch counts move, see a failure in the feed, open it, retry it, 
   await textOf(
     list,
     `${row} td.error-text`,
-    (t) => t.startsWith('OB013 ') && t.includes('warehouse offline'),
+    (t) => t.startsWith('OB013: ') && t.includes('warehouse offline'),
     "the hour's last error",
   )
   // Samples other workers wrote over the last hour, before this one started: a burst drained.
