@@ -17,7 +17,7 @@ import {
   QueueVariants,
   queueName,
 } from './boss.ts'
-import { notifyChannel } from './pgboss-sql.ts'
+import { fetchOrdered, notifyChannel } from './pgboss-sql.ts'
 import { type Attempt, completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
@@ -86,18 +86,35 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
 
 type FetchedJob = { id: string; retryCount: number; data: JobData }
 
+const tiersJson = JSON.stringify(groupTiers)
+
 /**
- * Fetches from a queue whose jobs carry a group (max_concurrency). pg-boss counts a group's
+ * Fetches from a queue whose jobs carry a group (max_concurrency). The fetch counts a group's
  * active jobs and ranks its candidates within one statement; two statements running at once
  * (two processes) would each see the same free slots. A transaction-scoped advisory lock on
  * the queue makes those fetches take turns across every process, so the count is exact. It
  * lasts one short transaction, dies with a crashed holder's connection and works behind a
  * transaction-mode pooler; a crashed worker's slot is its `active` job, freed by pg-boss's expiry.
+ * Ordered queues are fetched by our own statement (`fetchOrdered`), whose cost follows what it
+ * takes where pg-boss's strict-FIFO fetch reads every waiting job.
  */
-async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchSize: number) {
-  return withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1::int, hashtext($2))', [lockKeys.fetchClass, queue])
-    return boss.fetch<JobData>(queue, {
+async function fetchSerialised(
+  o: RunnerOptions,
+  queue: string,
+  ordered: boolean,
+  batchSize: number,
+): Promise<FetchedJob[]> {
+  return withTransaction(o.pool, async (client) => {
+    // JIT compiling a generic plan, costed for a guessed LIMIT, takes ~50 ms for a 1 ms fetch.
+    await client.query(
+      "select pg_advisory_xact_lock($1::int, hashtext($2)), set_config('jit', 'off', true)",
+      [lockKeys.fetchClass, queue],
+    )
+    if (ordered) {
+      const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson])
+      return rows as FetchedJob[]
+    }
+    return o.boss.fetch<JobData>(queue, {
       batchSize,
       groupConcurrency: { default: 1_000_000, tiers: groupTiers },
       db: adapter(client),
@@ -115,6 +132,7 @@ async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchS
 function startRunner(actionType: string, o: RunnerOptions): Runner {
   const queues = QueueVariants.map((v) => queueName(actionType, v))
   const plain = queueName(actionType, 'plain')
+  const ordered = queueName(actionType, 'ordered')
   const concurrency = o.concurrency(actionType)
   const complete = completer(o.boss, o.pool, o.statements)
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
@@ -185,7 +203,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     const jobs =
       queue === plain
         ? await o.boss.fetch<JobData>(queue, { batchSize })
-        : await fetchSerialised(o.boss, o.pool, queue, batchSize)
+        : await fetchSerialised(o, queue, queue === ordered, batchSize)
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
     for (const job of jobs) start(queue, job)
   }
