@@ -193,11 +193,13 @@ export const fetchOrdered: NamedStatement = {
               where b.name = $1 and b.singleton_key = j.singleton_key and b.policy = 'key_strict_fifo'
                 and b.state in ('active', 'retry', 'failed') and b.id <> j.id
              offset 0)
-       and (j.state = 'retry' or not exists (
-             select 1 from ${jobTable} h
+       -- Its key's head as pg-boss picks it; the order is job_i10's, so the probe reads one entry.
+       and j.id = (
+             select h.id from ${jobTable} h
               where h.name = $1 and h.singleton_key = j.singleton_key and h.policy = 'key_strict_fifo'
-                and h.state = 'created' and not h.blocked and h.start_after <= ${bossSchema}.job_now()
-                and (h.created_on, h.id) < (j.created_on, j.id)))
+                and h.state < 'active' and not h.blocked and h.start_after <= ${bossSchema}.job_now()
+              order by h.state desc, h.created_on, h.id
+              limit 1)
        and (j.group_id is null
             or coalesce(((select counts from active_groups) ->> j.group_id)::int, 0)
                < coalesce(($3::jsonb ->> j.group_tier)::int, 2147483647))
