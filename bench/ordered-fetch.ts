@@ -12,7 +12,7 @@ import pg from 'pg'
 import { statements } from '../src/db/statements.ts'
 import { createLogger } from '../src/log/log.ts'
 import { adapter, ensureQueues, groupTiers, type Queue, queueName, startQueue } from '../src/queue/boss.ts'
-import { fetchOrdered } from '../src/queue/pgboss-sql.ts'
+import { fetchOrdered, orderedWalk } from '../src/queue/pgboss-sql.ts'
 import { distribution } from './stats.ts'
 
 const queue = queueName('webhook', 'ordered')
@@ -69,7 +69,15 @@ async function main() {
               groupConcurrency: { default: 1e6, tiers: groupTiers },
               db: adapter(c),
             }),
-          ours: async (c: pg.PoolClient) => (await run.run(c, fetchOrdered, [queue, batchSize, tiers])).rows,
+          // As the runner fetches (src/queue/runner.ts): a short walk leaves the rest to pg-boss.
+          ours: async (c: pg.PoolClient) => {
+            const { rows } = await run.run(c, fetchOrdered, [queue, batchSize, tiers, orderedWalk])
+            if (rows.length >= batchSize) return rows
+            return [
+              ...rows,
+              ...(await boss.fetch(queue, { batchSize: batchSize - rows.length, db: adapter(c) })),
+            ]
+          },
         }
         for (const [name, fetch] of Object.entries(fetchers)) {
           const samples = []

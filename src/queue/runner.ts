@@ -17,7 +17,7 @@ import {
   QueueVariants,
   queueName,
 } from './boss.ts'
-import { fetchOrdered, notifyChannel } from './pgboss-sql.ts'
+import { fetchOrdered, notifyChannel, orderedWalk } from './pgboss-sql.ts'
 import { type Attempt, completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
@@ -110,15 +110,18 @@ async function fetchSerialised(
       "select pg_advisory_xact_lock($1::int, hashtext($2)), set_config('jit', 'off', true)",
       [lockKeys.fetchClass, queue],
     )
-    if (ordered) {
-      const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson])
-      return rows as FetchedJob[]
-    }
-    return o.boss.fetch<JobData>(queue, {
-      batchSize,
-      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
-      db: adapter(client),
-    })
+    const bossFetch = (size: number) =>
+      o.boss.fetch<JobData>(queue, {
+        batchSize: size,
+        groupConcurrency: { default: 1_000_000, tiers: groupTiers },
+        db: adapter(client),
+      })
+    if (!ordered) return bossFetch(batchSize)
+    const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson, orderedWalk])
+    const jobs = rows as FetchedJob[]
+    // A short walk may have stopped behind a key holding many jobs back: pg-boss's fetch, which
+    // reads every waiting key's head, finds what lies beyond (and costs little on a short queue).
+    return jobs.length < batchSize ? [...jobs, ...(await bossFetch(batchSize - jobs.length))] : jobs
   })
 }
 

@@ -4,7 +4,13 @@ import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
 import { createLogger } from '../../src/log/log.ts'
 import { adapter, ensureQueues, groupTiers, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
-import { fetchOrdered, holdPaused, markFinalAttempt, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
+import {
+  fetchOrdered,
+  holdPaused,
+  markFinalAttempt,
+  orderedWalk,
+  scheduleRetry,
+} from '../../src/queue/pgboss-sql.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 
 // fetchOrdered against the pinned pg-boss: it takes what pg-boss's strict-FIFO fetch takes.
@@ -72,7 +78,7 @@ async function bossWouldTake(batchSize: number): Promise<string[]> {
 async function take(batchSize: number, sameJobs = true): Promise<Fetched[]> {
   const expected = await bossWouldTake(batchSize)
   const rows = await withTransaction(db.pool, async (client) => {
-    const { rows } = await run.run(client, fetchOrdered, [queue, batchSize, tiers])
+    const { rows } = await run.run(client, fetchOrdered, [queue, batchSize, tiers, orderedWalk])
     return rows as Fetched[]
   })
   const taken = rows.map((r) => r.data.name).sort()
