@@ -76,7 +76,10 @@ async function prepare(options: BenchOptions, server: Server): Promise<BenchCont
     options,
     db,
     receiver,
-    observersDir: await writeBenchObserver(receiver.url, options.rateLimit),
+    observersDir: await writeBenchObserver(receiver.url, {
+      rateLimit: options.rateLimit,
+      ordered: options.ordered,
+    }),
     postmasterPid: await postmasterPid(db.pool),
     statementStats: await enableStatementStats(db.pool),
     note,

@@ -68,6 +68,8 @@ export interface BenchOptions {
   receiverDelayMs: number
   /** The bench observer's rate_limit, deliveries per second (none when undefined). */
   rateLimit: number | undefined
+  /** The bench observer orders each row's deliveries (`ordering: entity`). */
+  ordered: boolean
   /** Niceness for the benchmark, the worker and an embedded Postgres (negative needs root). */
   nice: number | undefined
 }
@@ -100,6 +102,7 @@ const usage = `npm run bench -- [options]
   --compare-root DIR   ... or one from this checkout, interleaved with the first
   --receiver-delay MS  the receiver answers after MS ms (default 0: at once)
   --rate-limit N       the bench observer's action gets rate_limit { per_second: N }
+  --ordered            the bench observer gets ordering: entity (its jobs go to the ordered queue)
   --nice=N             run bench, worker and embedded Postgres at niceness N (e.g. -10 as root)
   --profile            write worker CPU profiles to bench/results/profiles
   --keep               keep the benchmark database`
@@ -187,6 +190,7 @@ const flags = {
   nice: { type: 'string' },
   'receiver-delay': { type: 'string' },
   'rate-limit': { type: 'string' },
+  ordered: { type: 'boolean', default: false },
   peers: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
@@ -234,5 +238,6 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       v['receiver-delay'] === undefined ? 0 : positiveInt('receiver-delay', v['receiver-delay'], 0),
     nice: v.nice === undefined ? undefined : niceness(v.nice),
     rateLimit: v['rate-limit'] === undefined ? undefined : positiveInt('rate-limit', v['rate-limit'], 0),
+    ordered: v.ordered,
   }
 }

@@ -9,18 +9,25 @@ const root = path.resolve(import.meta.dirname, '..')
 export const probePath = path.join(root, 'bench/probe.ts')
 export const profileDir = path.join(root, 'bench/results/profiles')
 
-/** The one observer every end-to-end scenario runs: a plain webhook to the local receiver (`--rate-limit` sets its rate_limit). */
-export async function writeBenchObserver(receiverUrl: string, rateLimit?: number): Promise<string> {
+/**
+ * The one observer every end-to-end scenario runs: a plain webhook to the local receiver
+ * (`--rate-limit` sets its rate_limit, `--ordered` its ordering).
+ */
+export async function writeBenchObserver(
+  receiverUrl: string,
+  opts: { rateLimit?: number | undefined; ordered?: boolean } = {},
+): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'observers-bench-'))
   const observer = {
     name: 'bench-webhook',
     entity: benchTable,
     events: ['INSERT', 'UPDATE'],
+    ...(opts.ordered ? { ordering: 'entity' } : {}),
     actions: [
       {
         type: 'webhook',
         url: receiverUrl,
-        ...(rateLimit === undefined ? {} : { rate_limit: { per_second: rateLimit } }),
+        ...(opts.rateLimit === undefined ? {} : { rate_limit: { per_second: opts.rateLimit } }),
       },
     ],
   }

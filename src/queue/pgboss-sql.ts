@@ -176,6 +176,84 @@ export const leaseJobs: NamedStatement = {
 }
 
 /**
+ * The table pg-boss keeps the jobs of every queue not created with `partition: true` in; pg-boss's
+ * own fetch names it too, so the planner never goes through the partitioned parent.
+ */
+const jobTable = `${bossSchema}.job_common`
+
+/** Waiting jobs `fetchOrdered` walks at most (~10 µs each) before it leaves the rest to pg-boss's fetch. */
+export const orderedWalk = 1000
+
+/**
+ * Fetches up to $2 jobs of the strict-FIFO queue $1 as pg-boss's fetch does (same choice, same
+ * claim, same columns), at a cost that follows what it takes: it walks the queue's due jobs in
+ * fetch order (job_i11) and keeps a job only when it heads its key, probing the key's held job
+ * (job_i8: active, retry or failed; a retry heads its key) and its earlier created siblings
+ * (job_i10), where pg-boss first finds the head of every waiting key. The walk stops after $4
+ * jobs: jobs of a key whose head cannot run are walked past one by one, so a key with many jobs
+ * waiting ahead of the others would otherwise cost what it holds back on every fetch; the
+ * caller takes what a short walk left from pg-boss's own fetch. A job with a group runs only
+ * while its group's active jobs are under its tier's limit in $3 (tier name → limit), counted
+ * as pg-boss's groupConcurrency does. Callers serialise the fetches of a queue (an advisory
+ * lock), so the walk takes no row locks: the claim checks each job still waits.
+ */
+export const fetchOrdered: NamedStatement = {
+  name: 'observers_fetch_ordered',
+  text: `
+  with active_groups as materialized (
+    select coalesce(jsonb_object_agg(group_id, n), '{}'::jsonb) as counts
+      from (select group_id, count(*)::int as n from ${jobTable}
+             where name = $1 and state = 'active' and group_id is not null group by group_id) g
+  ),
+  walked as (
+    select j.id, j.group_id, j.group_tier, j.priority, j.created_on,
+           -- OFFSET 0 keeps this a probe per candidate: as an anti join it reads every held key.
+           not exists (
+             select 1 from ${jobTable} b
+              where b.name = $1 and b.singleton_key = j.singleton_key and b.policy = 'key_strict_fifo'
+                and b.state in ('active', 'retry', 'failed') and b.id <> j.id
+             offset 0)
+           -- Its key's head as pg-boss picks it; the order is job_i10's, so the probe reads one entry.
+           and j.id = (
+             select h.id from ${jobTable} h
+              where h.name = $1 and h.singleton_key = j.singleton_key and h.policy = 'key_strict_fifo'
+                and h.state < 'active' and not h.blocked and h.start_after <= ${bossSchema}.job_now()
+              order by h.state desc, h.created_on, h.id
+              limit 1) as heads
+      from ${jobTable} j
+     where j.name = $1 and j.state < 'active' and not j.blocked and j.start_after <= ${bossSchema}.job_now()
+     order by j.priority desc, j.created_on
+     limit $4
+  ),
+  next as (
+    select w.id, w.group_id, w.priority, w.created_on,
+           coalesce(((select counts from active_groups) ->> w.group_id)::int, 0) as active_n,
+           coalesce(($3::jsonb ->> w.group_tier)::int, 2147483647) as group_limit
+      from walked w
+     where w.heads
+       and (w.group_id is null
+            or coalesce(((select counts from active_groups) ->> w.group_id)::int, 0)
+               < coalesce(($3::jsonb ->> w.group_tier)::int, 2147483647))
+     limit $2
+  ),
+  taken as (
+    select id from (
+      select id, group_id, active_n, group_limit,
+             row_number() over (partition by group_id order by priority desc, created_on) as group_n
+        from next) ranked
+     where group_id is null or active_n + group_n <= group_limit
+  )
+  update ${jobTable} j
+     set state = 'active',
+         started_on = ${bossSchema}.job_now(),
+         heartbeat_on = ${bossSchema}.job_now(),
+         retry_count = case when started_on is not null then retry_count + 1 else retry_count end
+   where j.name = $1 and j.id = any (array(select id from taken)) and j.state < 'active'
+  returning j.id, j.name, j.data, j.retry_count as "retryCount", j.expire_seconds as "expireInSeconds",
+            j.heartbeat_seconds as "heartbeatSeconds", j.group_id as "groupId", j.group_tier as "groupTier"`,
+}
+
+/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */

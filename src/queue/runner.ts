@@ -18,7 +18,7 @@ import {
   QueueVariants,
   queueName,
 } from './boss.ts'
-import { notifyChannel } from './pgboss-sql.ts'
+import { fetchOrdered, notifyChannel, orderedWalk } from './pgboss-sql.ts'
 import { type Attempt, completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
@@ -140,23 +140,44 @@ function reserve(byQueue: ReadonlyMap<string, Runner>, jobs: readonly QueuedDeli
 
 /** A job to run: fetched (its data as stored), or leased at dispatch (the delivery it was made from). */
 type FetchedJob = { id: string; retryCount: number; data: Attempt['data'] }
+type StoredJob = FetchedJob & { data: JobData }
+
+const tiersJson = JSON.stringify(groupTiers)
 
 /**
- * Fetches from a queue whose jobs carry a group (max_concurrency). pg-boss counts a group's
+ * Fetches from a queue whose jobs carry a group (max_concurrency). The fetch counts a group's
  * active jobs and ranks its candidates within one statement; two statements running at once
  * (two processes) would each see the same free slots. A transaction-scoped advisory lock on
  * the queue makes those fetches take turns across every process, so the count is exact. It
  * lasts one short transaction, dies with a crashed holder's connection and works behind a
  * transaction-mode pooler; a crashed worker's slot is its `active` job, freed by pg-boss's expiry.
+ * Ordered queues are fetched by our own statement (`fetchOrdered`), whose cost follows what it
+ * takes where pg-boss's strict-FIFO fetch reads every waiting job.
  */
-async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchSize: number) {
-  return withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1::int, hashtext($2))', [lockKeys.fetchClass, queue])
-    return boss.fetch<JobData>(queue, {
-      batchSize,
-      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
-      db: adapter(client),
-    })
+async function fetchSerialised(
+  o: RunnerOptions,
+  queue: string,
+  ordered: boolean,
+  batchSize: number,
+): Promise<StoredJob[]> {
+  return withTransaction(o.pool, async (client) => {
+    // JIT compiling a generic plan, costed for a guessed LIMIT, takes ~50 ms for a 1 ms fetch.
+    await client.query(
+      "select pg_advisory_xact_lock($1::int, hashtext($2)), set_config('jit', 'off', true)",
+      [lockKeys.fetchClass, queue],
+    )
+    const bossFetch = (size: number) =>
+      o.boss.fetch<JobData>(queue, {
+        batchSize: size,
+        groupConcurrency: { default: 1_000_000, tiers: groupTiers },
+        db: adapter(client),
+      })
+    if (!ordered) return bossFetch(batchSize)
+    const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson, orderedWalk])
+    const jobs = rows as StoredJob[]
+    // A short walk may have stopped behind a key holding many jobs back: pg-boss's fetch, which
+    // reads every waiting key's head, finds what lies beyond (and costs little on a short queue).
+    return jobs.length < batchSize ? [...jobs, ...(await bossFetch(batchSize - jobs.length))] : jobs
   })
 }
 
@@ -170,6 +191,7 @@ async function fetchSerialised(boss: Queue, pool: pg.Pool, queue: string, batchS
 function startRunner(actionType: string, o: RunnerOptions): Runner {
   const queues = QueueVariants.map((v) => queueName(actionType, v))
   const plain = queueName(actionType, 'plain')
+  const ordered = queueName(actionType, 'ordered')
   const concurrency = o.concurrency(actionType)
   const complete = completer(o.boss, o.pool, o.statements)
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
@@ -242,7 +264,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     const jobs =
       queue === plain
         ? await o.boss.fetch<JobData>(queue, { batchSize })
-        : await fetchSerialised(o.boss, o.pool, queue, batchSize)
+        : await fetchSerialised(o, queue, queue === ordered, batchSize)
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
     for (const job of jobs) start(queue, job, () => fromJobData(job.data))
   }

@@ -8,10 +8,9 @@ import { eventually, observersDir, runWorker, type TestWorker } from '../helpers
 
 // A file of its own. The backfill reads and queues 100 000 rows; the observer's condition selects
 // one in ten, so 10 000 snapshots go through the ordered queue, and the rule asserted is the same
-// for every row delivered. All 100 000 do not fit a test's 180 s: with 100 000 jobs waiting, the
-// ordered queue of a worker at OBSERVERS_CONCURRENCY 64 delivered 7–19 a second on a loaded
-// 2-core machine (30–50 with 10 000 waiting, ~150 once under 3 000), a drain rate that falls as the
-// backlog grows.
+// for every row delivered. All 100 000 would not fit a test's 180 s on a loaded 2-core machine:
+// an ordered backlog of 100 000 drains at 500–700 a second there (docs/performance.md), minutes
+// on top of the backfill itself.
 
 let db: TestDatabase
 let receiver: Receiver
@@ -39,8 +38,7 @@ before(async () => {
       actions: [{ type: 'webhook', url: `${receiver.url}/mirror`, timeout_ms: 60_000 }],
     },
   })
-  // Enough slots that the ordered queue is drained about as fast as the backfill fills it: each
-  // fetch from a strict-FIFO queue reads every job still waiting, so a deep queue drains slowly.
+  // Enough slots that the ordered queue is drained about as fast as the backfill fills it.
   worker = await runWorker(db.url, dir, { OBSERVERS_CONCURRENCY: '256', OBSERVERS_DB_POOL_SIZE: '8' })
   env = { DATABASE_URL: db.url, OBSERVERS_DIR: dir }
 })
