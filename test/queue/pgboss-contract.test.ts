@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import pg from 'pg'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { createLogger } from '../../src/log/log.ts'
-import {
-  dlqQueue,
-  enqueue,
-  ensureQueues,
-  type Queue,
-  type QueuedDelivery,
-  queueName,
-  startQueue,
-} from '../../src/queue/boss.ts'
+import { dlqQueue, enqueue, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import {
   holdForBreaker,
   holdForRate,
@@ -25,10 +16,10 @@ import {
   requeueAttempt,
   scheduleRetry,
 } from '../../src/queue/pgboss-sql.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { queueFixture } from '../helpers/queue.ts'
 import { eventually } from '../helpers/worker.ts'
 
-// The statements src/queue/pgboss-sql.ts runs on pg-boss's tables, against the pinned pg-boss.
+// The statements src/queue/pgboss-sql.ts runs on pg-boss's tables, against the pinned pg-fixture.boss.
 
 const queue = queueName('webhook', 'plain')
 const run = statements(true)
@@ -39,19 +30,7 @@ const record = (attempt: number) => ({
   error: 'x',
   duration_ms: 1,
 })
-let db: TestDatabase
-let boss: Queue
-
-before(async () => {
-  db = await createTestDatabase()
-  boss = await startQueue(db.url, { log: createLogger('silent'), poolSize: 2, supervise: false })
-  await ensureQueues(boss, ['webhook'], 30)
-})
-
-after(async () => {
-  await boss?.stop({ graceful: false, close: true })
-  await db?.drop()
-})
+const fixture = queueFixture()
 
 /** A delivery as the dispatcher enqueues it; only what `enqueue` reads is filled in. */
 function queued(id: string): QueuedDelivery {
@@ -67,14 +46,14 @@ function queued(id: string): QueuedDelivery {
 }
 
 async function activeJob(data: Record<string, unknown> = { attempts: [] }, on = queue) {
-  const [id] = (await boss.insert(on, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
-  const [job] = await boss.fetch(on, { batchSize: 1 })
+  const [id] = (await fixture.boss.insert(on, [{ data, retryLimit: 3 }], { returnId: true })) ?? []
+  const [job] = await fixture.boss.fetch(on, { batchSize: 1 })
   assert.ok(job && job.id === id, 'fetched the job just inserted')
   return job
 }
 
 async function row(id: string, on = queue) {
-  const { rows } = await db.pool.query(
+  const { rows } = await fixture.db.pool.query(
     `select state, retry_count, retry_limit, start_after, keep_until, data, now() as now
        from pgboss.job where id = $1 and name = $2`,
     [id, on],
@@ -84,7 +63,7 @@ async function row(id: string, on = queue) {
 
 test('a retry scheduled to the millisecond stays a retry and comes back as the next attempt', async () => {
   const job = await activeJob()
-  const settled = await run.run(db.pool, scheduleRetry, [
+  const settled = await run.run(fixture.db.pool, scheduleRetry, [
     queue,
     job.id,
     0,
@@ -99,22 +78,22 @@ test('a retry scheduled to the millisecond stays a retry and comes back as the n
   assert.ok(dueInMs > 1000 && dueInMs <= 1500, `due in 1.5 s, not whole seconds (${dueInMs} ms)`)
   assert.equal(r.data.attempts.length, 1, 'the attempt is recorded on the job')
   assert.ok(r.keep_until.getTime() >= r.now.getTime() + 86_000_000, 'retention counts from the retry')
-  await boss.complete(queue, { id: job.id, retryCount: 0 })
+  await fixture.boss.complete(queue, { id: job.id, retryCount: 0 })
   assert.equal((await row(job.id)).state, 'retry', 'completing the settled attempt leaves the retry alone')
-  assert.deepEqual(await boss.fetch(queue, { batchSize: 1 }), [], 'not fetched before it is due')
+  assert.deepEqual(await fixture.boss.fetch(queue, { batchSize: 1 }), [], 'not fetched before it is due')
   const again = await eventually(
-    async () => (await boss.fetch(queue, { batchSize: 1 }))[0],
+    async () => (await fixture.boss.fetch(queue, { batchSize: 1 }))[0],
     15_000,
     'the retry',
   )
   assert.equal(again.id, job.id)
   assert.equal(again.retryCount, 1, 'the next fetch is the next attempt')
-  await boss.complete(queue, again)
+  await fixture.boss.complete(queue, again)
 })
 
 test('a requeued attempt comes back at once under the same attempt number', async () => {
   const job = await activeJob()
-  const settled = await run.run(db.pool, requeueAttempt, [
+  const settled = await run.run(fixture.db.pool, requeueAttempt, [
     queue,
     job.id,
     0,
@@ -123,16 +102,18 @@ test('a requeued attempt comes back at once under the same attempt number', asyn
   ])
   assert.equal(settled.rowCount, 1)
   assert.equal((await row(job.id)).state, 'retry')
-  const [again] = await boss.fetch(queue, { batchSize: 1 })
+  const [again] = await fixture.boss.fetch(queue, { batchSize: 1 })
   assert.equal(again?.id, job.id)
   assert.equal(again?.retryCount, 0, 'the cut-short attempt was not spent')
-  await boss.complete(queue, { id: job.id, retryCount: 0 })
+  await fixture.boss.complete(queue, { id: job.id, retryCount: 0 })
 })
 
 test('a job leased in the transaction that inserts it is active, settles like a fetched one and expires like one', async () => {
   const insertLeased = (id: string, commit: boolean) =>
-    withTransaction(db.pool, async (client) => {
-      await enqueue(boss, client, [{ ...queued(id), jobId: id, expireInSeconds: 1 }], { announce: false })
+    withTransaction(fixture.db.pool, async (client) => {
+      await enqueue(fixture.boss, client, [{ ...queued(id), jobId: id, expireInSeconds: 1 }], {
+        announce: false,
+      })
       const { rows } = await run.run(client, leaseJobs, [[queue], [id]])
       if (!commit) throw new Error('rolled back')
       return rows.map((r) => r.id)
@@ -143,15 +124,15 @@ test('a job leased in the transaction that inserts it is active, settles like a 
 
   const done = '0000000a-0000-4000-8000-000000000002'
   assert.deepEqual(await insertLeased(done, true), [done])
-  const { rows: times } = await db.pool.query(
+  const { rows: times } = await fixture.db.pool.query(
     'select state, retry_count, started_on = created_on as same from pgboss.job where id = $1',
     [done],
   )
   assert.deepEqual(times, [{ state: 'active', retry_count: 0, same: true }])
-  assert.deepEqual(await boss.fetch(queue, { batchSize: 5 }), [], 'a leased job is not fetched again')
-  const again = await run.run(db.pool, leaseJobs, [[queue], [done]])
+  assert.deepEqual(await fixture.boss.fetch(queue, { batchSize: 5 }), [], 'a leased job is not fetched again')
+  const again = await run.run(fixture.db.pool, leaseJobs, [[queue], [done]])
   assert.equal(again.rowCount, 0, 'a started job is never leased again')
-  await boss.complete(queue, { id: done, retryCount: 0 })
+  await fixture.boss.complete(queue, { id: done, retryCount: 0 })
   assert.equal((await row(done)).state, 'completed', 'its first attempt settles it')
 
   // Its worker died: pg-boss's expiry hands it back, and the next fetch is its second attempt.
@@ -159,21 +140,21 @@ test('a job leased in the transaction that inserts it is active, settles like a 
   assert.deepEqual(await insertLeased(lost, true), [lost])
   const back = await eventually(
     async () => {
-      await boss.supervise(queue)
-      return (await boss.fetch(queue, { batchSize: 1 }))[0]
+      await fixture.boss.supervise(queue)
+      return (await fixture.boss.fetch(queue, { batchSize: 1 }))[0]
     },
     30_000,
     'the expired job fetched again',
   )
   assert.equal(back.id, lost)
   assert.equal(back.retryCount, 1, 'the lost attempt counted')
-  await boss.complete(queue, back)
+  await fixture.boss.complete(queue, back)
 })
 
 test('a final failure is terminal and reaches the dead-letter queue only when asked', async () => {
   for (const deadLetter of [true, false]) {
     const job = await activeJob({ attempts: [], marker: `final-${deadLetter}` })
-    const marked = await run.run(db.pool, markFinalAttempt, [
+    const marked = await run.run(fixture.db.pool, markFinalAttempt, [
       queue,
       job.id,
       0,
@@ -181,10 +162,10 @@ test('a final failure is terminal and reaches the dead-letter queue only when as
       JSON.stringify(record(1)),
     ])
     assert.equal(marked.rowCount, 1)
-    await boss.fail(queue, { id: job.id, retryCount: 0 }, { error: 'final' })
+    await fixture.boss.fail(queue, { id: job.id, retryCount: 0 }, { error: 'final' })
     const r = await row(job.id)
     assert.equal(r.state, 'failed', 'failed, with retries left on the job before')
-    const { rows } = await db.pool.query(
+    const { rows } = await fixture.db.pool.query(
       `select data from pgboss.job where name = $1 and data ->> 'marker' = $2`,
       [dlqQueue, `final-${deadLetter}`],
     )
@@ -200,24 +181,24 @@ test('statements about an attempt that no longer holds the job change nothing', 
     [requeueAttempt, [queue, job.id, 1, 86_400, JSON.stringify(record(2))]],
     [markFinalAttempt, [queue, job.id, 1, true, JSON.stringify(record(2))]],
   ] as const) {
-    assert.equal((await run.run(db.pool, statement, [...values])).rowCount, 0, statement.name)
+    assert.equal((await run.run(fixture.db.pool, statement, [...values])).rowCount, 0, statement.name)
   }
   const r = await row(job.id)
   assert.equal(r.state, 'active')
   assert.equal(r.retry_limit, 3)
-  await boss.complete(queue, job)
+  await fixture.boss.complete(queue, job)
 })
 
 test('a job on an action queue is announced on the channel the runners listen to, by enqueue, not by pg-boss', async () => {
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: fixture.db.url })
   await client.connect()
   try {
     const heard: string[] = []
     client.on('notification', (n) => heard.push(`${n.channel}:${n.payload}`))
     await client.query(`listen "${notifyChannel()}"`)
-    assert.equal((await boss.getQueue(queue))?.notify, false)
-    await boss.insert(queue, [{ data: { attempts: [] } }])
-    await enqueue(boss, db.pool, [queued('announced')])
+    assert.equal((await fixture.boss.getQueue(queue))?.notify, false)
+    await fixture.boss.insert(queue, [{ data: { attempts: [] } }])
+    await enqueue(fixture.boss, fixture.db.pool, [queued('announced')])
     // Notifications arrive in commit order: the insert's would have come first.
     await eventually(() => heard.length > 0, 10_000, 'a notification')
     assert.deepEqual(heard, [`${notifyChannel()}:${queue}`])
@@ -232,52 +213,55 @@ const held = queueName('webhook', 'limited')
 test('a job held for a pause waits, unspent, until a resume releases it', async () => {
   const job = await activeJob({ observer: 'held', action_index: 0, attempts: [] }, held)
   const targets = ['held', 'held#0']
-  const notPaused = await run.run(db.pool, holdPaused, [held, job.id, 0, targets, 86_400])
+  const notPaused = await run.run(fixture.db.pool, holdPaused, [held, job.id, 0, targets, 86_400])
   assert.equal(notPaused.rowCount, 0, 'not held when no target is paused')
-  await db.pool.query(`select observers.pause_observer('held#0')`)
-  assert.equal((await run.run(db.pool, holdPaused, [held, job.id, 0, targets, 86_400])).rowCount, 1)
-  assert.deepEqual(await boss.fetch(held, { batchSize: 1 }), [], 'not fetched while paused')
-  assert.equal((await run.run(db.pool, releasePaused, [86_400])).rowCount, 0, 'still paused: kept')
-  await db.pool.query(`select observers.resume_observer('held#0')`)
-  assert.equal((await run.run(db.pool, releasePaused, [86_400])).rowCount, 1)
-  const [again] = await boss.fetch(held, { batchSize: 1 })
+  await fixture.db.pool.query(`select observers.pause_observer('held#0')`)
+  assert.equal((await run.run(fixture.db.pool, holdPaused, [held, job.id, 0, targets, 86_400])).rowCount, 1)
+  assert.deepEqual(await fixture.boss.fetch(held, { batchSize: 1 }), [], 'not fetched while paused')
+  assert.equal((await run.run(fixture.db.pool, releasePaused, [86_400])).rowCount, 0, 'still paused: kept')
+  await fixture.db.pool.query(`select observers.resume_observer('held#0')`)
+  assert.equal((await run.run(fixture.db.pool, releasePaused, [86_400])).rowCount, 1)
+  const [again] = await fixture.boss.fetch(held, { batchSize: 1 })
   assert.equal(again?.id, job.id)
   assert.equal(again?.retryCount, 0, 'the hold spent no attempt')
-  await boss.complete(held, again)
+  await fixture.boss.complete(held, again)
 })
 
 test('a job held for an open breaker waits for the probe time, unspent, or for a close', async () => {
   const job = await activeJob({ attempts: [] }, held)
   const dest = 'webhook:contract'
-  assert.equal((await run.run(db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 0)
-  await db.pool.query(`insert into observers.breakers values ($1, 5, now(), now() + interval '1 hour')`, [
-    dest,
-  ])
-  assert.equal((await run.run(db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 1)
+  assert.equal((await run.run(fixture.db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 0)
+  await fixture.db.pool.query(
+    `insert into observers.breakers values ($1, 5, now(), now() + interval '1 hour')`,
+    [dest],
+  )
+  assert.equal((await run.run(fixture.db.pool, holdForBreaker, [held, job.id, 0, dest, 86_400])).rowCount, 1)
   const r = await row(job.id, held)
   assert.ok(r.start_after.getTime() > r.now.getTime() + 3_500_000, 'due at the next probe')
-  assert.equal((await run.run(db.pool, releaseBreaker, [[dest]])).rowCount, 0, 'still open: kept')
-  await db.pool.query('select observers.close_breaker($1)', [dest])
-  assert.equal((await run.run(db.pool, releaseBreaker, [[dest]])).rowCount, 1)
-  const [again] = await boss.fetch(held, { batchSize: 1 })
+  assert.equal((await run.run(fixture.db.pool, releaseBreaker, [[dest]])).rowCount, 0, 'still open: kept')
+  await fixture.db.pool.query('select observers.close_breaker($1)', [dest])
+  assert.equal((await run.run(fixture.db.pool, releaseBreaker, [[dest]])).rowCount, 1)
+  const [again] = await fixture.boss.fetch(held, { batchSize: 1 })
   assert.equal(again?.id, job.id)
   assert.equal(again?.retryCount, 0, 'the hold spent no attempt')
-  await boss.complete(held, again)
+  await fixture.boss.complete(held, again)
 })
 
 test('a job held for its rate waits until its slot, unspent', async () => {
   const job = await activeJob({ attempts: [] }, held)
-  const slot = await db.pool.query<{ at: string }>(`select (now() + interval '300 milliseconds')::text as at`)
+  const slot = await fixture.db.pool.query<{ at: string }>(
+    `select (now() + interval '300 milliseconds')::text as at`,
+  )
   const at = slot.rows[0]?.at
   const hold = [held, job.id, 0, at, 86_400, 'webhook:contract']
-  assert.equal((await run.run(db.pool, holdForRate, hold)).rowCount, 1)
-  assert.deepEqual(await boss.fetch(held, { batchSize: 1 }), [], 'not fetched before its slot')
+  assert.equal((await run.run(fixture.db.pool, holdForRate, hold)).rowCount, 1)
+  assert.deepEqual(await fixture.boss.fetch(held, { batchSize: 1 }), [], 'not fetched before its slot')
   const again = await eventually(
-    async () => (await boss.fetch(held, { batchSize: 1 }))[0],
+    async () => (await fixture.boss.fetch(held, { batchSize: 1 }))[0],
     10_000,
     'its slot',
   )
   assert.equal(again.id, job.id)
   assert.equal(again.retryCount, 0, 'the hold spent no attempt')
-  await boss.complete(held, again)
+  await fixture.boss.complete(held, again)
 })

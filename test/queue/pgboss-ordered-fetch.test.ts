@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, test } from 'node:test'
+import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { createLogger } from '../../src/log/log.ts'
-import { adapter, ensureQueues, groupTiers, type Queue, queueName, startQueue } from '../../src/queue/boss.ts'
+import { adapter, groupTiers, queueName } from '../../src/queue/boss.ts'
 import {
   fetchOrdered,
   holdPaused,
@@ -11,29 +10,17 @@ import {
   orderedWalk,
   scheduleRetry,
 } from '../../src/queue/pgboss-sql.ts'
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { queueFixture } from '../helpers/queue.ts'
 
 // fetchOrdered against the pinned pg-boss: it takes what pg-boss's strict-FIFO fetch takes.
 
 const queue = queueName('webhook', 'ordered')
 const run = statements(true)
 const tiers = JSON.stringify(groupTiers)
-let db: TestDatabase
-let boss: Queue
-
-before(async () => {
-  db = await createTestDatabase()
-  boss = await startQueue(db.url, { log: createLogger('silent'), poolSize: 2, supervise: false })
-  await ensureQueues(boss, ['webhook'], 30)
-})
-
-after(async () => {
-  await boss?.stop({ graceful: false, close: true })
-  await db?.drop()
-})
+const fixture = queueFixture()
 
 beforeEach(async () => {
-  await db.pool.query('delete from pgboss.job where name = $1', [queue])
+  await fixture.db.pool.query('delete from pgboss.job where name = $1', [queue])
 })
 
 /** Inserts one job per name, in order, each with its own created_on; returns name → id. */
@@ -43,9 +30,13 @@ async function insert(names: string[], group?: { id: string; tier: string }) {
     const key = name.replace(/\d+$/, '')
     const data = { observer: 'held', action_index: 0, name, attempts: [] }
     const [id] =
-      (await boss.insert(queue, [{ data, singletonKey: key, retryLimit: 3, ...(group ? { group } : {}) }], {
-        returnId: true,
-      })) ?? []
+      (await fixture.boss.insert(
+        queue,
+        [{ data, singletonKey: key, retryLimit: 3, ...(group ? { group } : {}) }],
+        {
+          returnId: true,
+        },
+      )) ?? []
     assert.ok(id)
     ids.set(name, id)
   }
@@ -56,10 +47,10 @@ type Fetched = { id: string; retryCount: number; data: { name: string } }
 
 /** What pg-boss's own fetch would take now, rolled back. */
 async function bossWouldTake(batchSize: number): Promise<string[]> {
-  const client = await db.pool.connect()
+  const client = await fixture.db.pool.connect()
   try {
     await client.query('begin')
-    const jobs = await boss.fetch<{ name: string }>(queue, {
+    const jobs = await fixture.boss.fetch<{ name: string }>(queue, {
       batchSize,
       groupConcurrency: { default: 1_000_000, tiers: groupTiers },
       db: adapter(client),
@@ -77,7 +68,7 @@ async function bossWouldTake(batchSize: number): Promise<string[]> {
  */
 async function take(batchSize: number, sameJobs = true): Promise<Fetched[]> {
   const expected = await bossWouldTake(batchSize)
-  const rows = await withTransaction(db.pool, async (client) => {
+  const rows = await withTransaction(fixture.db.pool, async (client) => {
     const { rows } = await run.run(client, fetchOrdered, [queue, batchSize, tiers, orderedWalk])
     return rows as Fetched[]
   })
@@ -90,7 +81,7 @@ async function take(batchSize: number, sameJobs = true): Promise<Fetched[]> {
 const names = (jobs: Fetched[]) => jobs.map((j) => j.data.name).sort()
 
 async function state(id: string | undefined) {
-  const { rows } = await db.pool.query(
+  const { rows } = await fixture.db.pool.query(
     'select state, started_on from pgboss.job where name = $1 and id = $2',
     [queue, id],
   )
@@ -105,7 +96,7 @@ test('takes the oldest job of each key, one per key, and the next only once the 
   assert.equal((await state(ids.get('a1'))).state, 'active', 'claimed as pg-boss claims')
   assert.ok((await state(ids.get('a1'))).started_on)
   assert.deepEqual(await take(10), [], 'every key is held by its active job')
-  await boss.complete(queue, first.find((j) => j.data.name === 'a1') as Fetched)
+  await fixture.boss.complete(queue, first.find((j) => j.data.name === 'a1') as Fetched)
   assert.deepEqual(names(await take(10)), ['a2'])
 })
 
@@ -120,9 +111,9 @@ test("a retry heads its key once due, counted as the next attempt, and holds the
   const [a1] = await take(1)
   assert.equal(a1?.data.name, 'a1')
   const later = [queue, ids.get('a1'), 0, 60_000, JSON.stringify({ attempt: 1 }), 86_400]
-  assert.equal((await run.run(db.pool, scheduleRetry, later)).rowCount, 1)
+  assert.equal((await run.run(fixture.db.pool, scheduleRetry, later)).rowCount, 1)
   assert.deepEqual(names(await take(10)), ['b1'], 'a2 waits behind the retry that is not due')
-  await db.pool.query('update pgboss.job set start_after = now() where name = $1 and id = $2', [
+  await fixture.db.pool.query('update pgboss.job set start_after = now() where name = $1 and id = $2', [
     queue,
     ids.get('a1'),
   ])
@@ -136,25 +127,25 @@ test("a failed job holds its key until it is gone, as a dead letter's source doe
   const first = await take(10)
   const a1 = first.find((j) => j.data.name === 'a1') as Fetched
   const final = [queue, a1.id, 0, true, JSON.stringify({ attempt: 1 })]
-  assert.equal((await run.run(db.pool, markFinalAttempt, final)).rowCount, 1)
-  await boss.fail(queue, a1, { error: 'final' })
+  assert.equal((await run.run(fixture.db.pool, markFinalAttempt, final)).rowCount, 1)
+  await fixture.boss.fail(queue, a1, { error: 'final' })
   assert.equal((await state(ids.get('a1'))).state, 'failed')
-  await boss.complete(queue, first.find((j) => j.data.name === 'b1') as Fetched)
+  await fixture.boss.complete(queue, first.find((j) => j.data.name === 'b1') as Fetched)
   assert.deepEqual(names(await take(10)), ['b2'], 'a2 waits behind the failed a1')
-  await db.pool.query('delete from pgboss.job where name = $1 and id = $2', [queue, ids.get('a1')])
+  await fixture.db.pool.query('delete from pgboss.job where name = $1 and id = $2', [queue, ids.get('a1')])
   assert.deepEqual(names(await take(10)), ['a2'])
 })
 
 test("a job held for a pause holds its key's later jobs", async () => {
   await insert(['a1', 'a2', 'b1'])
   const [a1] = await take(1)
-  await db.pool.query(`select observers.pause_observer('held')`)
+  await fixture.db.pool.query(`select observers.pause_observer('held')`)
   try {
     const hold = [queue, a1?.id, 0, ['held', 'held#0'], 86_400]
-    assert.equal((await run.run(db.pool, holdPaused, hold)).rowCount, 1)
+    assert.equal((await run.run(fixture.db.pool, holdPaused, hold)).rowCount, 1)
     assert.deepEqual(names(await take(10)), ['b1'])
   } finally {
-    await db.pool.query(`select observers.resume_observer('held')`)
+    await fixture.db.pool.query(`select observers.resume_observer('held')`)
   }
 })
 
@@ -164,6 +155,6 @@ test("a group runs no more jobs than its tier's limit, counting those already ac
   const first = await take(10, false)
   assert.deepEqual(names(first), ['a1', 'b1', 'e1'], 'the oldest of the group')
   assert.deepEqual(await take(10), [], 'both slots of the group are taken')
-  await boss.complete(queue, first.find((j) => j.data.name === 'a1') as Fetched)
+  await fixture.boss.complete(queue, first.find((j) => j.data.name === 'a1') as Fetched)
   assert.deepEqual(names(await take(10, false)), ['c1'])
 })
