@@ -56,8 +56,9 @@ const connectionsPerFile = 30
  * How many files run at once. Most tests wait on Postgres, receivers and child workers rather
  * than on the CPU: three files at a time kept 55 % of two cores busy (329 s of CPU in 306 s),
  * and Postgres on the same machine takes part of the rest, so two files per core fill the CPU.
- * Five on two cores finished sooner still but, beside a second suite on a loaded machine, starved
- * files past their waits (7 failures where three files had 2). The server's free connections
+ * Five on two cores finished sooner (1388 s against 1619 s for three, side by side on a loaded
+ * machine) but starved files past their waits (7 failures where three had 2). Four files peaked
+ * at 87 connections on the embedded server. The server's free connections
  * bound it too, at `connectionsPerFile` each: three files on Postgres's default of 100, and
  * fewer for a suite started beside one already running there.
  */
