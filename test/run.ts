@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { glob, rm, stat } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { startEmbedded, usableDataDir } from '../src/db/embedded.ts'
@@ -45,6 +46,35 @@ async function prepareTemplate(adminUrl: string) {
   await pool.end()
 }
 
+/**
+ * Connections budgeted per file: most hold about a dozen (their pool, a worker's pool, queue and
+ * listener), a few up to 40 (four worker processes); 30 leaves room for one of those at its peak.
+ */
+const connectionsPerFile = 30
+
+/**
+ * How many files run at once. Most tests wait on Postgres, receivers and child workers rather
+ * than on the CPU: three files at a time kept 55 % of two cores busy (329 s of CPU in 306 s),
+ * and Postgres on the same machine takes part of the rest, so two files per core fill the CPU.
+ * Five on two cores finished sooner (1388 s against 1619 s for three, side by side on a loaded
+ * machine) but starved files past their waits (7 failures where three had 2). Four files peaked
+ * at 87 connections on the embedded server. The server's free connections
+ * bound it too, at `connectionsPerFile` each: three files on Postgres's default of 100, and
+ * fewer for a suite started beside one already running there.
+ */
+async function fileConcurrency(adminUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  const { rows } = await client.query<{ free: number }>(
+    `select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+            - (select count(*)::int from pg_stat_activity where backend_type = 'client backend') as free`,
+  )
+  await client.end()
+  const byConnections = Math.floor((rows[0]?.free ?? 0) / connectionsPerFile)
+  const byCpu = os.availableParallelism() * 2
+  return Math.max(1, Math.min(byCpu, byConnections))
+}
+
 /** The files named, and the test files under each folder named (node --test takes no folders). */
 async function testFiles(args: string[]): Promise<string[]> {
   const files: string[] = []
@@ -67,7 +97,14 @@ async function main() {
   if (!adminUrl) {
     const dataDir = path.resolve('.data/test-postgres')
     await rm(usableDataDir(dataDir), { recursive: true, force: true })
-    const embedded = await startEmbedded(dataDir, { trust: true, onNotice: (msg) => console.log(`# ${msg}`) })
+    const embedded = await startEmbedded(dataDir, {
+      trust: true,
+      onNotice: (msg) => console.log(`# ${msg}`),
+      // A cluster removed when the run ends needs no durability: without fsync, the WAL each
+      // template clone and commit writes is never waited for on disk. Connections for as many
+      // files as the CPU can keep busy (see fileConcurrency).
+      settings: { fsync: 'off', full_page_writes: 'off', max_connections: '300' },
+    })
     adminUrl = embedded.url
     // The cluster is only for this run: its files (over 100 MB) go with it.
     stop = async () => {
@@ -89,10 +126,10 @@ async function main() {
     // only bounds a hung file: the longest took 40 s alone on a busy machine, and over three
     // minutes beside a second suite on a loaded one.
     const timeoutMs = process.env.FAULTS_FULL === '1' ? 3_600_000 : 600_000
-    // Most tests wait on I/O (Postgres, receivers, child workers), so more files than cores run
-    // at once. Each file's workers hold about a dozen connections: two suites side by side at
-    // three files each stay under Postgres's default of 100.
-    const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3)
+    const concurrency = process.env.TEST_CONCURRENCY
+      ? Number(process.env.TEST_CONCURRENCY)
+      : await fileConcurrency(adminUrl)
+    console.log(`# ${files.length} files, ${concurrency} at a time`)
     // Node's own choice of reporter, plus the one that times files for the next run's order;
     // a reporter given on the command line replaces both.
     const reporters = flags.some((f) => f.startsWith('--test-reporter'))

@@ -151,17 +151,18 @@ async function startServer(
   dataDir: string,
   port: number,
   onLog: (msg: unknown) => void,
+  settings: Readonly<Record<string, string>>,
 ): Promise<{ stop(): Promise<void> }> {
-  const child = spawn(
-    await postgresBinary(),
-    ['-D', dataDir, '-p', String(port), '-c', 'max_connections=200', '-c', 'fsync=on'],
-    {
-      ...postgresUser(),
-      detached: process.platform !== 'win32',
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LC_MESSAGES: 'C' },
-    },
-  )
+  const flags = Object.entries({ max_connections: '200', fsync: 'on', ...settings }).flatMap(([k, v]) => [
+    '-c',
+    `${k}=${v}`,
+  ])
+  const child = spawn(await postgresBinary(), ['-D', dataDir, '-p', String(port), ...flags], {
+    ...postgresUser(),
+    detached: process.platform !== 'win32',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  })
   const lines: string[] = []
   child.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8')
@@ -200,6 +201,8 @@ export async function startEmbedded(
     /** Told, in one line each, what takes time or differs from what was asked. */
     onNotice?: (msg: string) => void
     trust?: boolean
+    /** Server settings (`-c name=value`) over the defaults: max_connections 200, fsync on. */
+    settings?: Readonly<Record<string, string>>
   } = {},
 ): Promise<EmbeddedDatabase> {
   const port = opts.port ?? (await freePort())
@@ -229,7 +232,7 @@ export async function startEmbedded(
     })
     await initdb.initialise()
   }
-  const server = await startServer(dataDir, port, quiet)
+  const server = await startServer(dataDir, port, quiet, opts.settings ?? {})
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,

@@ -25,8 +25,10 @@ test('changes committed while no worker runs are all delivered once it starts', 
   await db.pool.query(`insert into events select g, 'p' || g from generate_series(1, 1000) g`)
   const second = await runWorker(db.url, dir)
   try {
-    await receiver.waitFor(1000, 60_000)
-    await changesSettled(db.pool, 'public.events')
+    // Bounds on a failure only: beside a second suite on a loaded machine, 1000 deliveries took
+    // over a minute.
+    await receiver.waitFor(1000, 180_000)
+    await changesSettled(db.pool, 'public.events', undefined, 180_000)
     const ids = receiver.requests.map((r) => JSON.parse(r.body).after.id as number)
     assert.equal(ids.length, 1000, 'each change delivered exactly once')
     assert.equal(new Set(ids).size, 1000)
@@ -47,8 +49,8 @@ test('two workers on one database deliver each change once', async () => {
         2000 + i * 25,
       ])
     }
-    await receiver.waitFor(500, 60_000)
-    await changesSettled(db.pool, 'public.events')
+    await receiver.waitFor(500, 180_000)
+    await changesSettled(db.pool, 'public.events', undefined, 180_000)
     const ids = receiver.requests.map((r) => r.headers['content-length'] && JSON.parse(r.body).after.id)
     assert.equal(ids.length, 500)
     assert.equal(new Set(ids).size, 500)

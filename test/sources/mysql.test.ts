@@ -94,7 +94,7 @@ describe('MySQL/MariaDB source', { skip }, () => {
     await my.query(`update ${table} set status = 'paid' where id = 9007199254740993`)
     await my.query(`delete from ${table} where id = 9007199254740993`)
     await my.query('set @observers_actor = null')
-    await eventually(() => requestsTo('/my/9007199254740993').length >= 3, 10_000, 'three deliveries')
+    await eventually(() => requestsTo('/my/9007199254740993').length >= 3, 60_000, 'three deliveries')
     await passedMarker()
     const hooks = requestsTo('/my/9007199254740993')
     assert.equal(hooks.length, 3)
@@ -124,11 +124,11 @@ describe('MySQL/MariaDB source', { skip }, () => {
       await late.query('begin')
       await late.query(`insert into ${table} values (1, 'late', 1, null)`)
       await my.query(`insert into ${table} values (2, 'early', 2, null)`)
-      await eventually(() => requestsTo('/my/2').length > 0, 10_000, 'the early committer')
+      await eventually(() => requestsTo('/my/2').length > 0, 60_000, 'the early committer')
       await passedMarker()
       assert.equal(requestsTo('/my/1').length, 0, 'an uncommitted row is not visible yet')
       await late.query('commit')
-      await eventually(() => requestsTo('/my/1').length > 0, 10_000, 'the late committer')
+      await eventually(() => requestsTo('/my/1').length > 0, 60_000, 'the late committer')
       await passedMarker()
       assert.equal(requestsTo('/my/1').length, 1)
       assert.equal(requestsTo('/my/2').length, 1)
@@ -152,13 +152,13 @@ describe('MySQL/MariaDB source', { skip }, () => {
       [entity],
     )
     await my.query(`insert into ${table} values (4, 'new', 4, null)`)
-    await eventually(() => requestsTo('/my/4').length > 0, 10_000, 'the row behind')
+    await eventually(() => requestsTo('/my/4').length > 0, 60_000, 'the row behind')
     const dead = await eventually(async () => {
       const { rows } = await db.pool.query(
         `select last_error_code, entity, entity_id from observers.dlq where action_type = 'malformed'`,
       )
       return rows[0]
-    }, 10_000)
+    }, 60_000)
     assert.deepEqual(dead, { last_error_code: 'OB009', entity, entity_id: '3' })
     assert.equal(requestsTo('/my/3').length, 0)
   })
