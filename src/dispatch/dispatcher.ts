@@ -1,15 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import type pg from 'pg'
 import type { Config } from '../config/config.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
 import { isClaimBusy, type PartitionScope } from '../db/queries/change-log.ts'
-import { statements as preparedOrNot, type Statements } from '../db/statements.ts'
 import { coerceError, describeError, ErrorCode } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 import type { Logger } from '../log/log.ts'
 import { announce, deadLetterMalformed, enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
-import { leaseJobs } from '../queue/pgboss-sql.ts'
-import type { Lease } from '../queue/runner.ts'
 import { changeLogSource } from '../sources/changelog.ts'
 import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.ts'
 import { stableUuid } from '../sources/ids.ts'
@@ -33,8 +29,6 @@ export interface DispatcherDeps {
   onDispatched?: (events: ChangeEvent[], jobs: QueuedDelivery[], source: string) => void
   /** This process's runners of `queues`: told at once after a pass enqueued jobs on them. */
   wakeRunners: (queues: ReadonlySet<string>) => void
-  /** Free slots of this process's runners for the jobs a pass inserts (src/queue/runner.ts). */
-  reserve?: (jobs: readonly QueuedDelivery[]) => Lease
 }
 
 export interface Dispatcher {
@@ -63,30 +57,9 @@ const heldSkipMs = 30_000
 // which at-least-once allows.
 const dispatchCommit = { asyncCommit: true }
 
-/**
- * Leases to this process the jobs it has free slots for, in the transaction that inserts them:
- * they run as soon as it commits, never fetched. Returns their ids.
- */
-async function leaseFree(
-  statements: Statements,
-  client: Pick<pg.Pool, 'query'>,
-  lease: Lease,
-): Promise<Set<string>> {
-  if (lease.jobs.length === 0) return new Set()
-  const { rows } = await statements.run(client, leaseJobs, [
-    [...new Set(lease.jobs.map((j) => j.queue))],
-    lease.jobs.map((j) => j.jobId),
-  ])
-  return new Set(rows.map((r: { id: string }) => r.id))
-}
-
-/**
- * One dispatch transaction: claim, enqueue one job per (observer, action), lease those this
- * process can run at once, dead-letter the malformed, record. Leased jobs start at its commit.
- */
+/** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 async function dispatchBatch(
   deps: DispatcherDeps,
-  statements: Statements,
   source: ChangeSource,
   scope: PartitionScope,
   oneByOne: boolean,
@@ -94,9 +67,7 @@ async function dispatchBatch(
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
-  let lease: Lease | undefined
-  let leased = new Set<string>()
-  const result = await withTransaction(
+  return withTransaction(
     deps.pool,
     async (client) => {
       const batch = await source.claim(client, limits, scope)
@@ -109,11 +80,7 @@ async function dispatchBatch(
       } else {
         const match = deps.matcher()
         jobs = batch.events.flatMap((e) => match(e, source.name))
-        if (jobs.length > 0) {
-          await enqueue(deps.queue, client, jobs, { announce: false })
-          lease = deps.reserve?.(jobs)
-          if (lease) leased = await leaseFree(statements, client, lease)
-        }
+        if (jobs.length > 0) await enqueue(deps.queue, client, jobs, { announce: false })
       }
       for (const m of batch.malformed) {
         const id = stableUuid('observers.malformed', source.name, m.key)
@@ -128,12 +95,7 @@ async function dispatchBatch(
       return { batch, jobs }
     },
     dispatchCommit,
-  ).catch((err: unknown) => {
-    lease?.cancel()
-    throw err
-  })
-  lease?.run(leased)
-  return result && { ...result, unleased: result.jobs.filter((j) => !leased.has(j.jobId as string)) }
+  )
 }
 
 /**
@@ -165,9 +127,8 @@ function announcer(deps: DispatcherDeps) {
 }
 
 /**
- * After a committed pass: wake this process's runners of the new jobs it did not lease, announce
- * those to other workers unless there are none, report the dead-lettered entries and what was
- * dispatched. A
+ * After a committed pass: wake this process's runners of the new jobs, announce them to other
+ * workers unless there are none, report the dead-lettered entries and what was dispatched. A
  * worker leading every partition of our change log is the only one dispatching it, so no other
  * worker of the same configuration runs; other sources may be dispatched by any worker.
  */
@@ -179,10 +140,9 @@ function afterPass(
   counts: SourceStats,
   batch: ClaimedBatch,
   jobs: QueuedDelivery[],
-  unleased: QueuedDelivery[],
 ) {
-  if (unleased.length > 0) {
-    const queues = new Set(unleased.map((j) => j.queue))
+  if (jobs.length > 0) {
+    const queues = new Set(jobs.map((j) => j.queue))
     deps.wakeRunners(queues)
     const alone = source.wake === 'notify' && scope.led.length === scope.count
     if (!alone) announceOthers(queues)
@@ -242,7 +202,6 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const partitions = leadPartitions(listener, config.dispatchPartitions, log)
   const stats = new Map(sources.map((s) => [s.name, sourceStats()]))
   const announceOthers = announcer(deps)
-  const statements = preparedOrNot(config.preparedStatements)
   let lastPassAt: number | undefined
 
   const paceOf = (source: ChangeSource): Pace =>
@@ -269,14 +228,14 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       let outcome: PassOutcome
       try {
-        const result = await dispatchBatch(deps, statements, source, scope, oneByOne)
+        const result = await dispatchBatch(deps, source, scope, oneByOne)
         busySince = undefined
         oneByOne = false
         failures.reset()
         counts.passed()
         if (own) lastPassAt = Date.now()
         if (result) {
-          afterPass(deps, source, scope, announceOthers, counts, result.batch, result.jobs, result.unleased)
+          afterPass(deps, source, scope, announceOthers, counts, result.batch, result.jobs)
           await tidy()
         }
         const { events = [], malformed = [], more = false } = result?.batch ?? {}

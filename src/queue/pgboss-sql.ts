@@ -157,25 +157,6 @@ export const markFinalAttempt: NamedStatement = {
 }
 
 /**
- * Takes jobs the same transaction has just inserted (queues $1, ids $2) as pg-boss's fetch would,
- * for the dispatching process to run without fetching them. Only jobs never started: a job
- * inserted earlier under the same id (a change dispatched again) is left to the queue. Set as the
- * fetch sets them, so expiry hands a leased job to another worker if this process dies before
- * settling it. Ids are unique across queues. The state is compared as text so the jobs are always
- * looked up by primary key: on statistics that count few waiting jobs, the planner would
- * otherwise walk every waiting job of the queues through their state index.
- */
-export const leaseJobs: NamedStatement = {
-  name: 'observers_lease_jobs',
-  text: `
-  update ${bossSchema}.job j
-     set state = 'active', started_on = now(), heartbeat_on = now()
-   where j.name = any($1::text[]) and j.id = any($2::uuid[])
-     and j.state::text = 'created' and j.started_on is null
-  returning j.id`,
-}
-
-/**
  * The table pg-boss keeps the jobs of every queue not created with `partition: true` in; pg-boss's
  * own fetch names it too, so the planner never goes through the partitioned parent.
  */

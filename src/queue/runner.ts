@@ -14,7 +14,6 @@ import {
   type JobData,
   type Outcome,
   type Queue,
-  type QueuedDelivery,
   QueueVariants,
   queueName,
 } from './boss.ts'
@@ -24,40 +23,15 @@ import { type Attempt, completer, settle } from './settle.ts'
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
 interface Runner {
   queues: readonly string[]
-  plain: string
   /** Jobs may be ready on `queue` (all of them when undefined): fetch from it once a slot is free. */
   mark(queue?: string): void
-  /** Takes up to `n` free slots for jobs of the plain queue a dispatch is inserting; returns how many. */
-  reserve(n: number): number
-  /** Gives back `n` reserved slots. */
-  unreserve(n: number): void
-  /** Runs a leased job in a reserved slot. */
-  adopt(id: string, delivery: Delivery): void
   stop(graceMs: number): Promise<void>
-}
-
-/**
- * Slots taken for jobs a dispatch transaction is inserting, which this process then runs without
- * fetching them (src/dispatch/dispatcher.ts): no fetch statement, no round trip, no wake-up.
- */
-export interface Lease {
-  /** The jobs slots were taken for: insert them, then lease them (`leaseJobs`) in the same transaction. */
-  readonly jobs: readonly QueuedDelivery[]
-  /** After the commit: runs the jobs of `ids` (those the statement leased) and frees the other slots. */
-  run(ids: ReadonlySet<string>): void
-  /** The transaction failed: frees every slot. */
-  cancel(): void
 }
 
 /** Every action type's runner, and the one LISTEN connection that wakes them. */
 export interface Runners {
   /** Jobs may be ready on `queue`: its runner fetches from it once a slot is free. */
   mark(queue: string): void
-  /**
-   * Takes free slots for those of `jobs` this process can run as soon as their dispatch commits.
-   * A plain queue gets none while jobs may be waiting on it: those run first, fetched in order.
-   */
-  reserve(jobs: readonly QueuedDelivery[]): Lease
   /** Stops fetching, gives attempts in flight `graceMs` to end, then cuts them short and requeues them. */
   stop(graceMs: number): Promise<void>
 }
@@ -102,7 +76,6 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
   backstop.unref()
   return {
     mark: (queue) => byQueue.get(queue)?.mark(queue),
-    reserve: (jobs) => reserve(byQueue, jobs),
     async stop(graceMs) {
       clearInterval(backstop)
       await listener?.close()
@@ -111,36 +84,7 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
   }
 }
 
-function reserve(byQueue: ReadonlyMap<string, Runner>, jobs: readonly QueuedDelivery[]): Lease {
-  const taken = new Map<Runner, QueuedDelivery[]>()
-  for (const [queue, group] of Map.groupBy(jobs, (j) => j.queue)) {
-    const runner = byQueue.get(queue)
-    if (runner?.plain !== queue) continue
-    const eligible = group.filter((j) => j.jobId !== undefined)
-    const n = runner.reserve(eligible.length)
-    if (n > 0) taken.set(runner, eligible.slice(0, n))
-  }
-  const free = () => {
-    for (const [runner, held] of taken) runner.unreserve(held.length)
-    taken.clear()
-  }
-  return {
-    jobs: [...taken.values()].flat(),
-    run(ids) {
-      for (const [runner, held] of taken) {
-        const leased = held.filter((j) => ids.has(j.jobId as string))
-        for (const j of leased) runner.adopt(j.jobId as string, j.delivery)
-        runner.unreserve(held.length - leased.length)
-      }
-      taken.clear()
-    },
-    cancel: free,
-  }
-}
-
-/** A job to run: fetched (its data as stored), or leased at dispatch (the delivery it was made from). */
-type FetchedJob = { id: string; retryCount: number; data: Attempt['data'] }
-type StoredJob = FetchedJob & { data: JobData }
+type FetchedJob = { id: string; retryCount: number; data: JobData }
 
 const tiersJson = JSON.stringify(groupTiers)
 
@@ -159,7 +103,7 @@ async function fetchSerialised(
   queue: string,
   ordered: boolean,
   batchSize: number,
-): Promise<StoredJob[]> {
+): Promise<FetchedJob[]> {
   return withTransaction(o.pool, async (client) => {
     // JIT compiling a generic plan, costed for a guessed LIMIT, takes ~50 ms for a 1 ms fetch.
     await client.query(
@@ -174,7 +118,7 @@ async function fetchSerialised(
       })
     if (!ordered) return bossFetch(batchSize)
     const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson, orderedWalk])
-    const jobs = rows as StoredJob[]
+    const jobs = rows as FetchedJob[]
     // A short walk may have stopped behind a key holding many jobs back: pg-boss's fetch, which
     // reads every waiting key's head, finds what lies beyond (and costs little on a short queue).
     return jobs.length < batchSize ? [...jobs, ...(await bossFetch(batchSize - jobs.length))] : jobs
@@ -199,8 +143,6 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const cutShort = new AbortController()
   // A slot is held until the attempt is settled, so the jobs active in Postgres never exceed it.
   const running = new Set<Promise<void>>()
-  // Slots taken by a dispatch transaction for jobs it is inserting, until it commits or fails.
-  let reserved = 0
   // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
   const marks = new Map(queues.map((q) => [q, 1]))
   let first = 0
@@ -222,9 +164,9 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     nudge()
   }
 
-  const run = async (queue: string, job: FetchedJob, deliveryOf: () => Delivery) => {
+  const run = async (queue: string, job: FetchedJob) => {
     try {
-      const delivery = deliveryOf()
+      const delivery = fromJobData(job.data)
       if (await o.hold?.({ queue, ...job }, delivery)) {
         mark(queue)
         return
@@ -250,8 +192,8 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     }
   }
 
-  const start = (queue: string, job: FetchedJob, deliveryOf: () => Delivery) => {
-    const p = run(queue, job, deliveryOf).finally(() => {
+  const start = (queue: string, job: FetchedJob) => {
+    const p = run(queue, job).finally(() => {
       running.delete(p)
       nudge()
     })
@@ -260,17 +202,17 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
 
   const fetchFrom = async (queue: string) => {
     const seen = marks.get(queue) ?? 0
-    const batchSize = concurrency - running.size - reserved
+    const batchSize = concurrency - running.size
     const jobs =
       queue === plain
         ? await o.boss.fetch<JobData>(queue, { batchSize })
         : await fetchSerialised(o, queue, queue === ordered, batchSize)
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
-    for (const job of jobs) start(queue, job, () => fromJobData(job.data))
+    for (const job of jobs) start(queue, job)
   }
 
   const fetchRound = async () => {
-    for (let k = 0; k < queues.length && running.size + reserved < concurrency; k++) {
+    for (let k = 0; k < queues.length && running.size < concurrency; k++) {
       const queue = queues[(first + k) % queues.length] as string
       if (marks.has(queue)) await fetchFrom(queue)
     }
@@ -281,7 +223,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const loop = async () => {
     let lingered = false
     while (!stopping) {
-      const free = concurrency - running.size - reserved
+      const free = concurrency - running.size
       if (marks.size === 0 || free === 0) {
         await sleep(pollMs.listening)
         continue
@@ -308,22 +250,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
 
   return {
     queues,
-    plain,
     mark,
-    reserve(n) {
-      if (stopping || marks.has(plain)) return 0
-      const k = Math.max(0, Math.min(n, concurrency - running.size - reserved))
-      reserved += k
-      return k
-    },
-    unreserve(n) {
-      reserved -= n
-      if (n > 0) nudge()
-    },
-    adopt(id, delivery) {
-      reserved--
-      start(plain, { id, retryCount: 0, data: delivery }, () => delivery)
-    },
     async stop(graceMs) {
       stopping = true
       nudge()

@@ -77,7 +77,6 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         wakeRunners: (queues) => {
           for (const queue of queues) delivering.runners.mark(queue)
         },
-        reserve: (jobs) => delivering.runners.reserve(jobs),
         onDispatched: (events, jobs) => {
           telemetry.onDispatched(events, jobs)
           tracing?.onDispatched(events)

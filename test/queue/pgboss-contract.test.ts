@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pg from 'pg'
-import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
 import { dlqQueue, enqueue, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import {
   holdForBreaker,
   holdForRate,
   holdPaused,
-  leaseJobs,
   markFinalAttempt,
   notifyChannel,
   releaseBreaker,
@@ -106,49 +104,6 @@ test('a requeued attempt comes back at once under the same attempt number', asyn
   assert.equal(again?.id, job.id)
   assert.equal(again?.retryCount, 0, 'the cut-short attempt was not spent')
   await fixture.boss.complete(queue, { id: job.id, retryCount: 0 })
-})
-
-test('a job leased in the transaction that inserts it is active, settles like a fetched one and expires like one', async () => {
-  const insertLeased = (id: string, commit: boolean) =>
-    withTransaction(fixture.db.pool, async (client) => {
-      await enqueue(fixture.boss, client, [{ ...queued(id), jobId: id, expireInSeconds: 1 }], {
-        announce: false,
-      })
-      const { rows } = await run.run(client, leaseJobs, [[queue], [id]])
-      if (!commit) throw new Error('rolled back')
-      return rows.map((r) => r.id)
-    }).catch((e: Error) => e.message)
-  const gone = '0000000a-0000-4000-8000-000000000001'
-  assert.equal(await insertLeased(gone, false), 'rolled back')
-  assert.equal(await row(gone), undefined, 'a rolled-back dispatch leaves no job')
-
-  const done = '0000000a-0000-4000-8000-000000000002'
-  assert.deepEqual(await insertLeased(done, true), [done])
-  const { rows: times } = await fixture.db.pool.query(
-    'select state, retry_count, started_on = created_on as same from pgboss.job where id = $1',
-    [done],
-  )
-  assert.deepEqual(times, [{ state: 'active', retry_count: 0, same: true }])
-  assert.deepEqual(await fixture.boss.fetch(queue, { batchSize: 5 }), [], 'a leased job is not fetched again')
-  const again = await run.run(fixture.db.pool, leaseJobs, [[queue], [done]])
-  assert.equal(again.rowCount, 0, 'a started job is never leased again')
-  await fixture.boss.complete(queue, { id: done, retryCount: 0 })
-  assert.equal((await row(done)).state, 'completed', 'its first attempt settles it')
-
-  // Its worker died: pg-boss's expiry hands it back, and the next fetch is its second attempt.
-  const lost = '0000000a-0000-4000-8000-000000000003'
-  assert.deepEqual(await insertLeased(lost, true), [lost])
-  const back = await eventually(
-    async () => {
-      await fixture.boss.supervise(queue)
-      return (await fixture.boss.fetch(queue, { batchSize: 1 }))[0]
-    },
-    30_000,
-    'the expired job fetched again',
-  )
-  assert.equal(back.id, lost)
-  assert.equal(back.retryCount, 1, 'the lost attempt counted')
-  await fixture.boss.complete(queue, back)
 })
 
 test('a final failure is terminal and reaches the dead-letter queue only when asked', async () => {
