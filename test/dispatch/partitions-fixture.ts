@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process'
-import { freePort } from '../../src/db/embedded.ts'
 import { lockKeys, partitionLockId } from '../../src/db/locks.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { reaped } from '../helpers/faults.ts'
+import { listenPort } from '../helpers/ports.ts'
 import { sigkill, spawnCli, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { observersDir } from '../helpers/worker.ts'
@@ -69,7 +69,7 @@ export async function partitionsFixture(partitions: number) {
     db,
     receiver,
     async startWorker(extra: Record<string, string> = {}): Promise<Child> {
-      const port = String(await freePort())
+      const port = String(await listenPort())
       const child = reaped(spawnCli(['start'], { ...env, PORT: port, ...extra }))
       workers.add(child)
       child.once('exit', () => workers.delete(child))

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { freePort } from '../../src/db/embedded.ts'
 import { createPool, type Pool } from '../../src/db/pool.ts'
 import { type DurableReceiver, startDurableReceiver } from '../helpers/durable-receiver.ts'
 import { type OwnedPostgres, ownPostgres } from '../helpers/embedded.ts'
 import { audit, duplicateLine, full, readyz, reaped, writeChanges } from '../helpers/faults.ts'
+import { listenPort } from '../helpers/ports.ts'
 import { assertDrains, cliWorkerEnv, exited, spawnCli, trackedWebhook } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
 
@@ -27,7 +27,7 @@ before(async () => {
   pool = createPool(pg.url, { max: 2, name: 'faults-writer' })
   receiver = await startDurableReceiver()
   await pool.query('create table tickets (id int primary key, note text)')
-  opsPort = await freePort()
+  opsPort = await listenPort()
   const tickets = trackedWebhook({
     name: 'tickets',
     url: `${receiver.url}/tickets`,

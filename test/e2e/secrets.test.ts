@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
 import { reaped } from '../helpers/faults.ts'
+import { listenPort } from '../helpers/ports.ts'
 import { exited, spawnCli, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { eventually, observersDir } from '../helpers/worker.ts'
@@ -45,8 +45,8 @@ before(async () => {
   const dbUrl = new URL(db.url)
   dbUrl.username = role
   dbUrl.password = secrets.dbPassword
-  const closedPort = await freePort()
-  opsPort = await freePort()
+  const closedPort = await listenPort()
+  opsPort = await listenPort()
   const hook = (name: string, action: Record<string, unknown>) => ({
     name,
     entity: 'invoices',

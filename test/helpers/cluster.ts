@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { freePort } from '../../src/db/embedded.ts'
+import { listenPort } from './ports.ts'
 import { assertDrains, spawnCli, waitUntilReady } from './process.ts'
 import { observersDir } from './worker.ts'
 
@@ -18,7 +18,7 @@ export async function startCluster(
   env: Record<string, string> = {},
 ): Promise<Cluster> {
   const dir = await observersDir(files)
-  const ports = await Promise.all(Array.from({ length: size }, () => freePort()))
+  const ports = await Promise.all(Array.from({ length: size }, () => listenPort()))
   const workers = ports.map((port) =>
     spawnCli(['start'], {
       DATABASE_URL: databaseUrl,

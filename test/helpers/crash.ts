@@ -44,6 +44,9 @@ export async function killMidStream(t: TestContext, run: MidStreamKill): Promise
   await writer
   const second = spawnCli(['start'], env)
   t.after(() => second.kill('SIGKILL'))
+  // Ready before anything else: when the first worker delivered everything before it died, the
+  // deliveries are all in at once, and a SIGTERM before start-up ends would find no one to drain.
+  await waitUntilReady(second, env.PORT!)
   try {
     const changeOf = (body: string) => JSON.parse(body).after[run.numberedBy] as number
     await eventually(

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { freePort } from '../../src/db/embedded.ts'
+import { listenPort } from './ports.ts'
 import { unreachable } from './services.ts'
 
 /** A PgBouncer process of the test's own, in transaction mode, in front of `target`'s server. */
@@ -47,7 +47,7 @@ export async function startPgbouncer(target: string): Promise<PgBouncer> {
   const preparedStatements = major > 1 || (major === 1 && minor >= 21)
   const server = new URL(target)
   const user = decodeURIComponent(server.username) || 'postgres'
-  const port = await freePort()
+  const port = await listenPort()
   const dir = await mkdtemp(path.join(tmpdir(), 'pgbouncer-'))
   // PgBouncer refuses to run as root; started as root it switches to `postgres`, which must read these.
   await chmod(dir, 0o755)

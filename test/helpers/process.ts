@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
-import { freePort } from '../../src/db/embedded.ts'
+import { listenPort } from './ports.ts'
 import { observersDir } from './worker.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
@@ -155,7 +155,7 @@ export async function cliWorkerEnv(
     DATABASE_URL: databaseUrl,
     OBSERVERS_DIR: await observersDir({ [`${observer.name}.json`]: observer }),
     // A known port, so a test can ask the worker's /readyz instead of reading its log.
-    PORT: String(await freePort()),
+    PORT: String(await listenPort()),
     ...env,
   }
 }

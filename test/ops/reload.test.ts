@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, type TestContext, test } from 'node:test'
-import { freePort } from '../../src/db/embedded.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts'
+import { listenPort } from '../helpers/ports.ts'
 import { exited, opsGet, spawnCli, untilChild, waitUntilReady } from '../helpers/process.ts'
 import { type Receiver, startReceiver } from '../helpers/receiver.ts'
 import { changesSettled } from '../helpers/settled.ts'
@@ -149,7 +149,7 @@ test('SIGHUP reloads a running worker, rejecting a broken set', async () => {
   const env = {
     DATABASE_URL: own.url,
     OBSERVERS_DIR: hupDir,
-    PORT: String(await freePort()),
+    PORT: String(await listenPort()),
     OBSERVERS_WATCH_DIR: 'false',
     OBSERVERS_CONCURRENCY: '2',
   }
