@@ -8,6 +8,7 @@ function default_timeout_ms(action_type text) returns integer body md5 98f898bd6
 function drop_capture_triggers(target regclass) returns void body md5 c3e696c61727559857a01cabdb5d84c5
 function end_rate_grant(id bigint) returns void body md5 6516e8f4b811103cd73a05fd702bc02e
 function entity_name(schema_name text, table_name text) returns text body md5 683f7725ecafaad02336e6a1ace22c1e
+function fetch_plain(queue text, batch_size integer) returns TABLE(id uuid, data jsonb, "retryCount" integer) body md5 f92364eb9b31cb03c30f219fc160aff6
 function pause_observer(name text) returns boolean body md5 eae447aadc25c3e04a3542e833504ca7
 function pending_key_hash() returns trigger body md5 3a8595525431f40dd83bc86e5ac99c13
 function queue_jobs(of_queue text DEFAULT NULL::text, in_state text DEFAULT NULL::text) returns TABLE(id uuid, queue text, state text, data jsonb, created_on timestamp with time zone, completed_on timestamp with time zone, start_after timestamp with time zone, source_queue text, source_id uuid) body md5 17a6f641e72595d8bd9707c4e1996e92

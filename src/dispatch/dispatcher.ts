@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config/config.ts'
 import { type Pool, withTransaction } from '../db/pool.ts'
 import { isClaimBusy, type PartitionScope } from '../db/queries/change-log.ts'
+import { type Statements, statements } from '../db/statements.ts'
 import { coerceError, describeError, ErrorCode } from '../errors/errors.ts'
 import type { ChangeEvent } from '../event/event.ts'
 import type { Logger } from '../log/log.ts'
@@ -59,7 +60,7 @@ const dispatchCommit = { asyncCommit: true }
 
 /** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
 async function dispatchBatch(
-  deps: DispatcherDeps,
+  deps: DispatcherDeps & { statements: Statements },
   source: ChangeSource,
   scope: PartitionScope,
   oneByOne: boolean,
@@ -80,7 +81,8 @@ async function dispatchBatch(
       } else {
         const match = deps.matcher()
         jobs = batch.events.flatMap((e) => match(e, source.name))
-        if (jobs.length > 0) await enqueue(deps.queue, client, jobs, { announce: false })
+        if (jobs.length > 0)
+          await enqueue(deps.queue, client, jobs, { announce: false, statements: deps.statements })
       }
       for (const m of batch.malformed) {
         const id = stableUuid('observers.malformed', source.name, m.key)
@@ -202,6 +204,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   const partitions = leadPartitions(listener, config.dispatchPartitions, log)
   const stats = new Map(sources.map((s) => [s.name, sourceStats()]))
   const announceOthers = announcer(deps)
+  const passDeps = { ...deps, statements: statements(config.preparedStatements) }
   let lastPassAt: number | undefined
 
   const paceOf = (source: ChangeSource): Pace =>
@@ -228,7 +231,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       let outcome: PassOutcome
       try {
-        const result = await dispatchBatch(deps, source, scope, oneByOne)
+        const result = await dispatchBatch(passDeps, source, scope, oneByOne)
         busySince = undefined
         oneByOne = false
         failures.reset()

@@ -1,4 +1,5 @@
 import type { PoolClient } from '../db/pool.ts'
+import type { Statements } from '../db/statements.ts'
 import { coerceError, ErrorCode } from '../errors/errors.ts'
 import { enqueue, type Queue, type QueuedDelivery } from '../queue/boss.ts'
 import type { MalformedEntry, SourceEvent } from '../sources/types.ts'
@@ -19,7 +20,7 @@ export function isDataError(err: unknown): boolean {
  * error: the changes whose jobs cannot be stored become malformed entries, the others flow.
  */
 export async function enqueueEach(
-  deps: { matcher: () => Matcher; queue: Queue },
+  deps: { matcher: () => Matcher; queue: Queue; statements: Statements },
   client: PoolClient,
   events: SourceEvent[],
   source: string,
@@ -32,7 +33,7 @@ export async function enqueueEach(
     if (mine.length === 0) continue
     await client.query('savepoint observers_change')
     try {
-      await enqueue(deps.queue, client, mine, { announce: false })
+      await enqueue(deps.queue, client, mine, { announce: false, statements: deps.statements })
       await client.query('release savepoint observers_change')
       jobs.push(...mine)
     } catch (err) {

@@ -1,4 +1,6 @@
 import { type Clock, type ConstructorOptions, PgBoss, type Queue as QueueOptions } from 'pg-boss'
+import type { Queryable } from '../db/pool.ts'
+import type { Statements } from '../db/statements.ts'
 import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
 import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { parseExact } from '../json/exact.ts'
@@ -148,14 +150,16 @@ export async function announce(db: SqlRunner, queues: Iterable<string>): Promise
 /**
  * Inserts jobs through `db`, so they commit or roll back with the caller's transaction, and
  * announces them at its commit; `{ announce: false }` leaves that to the caller (the dispatcher
- * wakes its own runners and announces after its commit).
+ * wakes its own runners and announces after its commit). With `statements`, pg-boss's insert
+ * (one fixed, parameterised text per queue) is prepared like our own hot statements.
  */
 export async function enqueue(
   boss: Queue,
-  db: SqlRunner,
+  db: Queryable,
   items: QueuedDelivery[],
-  opts: { announce?: boolean } = {},
+  opts: { announce?: boolean; statements?: Statements } = {},
 ): Promise<void> {
+  const bossDb = opts.statements ? opts.statements.adapter(db) : adapter(db)
   const byQueue = Map.groupBy(items, (i) => i.queue)
   for (const [queue, group] of byQueue) {
     await boss.insert(
@@ -170,7 +174,7 @@ export async function enqueue(
         ...(i.key === undefined ? {} : { singletonKey: i.key }),
         ...(i.group === undefined ? {} : { group: { id: i.group.id, tier: `c${i.group.limit}` } }),
       })),
-      { db: adapter(db) },
+      { db: bossDb },
     )
   }
   if (opts.announce !== false) await announce(db, byQueue.keys())

@@ -235,6 +235,16 @@ export const fetchOrdered: NamedStatement = {
 }
 
 /**
+ * Fetches up to $2 jobs of the plain queue $1 as pg-boss's standard fetch does (same choice, same
+ * claim), through `observers.fetch_plain` (migrations/0020_fetch_plain.sql): planned once per
+ * connection where pg-boss's fetch, with its values inlined, is planned on every call.
+ */
+export const fetchPlain: NamedStatement = {
+  name: 'observers_fetch_plain',
+  text: `select id, data, "retryCount" from observers.fetch_plain($1, $2)`,
+}
+
+/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */

@@ -17,7 +17,7 @@ import {
   QueueVariants,
   queueName,
 } from './boss.ts'
-import { fetchOrdered, notifyChannel, orderedWalk } from './pgboss-sql.ts'
+import { fetchOrdered, fetchPlain, notifyChannel, orderedWalk } from './pgboss-sql.ts'
 import { type Attempt, completer, settle } from './settle.ts'
 
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
@@ -205,7 +205,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     const batchSize = concurrency - running.size
     const jobs =
       queue === plain
-        ? await o.boss.fetch<JobData>(queue, { batchSize })
+        ? ((await o.statements.run(o.pool, fetchPlain, [queue, batchSize])).rows as FetchedJob[])
         : await fetchSerialised(o, queue, queue === ordered, batchSize)
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
     for (const job of jobs) start(queue, job)
