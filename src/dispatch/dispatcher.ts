@@ -12,6 +12,7 @@ import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.t
 import { stableUuid } from '../sources/ids.ts'
 import type { ChangeSource, ClaimedBatch, SourceHealth } from '../sources/types.ts'
 import { enqueueEach, isDataError } from './isolate.ts'
+import { insertLeased, type Leased, type LeaseSlots } from './lease.ts'
 import { type Listener, startListener } from './listener.ts'
 import type { Matcher } from './match.ts'
 import { notifyPace, type Pace, type PassOutcome, pollPace, wakeable } from './pace.ts'
@@ -30,6 +31,8 @@ export interface DispatcherDeps {
   onDispatched?: (events: ChangeEvent[], jobs: QueuedDelivery[], source: string) => void
   /** This process's runners of `queues`: told at once after a pass enqueued jobs on them. */
   wakeRunners: (queues: ReadonlySet<string>) => void
+  /** Free slots of this process's plain-queue runners, for jobs inserted already active. */
+  leaseSlots?: LeaseSlots
 }
 
 export interface Dispatcher {
@@ -58,7 +61,11 @@ const heldSkipMs = 30_000
 // which at-least-once allows.
 const dispatchCommit = { asyncCommit: true }
 
-/** One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the malformed, record. */
+/**
+ * One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the
+ * malformed, record. Jobs this process has free slots for start once it commits (lease.ts);
+ * `queued` are the others, which runners fetch.
+ */
 async function dispatchBatch(
   deps: DispatcherDeps & { statements: Statements },
   source: ChangeSource,
@@ -68,21 +75,28 @@ async function dispatchBatch(
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
-  return withTransaction(
+  const leased: Leased[] = []
+  const pass = withTransaction(
     deps.pool,
     async (client) => {
       const batch = await source.claim(client, limits, scope)
       if (!batch) return undefined
       let jobs: QueuedDelivery[]
+      let queued: QueuedDelivery[]
       if (oneByOne) {
         const each = await enqueueEach(deps, client, batch.events, source.name)
         jobs = each.jobs
+        queued = jobs
         batch.malformed.push(...each.malformed)
       } else {
         const match = deps.matcher()
         jobs = batch.events.flatMap((e) => match(e, source.name))
-        if (jobs.length > 0)
-          await enqueue(deps.queue, client, jobs, { announce: false, statements: deps.statements })
+        queued = deps.leaseSlots
+          ? await insertLeased(client, deps.statements, deps.leaseSlots, jobs, leased)
+          : jobs
+        if (queued.length > 0) {
+          await enqueue(deps.queue, client, queued, { announce: false, statements: deps.statements })
+        }
       }
       for (const m of batch.malformed) {
         const id = stableUuid('observers.malformed', source.name, m.key)
@@ -94,10 +108,18 @@ async function dispatchBatch(
         })
       }
       await batch.record(client)
-      return { batch, jobs }
+      return { batch, jobs, queued }
     },
     dispatchCommit,
   )
+  try {
+    const result = await pass
+    for (const l of leased) l.lease.start(l.jobs)
+    return result
+  } catch (err) {
+    for (const l of leased) l.lease.cancel()
+    throw err
+  }
 }
 
 /**
@@ -129,8 +151,8 @@ function announcer(deps: DispatcherDeps) {
 }
 
 /**
- * After a committed pass: wake this process's runners of the new jobs, announce them to other
- * workers unless there are none, report the dead-lettered entries and what was dispatched. A
+ * After a committed pass: wake this process's runners of the jobs it queued (not those it
+ * started itself), announce them to other workers unless there are none, report the dead-lettered entries and what was dispatched. A
  * worker leading every partition of our change log is the only one dispatching it, so no other
  * worker of the same configuration runs; other sources may be dispatched by any worker.
  */
@@ -142,9 +164,10 @@ function afterPass(
   counts: SourceStats,
   batch: ClaimedBatch,
   jobs: QueuedDelivery[],
+  queued: QueuedDelivery[],
 ) {
-  if (jobs.length > 0) {
-    const queues = new Set(jobs.map((j) => j.queue))
+  if (queued.length > 0) {
+    const queues = new Set(queued.map((j) => j.queue))
     deps.wakeRunners(queues)
     const alone = source.wake === 'notify' && scope.led.length === scope.count
     if (!alone) announceOthers(queues)
@@ -238,7 +261,7 @@ export function startDispatcher(deps: DispatcherDeps): Dispatcher {
         counts.passed()
         if (own) lastPassAt = Date.now()
         if (result) {
-          afterPass(deps, source, scope, announceOthers, counts, result.batch, result.jobs)
+          afterPass(deps, source, scope, announceOthers, counts, result.batch, result.jobs, result.queued)
           await tidy()
         }
         const { events = [], malformed = [], more = false } = result?.batch ?? {}

@@ -5,7 +5,7 @@ import { AppError, coerceError, ErrorCode } from '../errors/errors.ts'
 import type { AttemptRecord, Delivery } from '../event/delivery.ts'
 import { parseExact } from '../json/exact.ts'
 import type { Logger } from '../log/log.ts'
-import { bossSchema, notifyChannel } from './pgboss-sql.ts'
+import { bossSchema, insertActive as insertActiveStatement, notifyChannel } from './pgboss-sql.ts'
 
 export { bossSchema }
 
@@ -138,6 +138,30 @@ export interface QueuedDelivery {
   /** Destination and its max_concurrency, for actions that set one. */
   group: { id: string; limit: number } | undefined
   expireInSeconds: number
+}
+
+/** A job claimed for this process's runner: fetched, or inserted already active. */
+export type FetchedJob = { id: string; retryCount: number; data: JobData }
+
+/**
+ * Inserts `items` of the plain queue `queue` already active, through `db` in the caller's
+ * transaction, for this process's runner to run without fetching them (src/dispatch/lease.ts).
+ * Returns the jobs inserted; one already there is not.
+ */
+export async function insertActive(
+  db: Queryable,
+  statements: Statements,
+  queue: string,
+  items: readonly QueuedDelivery[],
+): Promise<FetchedJob[]> {
+  const jobs = items.map((i) => ({
+    id: i.jobId,
+    data: toJobData(i.delivery),
+    expire_seconds: i.expireInSeconds,
+    retry_limit: i.delivery.retry.max_attempts,
+  }))
+  const { rows } = await statements.run(db, insertActiveStatement, [queue, JSON.stringify(jobs)])
+  return rows as FetchedJob[]
 }
 
 /** Wakes the runners listening for jobs on `queues`, in every worker (src/queue/runner.ts). */

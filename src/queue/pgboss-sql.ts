@@ -245,6 +245,32 @@ export const fetchPlain: NamedStatement = {
 }
 
 /**
+ * Inserts jobs of the plain queue $1 ($2: a JSON array of {id, data, expire_seconds, retry_limit})
+ * already claimed, as pg-boss's insert followed by its fetch would leave them: the queue's
+ * options where pg-boss's insert takes them, `active` since now as its fetch sets it. For jobs
+ * this process's runner has a free slot for (src/dispatch/lease.ts). A job already there is left
+ * as it is and not returned.
+ */
+export const insertActive: NamedStatement = {
+  name: 'observers_insert_active',
+  text: `
+  insert into ${jobTable} as j (
+    id, name, data, state, start_after, created_on, started_on, heartbeat_on, expire_seconds,
+    deletion_seconds, keep_until, retry_limit, retry_delay, retry_backoff, retry_delay_max, policy,
+    dead_letter, heartbeat_seconds)
+  select coalesce(x.id, gen_random_uuid()), q.name, x.data, 'active', t.now, t.now, t.now, t.now,
+         x.expire_seconds, q.deletion_seconds, t.now + q.retention_seconds * interval '1 second',
+         x.retry_limit, q.retry_delay, q.retry_backoff, q.retry_delay_max, q.policy, q.dead_letter,
+         q.heartbeat_seconds
+    from ${bossSchema}.queue q
+   cross join (select ${bossSchema}.job_now() as now) t
+   cross join json_to_recordset($2::text::json) as x (id uuid, data jsonb, expire_seconds int, retry_limit int)
+   where q.name = $1
+  on conflict do nothing
+  returning j.id, j.data, j.retry_count as "retryCount"`,
+}
+
+/**
  * The channel pg-boss NOTIFYs with a queue's name when a job lands on a queue created with
  * `notify: true`. pg-boss derives it from the schema name; the contract test checks it still does.
  */

@@ -9,6 +9,7 @@ import type { Logger } from '../log/log.ts'
 import {
   adapter,
   type ClaimedJob,
+  type FetchedJob,
   fromJobData,
   groupTiers,
   type JobData,
@@ -23,15 +24,33 @@ import { type Attempt, completer, settle } from './settle.ts'
 /** Runs one action type's jobs, from all its queues, in one pool of slots. */
 interface Runner {
   queues: readonly string[]
+  plain: string
   /** Jobs may be ready on `queue` (all of them when undefined): fetch from it once a slot is free. */
   mark(queue?: string): void
+  lease(n: number): Lease | undefined
   stop(graceMs: number): Promise<void>
+}
+
+/**
+ * Slots of a runner kept for jobs about to be inserted already active, so that no fetch is
+ * needed to run them. Exactly one of `start` (after the insert committed) or `cancel` ends it.
+ */
+export interface Lease {
+  readonly size: number
+  /** Runs the jobs inserted (at most `size`) and frees the slots left over. */
+  start(jobs: readonly FetchedJob[]): void
+  cancel(): void
 }
 
 /** Every action type's runner, and the one LISTEN connection that wakes them. */
 export interface Runners {
   /** Jobs may be ready on `queue`: its runner fetches from it once a slot is free. */
   mark(queue: string): void
+  /**
+   * Keeps up to `n` free slots of the plain queue `queue`'s runner for jobs the caller inserts
+   * already active; undefined when none is free or the runners are stopping.
+   */
+  lease(queue: string, n: number): Lease | undefined
   /** Stops fetching, gives attempts in flight `graceMs` to end, then cuts them short and requeues them. */
   stop(graceMs: number): Promise<void>
 }
@@ -76,6 +95,10 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
   backstop.unref()
   return {
     mark: (queue) => byQueue.get(queue)?.mark(queue),
+    lease(queue, n) {
+      const runner = byQueue.get(queue)
+      return runner?.plain === queue ? runner.lease(n) : undefined
+    },
     async stop(graceMs) {
       clearInterval(backstop)
       await listener?.close()
@@ -83,8 +106,6 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
     },
   }
 }
-
-type FetchedJob = { id: string; retryCount: number; data: JobData }
 
 const tiersJson = JSON.stringify(groupTiers)
 
@@ -143,6 +164,10 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const cutShort = new AbortController()
   // A slot is held until the attempt is settled, so the jobs active in Postgres never exceed it.
   const running = new Set<Promise<void>>()
+  // Slots kept for jobs being inserted already active (leases) and for a fetch in flight.
+  let leased = 0
+  let fetching = 0
+  const busy = () => running.size + leased + fetching
   // Marks per queue: a fetch that comes back short unmarks its queue only if none came meanwhile.
   const marks = new Map(queues.map((q) => [q, 1]))
   let first = 0
@@ -202,17 +227,24 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
 
   const fetchFrom = async (queue: string) => {
     const seen = marks.get(queue) ?? 0
-    const batchSize = concurrency - running.size
-    const jobs =
-      queue === plain
-        ? ((await o.statements.run(o.pool, fetchPlain, [queue, batchSize])).rows as FetchedJob[])
-        : await fetchSerialised(o, queue, queue === ordered, batchSize)
+    const batchSize = concurrency - busy()
+    // The slots this fetch may fill are taken until it returns, so no lease takes them meanwhile.
+    fetching = batchSize
+    let jobs: FetchedJob[]
+    try {
+      jobs =
+        queue === plain
+          ? ((await o.statements.run(o.pool, fetchPlain, [queue, batchSize])).rows as FetchedJob[])
+          : await fetchSerialised(o, queue, queue === ordered, batchSize)
+    } finally {
+      fetching = 0
+    }
     if (jobs.length < batchSize && marks.get(queue) === seen) marks.delete(queue)
     for (const job of jobs) start(queue, job)
   }
 
   const fetchRound = async () => {
-    for (let k = 0; k < queues.length && running.size < concurrency; k++) {
+    for (let k = 0; k < queues.length && busy() < concurrency; k++) {
       const queue = queues[(first + k) % queues.length] as string
       if (marks.has(queue)) await fetchFrom(queue)
     }
@@ -223,13 +255,13 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const loop = async () => {
     let lingered = false
     while (!stopping) {
-      const free = concurrency - running.size
+      const free = concurrency - busy()
       if (marks.size === 0 || free === 0) {
         await sleep(pollMs.listening)
         continue
       }
       // With attempts in flight, let a few more slots free up: one fetch then fills them all.
-      if (running.size > 0 && free < refillAt && !lingered) {
+      if (busy() > 0 && free < refillAt && !lingered) {
         lingered = true
         await sleep(refillMs)
         continue
@@ -248,9 +280,35 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   }
   const looping = loop()
 
+  const lease = (n: number): Lease | undefined => {
+    const size = Math.min(n, concurrency - busy())
+    if (stopping || size <= 0) return undefined
+    leased += size
+    let open = true
+    const end = () => {
+      if (!open) return false
+      open = false
+      leased -= size
+      return true
+    }
+    return {
+      size,
+      start(jobs) {
+        if (!end()) return
+        for (const job of jobs.slice(0, size)) start(plain, job)
+        nudge()
+      },
+      cancel() {
+        if (end()) nudge()
+      },
+    }
+  }
+
   return {
     queues,
+    plain,
     mark,
+    lease,
     async stop(graceMs) {
       stopping = true
       nudge()

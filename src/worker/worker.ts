@@ -77,6 +77,7 @@ export async function startWorker(config: Config, opts: WorkerOptions): Promise<
         wakeRunners: (queues) => {
           for (const queue of queues) delivering.runners.mark(queue)
         },
+        leaseSlots: (queue, n) => delivering.runners.lease(queue, n),
         onDispatched: (events, jobs) => {
           telemetry.onDispatched(events, jobs)
           tracing?.onDispatched(events)

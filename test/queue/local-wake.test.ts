@@ -38,6 +38,22 @@ test('jobs the local dispatcher enqueues are fetched without a NOTIFY or a poll'
   assert.deepEqual(delivered(), [1, 2])
 })
 
+test('jobs the local runner has free slots for start in the dispatch pass, without a fetch', async () => {
+  await fixture.db.pool.query('insert into events values (3, $1)', ['leased'])
+  await eventually(() => delivered().includes(3), 30_000, 'change 3 delivered')
+  // A fetch would have claimed the job in a transaction of its own, after the dispatch committed.
+  const job = async () =>
+    (
+      await fixture.db.pool.query(
+        `select state, started_on = created_on as started_in_pass, retry_count from pgboss.job
+          where name = $1 and data -> 'event' -> 'after' ->> 'id' = '3'`,
+        [queue],
+      )
+    ).rows
+  await eventually(async () => (await job())[0]?.state === 'completed', 30_000, 'its completion written')
+  assert.deepEqual(await job(), [{ state: 'completed', started_in_pass: true, retry_count: 0 }])
+})
+
 /** Workers leading at least one dispatch partition of this database. */
 async function leaders(): Promise<number> {
   const { rows } = await fixture.db.pool.query<{ n: number }>(
@@ -55,7 +71,8 @@ test('a worker sharing the partitions with another announces its jobs to the oth
   const heard: string[] = []
   listener.on('notification', (n) => heard.push(n.payload ?? ''))
   await listener.query(`listen "${notifyChannel()}"`)
-  const second = await runWorker(fixture.db.url, fixture.dir, noPoll)
+  // One slot: the second worker's passes queue what it has no slot for, and announce it.
+  const second = await runWorker(fixture.db.url, fixture.dir, { ...noPoll, OBSERVERS_CONCURRENCY: '1' })
   try {
     await eventually(async () => (await leaders()) === 2, 30_000, 'two workers sharing the partitions')
     // Rows spread over the partitions, so each worker dispatches some and announces them.

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { adapter, queueName } from '../../src/queue/boss.ts'
+import { adapter, enqueue, insertActive, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import { fetchPlain, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
 import { queueFixture } from '../helpers/queue.ts'
 
 // observers.fetch_plain (migrations/0020) against the pinned pg-boss: it takes what pg-boss's
-// standard fetch takes, and its plan, kept per connection, walks the index in fetch order.
+// standard fetch takes, and its plan, kept per connection, walks the index in fetch order;
+// insertActive writes the row pg-boss's insert and fetch would leave.
 
 const queue = queueName('webhook', 'plain')
 const run = statements(true)
@@ -147,4 +149,42 @@ test('its kept plan walks the fetch-order index and the claimed rows, whatever t
     await client.query('reset all').catch(() => {})
     client.release()
   }
+})
+
+test("a job inserted already active is the row pg-boss's insert and fetch would leave", async () => {
+  const delivery = { delivery_id: 'd', action: { type: 'webhook' }, retry: { max_attempts: 4 }, attempts: [] }
+  const item = (jobId: string): QueuedDelivery => ({
+    jobId,
+    queue,
+    delivery: delivery as unknown as QueuedDelivery['delivery'],
+    key: undefined,
+    group: undefined,
+    expireInSeconds: 42,
+  })
+  const viaBoss = randomUUID()
+  const direct = randomUUID()
+  await enqueue(fixture.boss, fixture.db.pool, [item(viaBoss)], { announce: false })
+  const [fetched] = await take(1)
+  assert.equal(fetched?.id, viaBoss)
+  const inserted = await insertActive(fixture.db.pool, run, queue, [item(direct)])
+  assert.deepEqual(
+    inserted.map((j) => [j.id, j.retryCount, j.data]),
+    [[direct, 0, fetched?.data]],
+  )
+  assert.deepEqual(
+    await insertActive(fixture.db.pool, run, queue, [item(direct)]),
+    [],
+    'a job already there stays',
+  )
+  const { rows } = await fixture.db.pool.query(
+    `select to_jsonb(j) - array['id', 'start_after', 'created_on', 'started_on', 'heartbeat_on', 'keep_until']
+            as columns, keep_until - start_after as kept, started_on = created_on as started_at_insert
+       from pgboss.job j where name = $1 and id = any ($2::uuid[]) order by id = $3`,
+    [queue, [viaBoss, direct], direct],
+  )
+  assert.equal(rows.length, 2)
+  assert.deepEqual(rows[1].columns, rows[0].columns, 'every other column as pg-boss leaves it')
+  assert.deepEqual(rows[1].kept, rows[0].kept)
+  assert.equal(rows[1].started_at_insert, true)
+  assert.equal(rows[1].columns.state, 'active')
 })
