@@ -12,7 +12,7 @@ import pg from 'pg'
 import { statements } from '../src/db/statements.ts'
 import { createLogger } from '../src/log/log.ts'
 import { adapter, ensureQueues, groupTiers, type Queue, queueName, startQueue } from '../src/queue/boss.ts'
-import { fetchOrdered, orderedWalk } from '../src/queue/pgboss-sql.ts'
+import { fetchOrderedJobs } from '../src/queue/runner.ts'
 import { distribution } from './stats.ts'
 
 const queue = queueName('webhook', 'ordered')
@@ -56,7 +56,6 @@ async function main() {
   const boss = await startQueue(url, { log: createLogger('silent'), poolSize: 2, supervise: false })
   const pool = new pg.Pool({ connectionString: url, max: 2 })
   const run = statements(true)
-  const tiers = JSON.stringify(groupTiers)
   try {
     await ensureQueues(boss, ['webhook'], 30)
     for (const n of sizes.split(',').map(Number)) {
@@ -69,15 +68,7 @@ async function main() {
               groupConcurrency: { default: 1e6, tiers: groupTiers },
               db: adapter(c),
             }),
-          // As the runner fetches (src/queue/runner.ts): a short walk leaves the rest to pg-boss.
-          ours: async (c: pg.PoolClient) => {
-            const { rows } = await run.run(c, fetchOrdered, [queue, batchSize, tiers, orderedWalk])
-            if (rows.length >= batchSize) return rows
-            return [
-              ...rows,
-              ...(await boss.fetch(queue, { batchSize: batchSize - rows.length, db: adapter(c) })),
-            ]
-          },
+          ours: (c: pg.PoolClient) => fetchOrderedJobs(boss, run, c, queue, batchSize),
         }
         for (const [name, fetch] of Object.entries(fetchers)) {
           const samples = []

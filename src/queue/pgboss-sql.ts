@@ -172,8 +172,9 @@ export const orderedWalk = 1000
  * (job_i8: active, retry or failed; a retry heads its key) and its earlier created siblings
  * (job_i10), where pg-boss first finds the head of every waiting key. The walk stops after $4
  * jobs: jobs of a key whose head cannot run are walked past one by one, so a key with many jobs
- * waiting ahead of the others would otherwise cost what it holds back on every fetch; the
- * caller takes what a short walk left from pg-boss's own fetch. A job with a group runs only
+ * waiting ahead of the others would otherwise cost what it holds back on every fetch. The last
+ * row returned is not a job: its `capped` says the walk stopped there, and the caller then
+ * takes what lies beyond from pg-boss's own fetch (src/queue/runner.ts `fetchOrderedJobs`). A job with a group runs only
  * while its group's active jobs are under its tier's limit in $3 (tier name → limit), counted
  * as pg-boss's groupConcurrency does. Callers serialise the fetches of a queue (an advisory
  * lock), so the walk takes no row locks: the claim checks each job still waits.
@@ -223,15 +224,20 @@ export const fetchOrdered: NamedStatement = {
              row_number() over (partition by group_id order by priority desc, created_on) as group_n
         from next) ranked
      where group_id is null or active_n + group_n <= group_limit
+  ),
+  claimed as (
+    update ${jobTable} j
+       set state = 'active',
+           started_on = ${bossSchema}.job_now(),
+           heartbeat_on = ${bossSchema}.job_now(),
+           retry_count = case when started_on is not null then retry_count + 1 else retry_count end
+     where j.name = $1 and j.id = any (array(select id from taken)) and j.state < 'active'
+    returning j.id, j.data, j.retry_count
   )
-  update ${jobTable} j
-     set state = 'active',
-         started_on = ${bossSchema}.job_now(),
-         heartbeat_on = ${bossSchema}.job_now(),
-         retry_count = case when started_on is not null then retry_count + 1 else retry_count end
-   where j.name = $1 and j.id = any (array(select id from taken)) and j.state < 'active'
-  returning j.id, j.name, j.data, j.retry_count as "retryCount", j.expire_seconds as "expireInSeconds",
-            j.heartbeat_seconds as "heartbeatSeconds", j.group_id as "groupId", j.group_tier as "groupTier"`,
+  select id, data, retry_count as "retryCount", null::boolean as capped from claimed
+  union all
+  -- Last, a row of its own: whether the walk stopped at $4 jobs, leaving jobs it did not reach.
+  select null, null, null, (select count(*) from walked) >= $4`,
 }
 
 /**

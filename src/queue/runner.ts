@@ -108,6 +108,8 @@ export async function startRunners(actionTypes: Iterable<string>, o: RunnerOptio
 }
 
 const tiersJson = JSON.stringify(groupTiers)
+/** A group's limit is its tier's; a job without a tier has none. */
+const groupsUnbounded = { default: 1_000_000, tiers: groupTiers }
 
 /**
  * Fetches from a queue whose jobs carry a group (max_concurrency). The fetch counts a group's
@@ -131,19 +133,34 @@ async function fetchSerialised(
       "select pg_advisory_xact_lock($1::int, hashtext($2)), set_config('jit', 'off', true)",
       [lockKeys.fetchClass, queue],
     )
-    const bossFetch = (size: number) =>
-      o.boss.fetch<JobData>(queue, {
-        batchSize: size,
-        groupConcurrency: { default: 1_000_000, tiers: groupTiers },
-        db: adapter(client),
-      })
-    if (!ordered) return bossFetch(batchSize)
-    const { rows } = await o.statements.run(client, fetchOrdered, [queue, batchSize, tiersJson, orderedWalk])
-    const jobs = rows as FetchedJob[]
-    // A short walk may have stopped behind a key holding many jobs back: pg-boss's fetch, which
-    // reads every waiting key's head, finds what lies beyond (and costs little on a short queue).
-    return jobs.length < batchSize ? [...jobs, ...(await bossFetch(batchSize - jobs.length))] : jobs
+    if (ordered) return fetchOrderedJobs(o.boss, o.statements, client, queue, batchSize)
+    return o.boss.fetch<JobData>(queue, { batchSize, groupConcurrency: groupsUnbounded, db: adapter(client) })
   })
+}
+
+/**
+ * Up to `batchSize` jobs of the ordered queue `queue`, through `client` in the caller's
+ * transaction (which serialises the queue's fetches): our walk, and pg-boss's fetch only when
+ * the walk stopped at its cap behind a key holding many jobs back. pg-boss's fetch reads every
+ * waiting key's head, so it finds what lies beyond.
+ */
+export async function fetchOrderedJobs(
+  boss: Queue,
+  statements: Statements,
+  client: pg.PoolClient,
+  queue: string,
+  batchSize: number,
+): Promise<FetchedJob[]> {
+  const { rows } = await statements.run(client, fetchOrdered, [queue, batchSize, tiersJson, orderedWalk])
+  const walk = rows as (FetchedJob & { capped: boolean | null })[]
+  const jobs = walk.filter((r) => r.capped === null)
+  if (!walk.some((r) => r.capped) || jobs.length >= batchSize) return jobs
+  const beyond = await boss.fetch<JobData>(queue, {
+    batchSize: batchSize - jobs.length,
+    groupConcurrency: groupsUnbounded,
+    db: adapter(client),
+  })
+  return [...jobs, ...beyond]
 }
 
 /**

@@ -2,22 +2,24 @@ import assert from 'node:assert/strict'
 import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { adapter, groupTiers, queueName } from '../../src/queue/boss.ts'
-import {
-  fetchOrdered,
-  holdPaused,
-  markFinalAttempt,
-  orderedWalk,
-  scheduleRetry,
-} from '../../src/queue/pgboss-sql.ts'
+import { adapter, groupTiers, type Queue, queueName } from '../../src/queue/boss.ts'
+import { holdPaused, markFinalAttempt, orderedWalk, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
+import { fetchOrderedJobs } from '../../src/queue/runner.ts'
 import { queueFixture } from '../helpers/queue.ts'
 
 // fetchOrdered against the pinned pg-boss: it takes what pg-boss's strict-FIFO fetch takes.
 
 const queue = queueName('webhook', 'ordered')
 const run = statements(true)
-const tiers = JSON.stringify(groupTiers)
 const fixture = queueFixture()
+/** pg-boss, counting the fetches fetchOrderedJobs leaves to it. */
+let bossFetches = 0
+const countingBoss = {
+  fetch: (...args: Parameters<Queue['fetch']>) => {
+    bossFetches++
+    return fixture.boss.fetch(...args)
+  },
+} as unknown as Queue
 
 beforeEach(async () => {
   await fixture.db.pool.query('delete from pgboss.job where name = $1', [queue])
@@ -69,8 +71,8 @@ async function bossWouldTake(batchSize: number): Promise<string[]> {
 async function take(batchSize: number, sameJobs = true): Promise<Fetched[]> {
   const expected = await bossWouldTake(batchSize)
   const rows = await withTransaction(fixture.db.pool, async (client) => {
-    const { rows } = await run.run(client, fetchOrdered, [queue, batchSize, tiers, orderedWalk])
-    return rows as Fetched[]
+    const jobs = await fetchOrderedJobs(countingBoss, run, client, queue, batchSize)
+    return jobs as unknown as Fetched[]
   })
   const taken = rows.map((r) => r.data.name).sort()
   if (sameJobs) assert.deepEqual(taken, expected, 'pg-boss would take the same jobs')
@@ -157,4 +159,22 @@ test("a group runs no more jobs than its tier's limit, counting those already ac
   assert.deepEqual(await take(10), [], 'both slots of the group are taken')
   await fixture.boss.complete(queue, first.find((j) => j.data.name === 'a1') as Fetched)
   assert.deepEqual(names(await take(10, false)), ['c1'])
+})
+
+test('only a walk stopped at its cap leaves the rest to pg-boss, which finds the key beyond it', async () => {
+  bossFetches = 0
+  await insert(['a1', 'b1'])
+  assert.deepEqual(names(await take(10)), ['a1', 'b1'])
+  assert.equal(bossFetches, 0, 'a short walk that reached the end of the queue')
+  // A key with more jobs than one walk reads, ahead of another key's job.
+  const held = Array.from({ length: orderedWalk + 1 }, () => ({
+    data: { observer: 'held', action_index: 0, name: 'hot', attempts: [] },
+    singletonKey: 'hot',
+    retryLimit: 3,
+  }))
+  await fixture.boss.insert(queue, held)
+  await insert(['z1'])
+  // The walk takes the hot key's head, then reads only jobs it holds back, up to its cap.
+  assert.deepEqual(names(await take(10)), ['hot', 'z1'], 'z1 found beyond the walk')
+  assert.equal(bossFetches, 1)
 })
