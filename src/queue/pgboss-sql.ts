@@ -237,7 +237,9 @@ export const fetchOrdered: NamedStatement = {
   select id, data, retry_count as "retryCount", null::boolean as capped from claimed
   union all
   -- Last, a row of its own: whether the walk stopped at $4 jobs, leaving jobs it did not reach.
-  select null, null, null, (select count(*) from walked) >= $4`,
+  -- Counted only for a short batch, whose walk has read all it could anyway.
+  select null, null, null,
+         case when (select count(*) from claimed) < $2 then (select count(*) from walked) >= $4 else false end`,
 }
 
 /**
