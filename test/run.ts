@@ -1,6 +1,6 @@
 /**
- * `npm test`: provides a Postgres (TEST_DATABASE_URL, or an embedded one under .data/, removed
- * when the run ends), migrates
+ * `npm test`: provides a Postgres (TEST_DATABASE_URL, or an embedded one of the run's own under
+ * .data/, removed when the run ends), migrates
  * a template database once, then runs every test file with node:test; each file clones the
  * template into a database of its own (test/helpers/db.ts).
  */
@@ -75,6 +75,29 @@ async function fileConcurrency(adminUrl: string): Promise<number> {
   return Math.max(1, Math.min(byCpu, byConnections))
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Each run's embedded cluster is its own (`.data/test-postgres-<pid>`), so two suites started from
+ * one checkout never remove each other's server. A run that was killed leaves its cluster (over
+ * 100 MB) behind; the next run removes it.
+ */
+async function removeAbandonedClusters() {
+  for await (const dir of glob('.data/test-postgres*')) {
+    const pid = Number(/-(\d+)$/.exec(dir)?.[1])
+    if (pid && alive(pid)) continue
+    await rm(usableDataDir(path.resolve(dir)), { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 /** The files named, and the test files under each folder named (node --test takes no folders). */
 async function testFiles(args: string[]): Promise<string[]> {
   const files: string[] = []
@@ -95,8 +118,8 @@ async function main() {
   let adminUrl = process.env.TEST_DATABASE_URL
   let stop = async () => {}
   if (!adminUrl) {
-    const dataDir = path.resolve('.data/test-postgres')
-    await rm(usableDataDir(dataDir), { recursive: true, force: true })
+    await removeAbandonedClusters()
+    const dataDir = path.resolve(`.data/test-postgres-${process.pid}`)
     const embedded = await startEmbedded(dataDir, {
       trust: true,
       onNotice: (msg) => console.log(`# ${msg}`),

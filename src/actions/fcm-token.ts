@@ -2,8 +2,8 @@ import { createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { JWT } from 'google-auth-library'
 import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 import { isTransientStatus } from './http.ts'
-import { lazyModule } from './lazy.ts'
 
 const googleAuth = lazyModule<typeof import('google-auth-library')>('google-auth-library')
 

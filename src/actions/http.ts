@@ -2,7 +2,7 @@ import type { Agent, Dispatcher } from 'undici'
 import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { maskUrlCredentials } from '../log/log.ts'
 import { startHttpSpan } from '../ops/tracing.ts'
-import { lazyModule } from './lazy.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 import { BlockedAddressError, guardedConnector } from './ssrf.ts'
 
 const undici = lazyModule<typeof import('undici')>('undici')

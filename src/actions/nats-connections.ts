@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node'
 import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import type { Logger } from '../log/log.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 import { safeUrl } from './http.ts'
-import { lazyModule } from './lazy.ts'
 
 const natsCore = lazyModule<typeof import('@nats-io/transport-node')>('@nats-io/transport-node')
 

@@ -1,8 +1,8 @@
 import type { createClient, ErrorReply } from 'redis'
 import { ActionError, coerceError } from '../errors/errors.ts'
 import type { Logger } from '../log/log.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 import { safeUrl } from './http.ts'
-import { lazyModule } from './lazy.ts'
 
 const redis = lazyModule<typeof import('redis')>('redis')
 

@@ -1,7 +1,7 @@
 import type { NodemailerError, SendMailOptions, Transporter } from 'nodemailer'
 import { ActionError, coerceError, ErrorCode } from '../errors/errors.ts'
 import { maskUrlCredentials } from '../log/log.ts'
-import { lazyModule } from './lazy.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 
 const nodemailer = lazyModule<typeof import('nodemailer')>('nodemailer')
 

@@ -2,7 +2,7 @@ import dns, { type LookupAddress } from 'node:dns'
 import net from 'node:net'
 import type { buildConnector } from 'undici'
 import { ActionError, ErrorCode } from '../errors/errors.ts'
-import { lazyModule } from './lazy.ts'
+import { lazyModule } from '../runtime/lazy.ts'
 
 const undici = lazyModule<typeof import('undici')>('undici')
 

@@ -161,9 +161,11 @@ async function unblockKeys(client: PoolClient, rows: readonly DeadRow[]) {
 /**
  * Puts dead letters back on their source queues as fresh jobs (attempts cleared, same delivery
  * id), removing each from the DLQ in the same statement: observers.requeue_dead_letters
- * (migrations/0005), which psql's observers.retry_dead_letters shares. Rows dead-lettered after
- * the call began are left alone, so a delivery that fails again at once is not retried in a loop.
- * Returns the new job ids.
+ * (migrations/0005, as 0019 redefines it), which psql's observers.retry_dead_letters shares. A
+ * retried delivery of an ordered row is due from its original place, ahead of the row's later
+ * changes (test/queue/dlq-ordered-retry.test.ts). Rows dead-lettered after the call began are
+ * left alone, so a delivery that fails again at once is not retried in a loop. Returns the new
+ * job ids.
  */
 export async function retryDeadLetters(
   pool: Pool,

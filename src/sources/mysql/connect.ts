@@ -1,5 +1,5 @@
 import type mysqlTypes from 'mysql2/promise'
-import { lazyModule } from '../../actions/lazy.ts'
+import { lazyModule } from '../../runtime/lazy.ts'
 
 // Every worker and CLI loads the MySQL source; only one that reads a MySQL log needs the driver.
 const mysql = lazyModule<typeof import('mysql2/promise')>('mysql2/promise')
