@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { createRequire } from 'node:module'
+import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { didYouMean } from '../conditions/suggest.ts'
 
 /** The published JSON Schema of observer files (observer.schema.json at the package root). */
@@ -7,24 +9,42 @@ export const observerSchema: object = JSON.parse(
   readFileSync(new URL('../../observer.schema.json', import.meta.url), 'utf8'),
 )
 
-// Compiled on first use, not on import: compiling takes over a tenth of a second of CPU, which a
-// command that reads no observer file (--help, dlq, …) need not pay at start-up.
+/** Names the schema a generated validator was compiled from; blind to the file's layout and line ends. */
+export const observerSchemaHash = createHash('sha256').update(JSON.stringify(observerSchema)).digest('hex')
+
+/** How the validator is compiled, here and by the generator of observer-validator.cjs. */
+export const validatorOptions: Options = {
+  allErrors: true,
+  discriminator: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+  // Errors carry the offending value, for "did you mean" on an unknown action type.
+  verbose: true,
+}
+
+const require = createRequire(import.meta.url)
+
+// Loaded on first use, not on import: a command that reads no observer file (--help, dlq, …)
+// need not load it at start-up.
 let validator: ValidateFunction | undefined
 function fileValidator(): ValidateFunction {
-  validator ??= new Ajv({
-    allErrors: true,
-    discriminator: true,
-    strict: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-    // Errors carry the offending value, for "did you mean" on an unknown action type.
-    verbose: true,
-    // Without the optimiser's pass over the generated code the compile takes ~135 ms of CPU
-    // instead of ~200, in every process that loads observers; the validator only ever checks a
-    // handful of files, so a leaner validating function would save less than that.
-    code: { optimize: false },
-  }).compile(observerSchema)
+  validator ??= loadValidator()
   return validator
+}
+
+/**
+ * The validator generated from the schema (observer-validator.cjs, rewritten by
+ * `UPDATE_VALIDATOR=1 npm test -- test/observers/validator.test.ts`): loading it takes ~45 ms of
+ * CPU (~8 with NODE_COMPILE_CACHE) where loading ajv and compiling the schema took ~200, in every
+ * process that reads observer files. A schema edited since is compiled instead, so a stale module
+ * never decides what is valid.
+ */
+function loadValidator(): ValidateFunction {
+  const generated = require('./observer-validator.cjs') as ValidateFunction & { schemaHash: string }
+  if (generated.schemaHash === observerSchemaHash) return generated
+  const { Ajv } = require('ajv') as typeof import('ajv')
+  return new Ajv(validatorOptions).compile(observerSchema)
 }
 
 export interface SchemaProblem {

@@ -24,16 +24,11 @@ let dir: string
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'observers-startup-'))
-  // Preloaded into the CLI: on exit, writes the packages the process loaded.
+  // Preloaded into the CLI: on exit, writes the CommonJS files the process loaded.
   await writeFile(
     path.join(dir, 'report.cjs'),
     `process.on('exit', () => {
-      const names = new Set()
-      for (const file of Object.keys(require.cache)) {
-        const m = file.match(/node_modules\\/((@[^/]+\\/)?[^/]+)\\//)
-        if (m) names.add(m[1])
-      }
-      require('node:fs').writeFileSync(${JSON.stringify(path.join(dir, 'loaded.json'))}, JSON.stringify([...names]))
+      require('node:fs').writeFileSync(${JSON.stringify(path.join(dir, 'loaded.json'))}, JSON.stringify(Object.keys(require.cache)))
     })`,
   )
 })
@@ -42,8 +37,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** Runs the package bin on this Node; resolves with its exit code and the packages it loaded. */
-async function run(args: string[]): Promise<{ code: number | null; loaded: string[]; stderr: string }> {
+/** Runs the package bin on this Node; resolves with its exit code and the files and packages it loaded. */
+async function run(
+  args: string[],
+): Promise<{ code: number | null; files: string[]; loaded: string[]; stderr: string }> {
   const child = spawn(process.execPath, [path.join(root, 'bin/observers.js'), ...args], {
     cwd: root,
     env: { ...process.env, NODE_OPTIONS: `--require ${path.join(dir, 'report.cjs')}` },
@@ -54,8 +51,9 @@ async function run(args: string[]): Promise<{ code: number | null; loaded: strin
     stderr += d.toString('utf8')
   })
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  const loaded = JSON.parse(await readFile(path.join(dir, 'loaded.json'), 'utf8')) as string[]
-  return { code, loaded, stderr }
+  const files = JSON.parse(await readFile(path.join(dir, 'loaded.json'), 'utf8')) as string[]
+  const loaded = [...new Set(files.flatMap((f) => f.match(/node_modules\/((@[^/]+\/)?[^/]+)\//)?.[1] ?? []))]
+  return { code, files, loaded, stderr }
 }
 
 test('observers --help loads none of the delivery client libraries', async () => {
@@ -67,12 +65,17 @@ test('observers --help loads none of the delivery client libraries', async () =>
   )
 })
 
-test('observers validate checks every action type without loading their client libraries', async () => {
-  const { code, loaded, stderr } = await run(['validate', path.join(root, 'observers/examples')])
+test('observers validate checks every action type with the generated validator, loading neither their client libraries nor the schema compiler', async () => {
+  const { code, files, loaded, stderr } = await run(['validate', path.join(root, 'observers/examples')])
   assert.equal(code, 0, stderr)
   assert.ok(loaded.includes('commander'), 'the report sees what the CLI loads')
   assert.deepEqual(
     integrations.filter((p) => loaded.includes(p)),
+    [],
+  )
+  assert.ok(files.includes(path.join(root, 'src/observers/observer-validator.cjs')))
+  assert.deepEqual(
+    files.filter((f) => f.includes('/node_modules/ajv/dist/compile/')),
     [],
   )
 })
