@@ -14,6 +14,7 @@ import { migrate } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
 import { createLogger } from '../src/log/log.ts'
 import { startQueue } from '../src/queue/boss.ts'
+import { isAlive } from '../src/runtime/alive.ts'
 import { readDurations } from './durations.ts'
 
 // Per run, so concurrent runs against one server do not drop each other's template.
@@ -75,15 +76,6 @@ async function fileConcurrency(adminUrl: string): Promise<number> {
   return Math.max(1, Math.min(byCpu, byConnections))
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * Each run's embedded cluster is its own (`.data/test-postgres-<pid>`), so two suites started from
  * one checkout never remove each other's server. A run that was killed leaves its cluster (over
@@ -92,7 +84,7 @@ function alive(pid: number): boolean {
 async function removeAbandonedClusters() {
   for await (const dir of glob('.data/test-postgres*')) {
     const pid = Number(/-(\d+)$/.exec(dir)?.[1])
-    if (pid && alive(pid)) continue
+    if (pid && isAlive(pid)) continue
     await rm(usableDataDir(path.resolve(dir)), { recursive: true, force: true })
     await rm(dir, { recursive: true, force: true })
   }

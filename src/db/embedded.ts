@@ -9,6 +9,7 @@ import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { AppError, ErrorCode } from '../errors/errors.ts'
+import { isAlive } from '../runtime/alive.ts'
 
 /** A Postgres server this process owns: started on a free port, stopped by `stop()`. */
 export interface EmbeddedDatabase {
@@ -94,15 +95,6 @@ export function usableDataDir(dataDir: string): string {
   return path.join(os.tmpdir(), `pg-observers-${tag}`, path.basename(dataDir))
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** The postmaster's pid while its lock file exists, and whether it accepts connections. */
 async function lockFile(dataDir: string): Promise<{ pid: number; ready: boolean } | undefined> {
   const file = path.join(dataDir, 'postmaster.pid')
@@ -115,9 +107,9 @@ async function lockFile(dataDir: string): Promise<{ pid: number; ready: boolean 
 /** A server left running by a process that was killed holds the data directory; stop it first. */
 async function stopOrphan(dataDir: string): Promise<void> {
   const pid = (await lockFile(dataDir))?.pid
-  if (!pid || !alive(pid)) return
+  if (!pid || !isAlive(pid)) return
   process.kill(pid, 'SIGINT')
-  for (let i = 0; i < 100 && alive(pid); i++) await delay(100)
+  for (let i = 0; i < 100 && isAlive(pid); i++) await delay(100)
 }
 
 /** Resolves once the server accepts connections; rejects with its output if it exits first. */

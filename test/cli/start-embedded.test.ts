@@ -7,19 +7,11 @@ import path from 'node:path'
 import { test } from 'node:test'
 import pg from 'pg'
 import { startEmbedded } from '../../src/db/embedded.ts'
+import { isAlive } from '../../src/runtime/alive.ts'
 import { exited, waitForOutput } from '../helpers/process.ts'
 import { eventually } from '../helpers/worker.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function postmasterPid(dataDir: string): Promise<number | undefined> {
   const text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')
@@ -49,7 +41,7 @@ test('Ctrl-C on npm start drains quietly, exits 0 and stops the embedded server 
   child.stderr.on('data', (d: Buffer) => child.output.push(d.toString('utf8')))
   await waitForOutput(child, /Order 1 shipped to ada@example\.com \(total 129\.90\) via INSERT/, 120_000)
   const postgres = await postmasterPid(dataDir)
-  assert.ok(postgres && alive(postgres), 'the embedded server runs')
+  assert.ok(postgres && isAlive(postgres), 'the embedded server runs')
   assert.ok(existsSync(path.join(home, 'embedded.json')))
 
   process.kill(-(child.pid ?? 0), 'SIGINT')
@@ -59,7 +51,7 @@ test('Ctrl-C on npm start drains quietly, exits 0 and stops the embedded server 
   assert.doesNotMatch(output, /OB009|57P01|"level":50/, 'no database errors while draining')
   assert.match(output, /"msg":"stopped"/)
   assert.ok(!existsSync(path.join(home, 'embedded.json')), 'embedded.json is removed')
-  await eventually(() => !alive(postgres), 10_000, 'the postmaster to be gone')
+  await eventually(() => !isAlive(postgres), 10_000, 'the postmaster to be gone')
   assert.ok(!existsSync(path.join(dataDir, 'postmaster.pid')), 'the server shut down cleanly')
 })
 
