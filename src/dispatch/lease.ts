@@ -25,12 +25,12 @@ export async function insertLeased(
   jobs: readonly QueuedDelivery[],
   leased: Leased[],
 ): Promise<QueuedDelivery[]> {
-  const rest: QueuedDelivery[] = []
+  const fetched = (j: QueuedDelivery) => j.key !== undefined || j.group !== undefined
+  const rest = jobs.filter(fetched)
   const plain = Map.groupBy(
-    jobs.filter((j) => j.key === undefined && j.group === undefined),
+    jobs.filter((j) => !fetched(j)),
     (j) => j.queue,
   )
-  rest.push(...jobs.filter((j) => j.key !== undefined || j.group !== undefined))
   for (const [queue, items] of plain) {
     const lease = leaseSlots(queue, items.length)
     if (!lease) {

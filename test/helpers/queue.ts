@@ -1,6 +1,6 @@
 import { after, before } from 'node:test'
 import { createLogger } from '../../src/log/log.ts'
-import { ensureQueues, type Queue, startQueue } from '../../src/queue/boss.ts'
+import { adapter, ensureQueues, type Queue, startQueue } from '../../src/queue/boss.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 /**
@@ -28,5 +28,30 @@ export function queueFixture(): { readonly db: TestDatabase; readonly boss: Queu
       if (!boss) throw new Error('queueFixture: used before its before() hook ran')
       return boss
     },
+  }
+}
+
+/**
+ * The `data.name` of the jobs pg-boss's own fetch would take from `queue` now, sorted; the fetch
+ * is rolled back. `groupConcurrency` as the caller's own fetch passes it.
+ */
+export async function bossWouldTake(
+  fixture: { readonly db: TestDatabase; readonly boss: Queue },
+  queue: string,
+  batchSize: number,
+  groupConcurrency?: { default: number; tiers: Record<string, number> },
+): Promise<string[]> {
+  const client = await fixture.db.pool.connect()
+  try {
+    await client.query('begin')
+    const jobs = await fixture.boss.fetch<{ name: string }>(queue, {
+      batchSize,
+      ...(groupConcurrency === undefined ? {} : { groupConcurrency }),
+      db: adapter(client),
+    })
+    return jobs.map((j) => j.data.name).sort()
+  } finally {
+    await client.query('rollback')
+    client.release()
   }
 }

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { adapter, groupTiers, type Queue, queueName } from '../../src/queue/boss.ts'
+import { groupTiers, type Queue, queueName } from '../../src/queue/boss.ts'
 import { holdPaused, markFinalAttempt, orderedWalk, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
 import { fetchOrderedJobs } from '../../src/queue/runner.ts'
-import { queueFixture } from '../helpers/queue.ts'
+import { bossWouldTake, queueFixture } from '../helpers/queue.ts'
 
 // fetchOrdered against the pinned pg-boss: it takes what pg-boss's strict-FIFO fetch takes.
 
@@ -47,29 +47,12 @@ async function insert(names: string[], group?: { id: string; tier: string }) {
 
 type Fetched = { id: string; retryCount: number; data: { name: string } }
 
-/** What pg-boss's own fetch would take now, rolled back. */
-async function bossWouldTake(batchSize: number): Promise<string[]> {
-  const client = await fixture.db.pool.connect()
-  try {
-    await client.query('begin')
-    const jobs = await fixture.boss.fetch<{ name: string }>(queue, {
-      batchSize,
-      groupConcurrency: { default: 1_000_000, tiers: groupTiers },
-      db: adapter(client),
-    })
-    return jobs.map((j) => j.data.name).sort()
-  } finally {
-    await client.query('rollback')
-    client.release()
-  }
-}
-
 /**
  * Takes up to `batchSize` jobs with fetchOrdered, after checking pg-boss would take the same jobs
  * (as many, when `sameJobs` is false: pg-boss picks a group's jobs by their random ids).
  */
 async function take(batchSize: number, sameJobs = true): Promise<Fetched[]> {
-  const expected = await bossWouldTake(batchSize)
+  const expected = await bossWouldTake(fixture, queue, batchSize, { default: 1_000_000, tiers: groupTiers })
   const rows = await withTransaction(fixture.db.pool, async (client) => {
     const jobs = await fetchOrderedJobs(countingBoss, run, client, queue, batchSize)
     return jobs as unknown as Fetched[]

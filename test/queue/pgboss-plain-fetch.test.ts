@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto'
 import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { adapter, enqueue, insertActive, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
+import { enqueue, insertActive, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import { fetchPlain, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
-import { queueFixture } from '../helpers/queue.ts'
+import { bossWouldTake, queueFixture } from '../helpers/queue.ts'
 
 // observers.fetch_plain (migrations/0020) against the pinned pg-boss: it takes what pg-boss's
 // standard fetch takes, and its plan, kept per connection, walks the index in fetch order;
@@ -48,22 +48,9 @@ async function insert(
   return ids
 }
 
-/** What pg-boss's own fetch would take now, rolled back. */
-async function bossWouldTake(batchSize: number): Promise<string[]> {
-  const client = await fixture.db.pool.connect()
-  try {
-    await client.query('begin')
-    const jobs = await fixture.boss.fetch<{ name: string }>(queue, { batchSize, db: adapter(client) })
-    return jobs.map((j) => j.data.name).sort()
-  } finally {
-    await client.query('rollback')
-    client.release()
-  }
-}
-
 /** Takes up to `batchSize` jobs with fetchPlain, after checking pg-boss would take the same. */
 async function take(batchSize: number): Promise<Fetched[]> {
-  const expected = await bossWouldTake(batchSize)
+  const expected = await bossWouldTake(fixture, queue, batchSize)
   const { rows } = await run.run(fixture.db.pool, fetchPlain, [queue, batchSize])
   const jobs = rows as Fetched[]
   assert.deepEqual(names(jobs), expected, 'pg-boss would take the same jobs')
