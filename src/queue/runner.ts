@@ -175,7 +175,7 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
   const plain = queueName(actionType, 'plain')
   const ordered = queueName(actionType, 'ordered')
   const concurrency = o.concurrency(actionType)
-  const complete = completer(o.boss, o.pool, o.statements)
+  const complete = completer(o.pool, o.statements)
   const refillAt = Math.max(1, Math.floor(concurrency / refillShare))
   let stopping = false
   const cutShort = new AbortController()

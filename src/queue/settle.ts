@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { withTransaction } from '../db/pool.ts'
-import { recordAttempt, recordDelivered, type SettledAttempt } from '../db/queries/deliveries.ts'
+import { completeDelivered, recordAttempt, type SettledAttempt } from '../db/queries/deliveries.ts'
 import type { Statements } from '../db/statements.ts'
 import { adapter, type Outcome, type Queue, waitingRetentionSeconds } from './boss.ts'
 import { markFinalAttempt, requeueAttempt, scheduleRetry } from './pgboss-sql.ts'
@@ -16,46 +16,22 @@ interface Completion {
   done: { resolve(): void; reject(err: unknown): void }
 }
 
+/** Completions written at once, each on its own connection. */
+const writers = 2
+
 /**
+ * Completes jobs as their attempts end, fenced on each attempt (a job pg-boss expired meanwhile
+ * is left to its retry), and records them as delivered, each with its own output: one statement
+ * per queue for all the completions that ended while the last ones were being written, so a busy
+ * worker does not pay one statement per delivery, and a lone one is a single round trip.
+ *
  * Completions commit without waiting for the WAL flush: an attempt holds its runner slot until
  * its completion is written, and on a slow disk that wait, not the delivery, decided how soon
  * the next job was fetched. A server crash can take back only the last few hundred ms of
  * completions, whole; their jobs are then still active, expire and run again, which
  * at-least-once delivery allows (docs/performance.md).
  */
-const completion = { asyncCommit: true }
-
-/**
- * One transaction completing a queue's jobs in one statement and recording the whole batch in the
- * delivery record in one more. Each job's own output goes to its delivery record (pg-boss's
- * complete() takes one output for all the jobs it settles; writing each job's own afterwards cost
- * one more copy of every job row).
- */
-async function completeTogether(boss: Queue, pool: pg.Pool, statements: Statements, batch: Completion[]) {
-  await withTransaction(
-    pool,
-    async (client) => {
-      for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
-        const attempts = group.map((c) => ({ id: c.job.id, retryCount: c.job.retryCount }))
-        await boss.complete(queue, attempts, null, { db: statements.adapter(client) })
-      }
-      await recordDelivered(client, statements, batch)
-    },
-    completion,
-  )
-}
-
-/** Completions written at once, each on its own connection. */
-const writers = 2
-
-/**
- * Completes jobs as their attempts end, fenced on each attempt (a job pg-boss expired meanwhile
- * is left to its retry), and records them as delivered, each with its own output. A lone
- * completion goes at once, in one transaction of two statements (pg-boss's completion, then the record); those that
- * end while completions are being written go together in the next transaction, so a busy worker
- * does not pay one statement per delivery.
- */
-export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
+export function completer(pool: pg.Pool, statements: Statements) {
   let pending: Completion[] = []
   let writing = 0
   const write = async () => {
@@ -63,22 +39,13 @@ export function completer(boss: Queue, pool: pg.Pool, statements: Statements) {
     while (pending.length > 0) {
       const batch = pending
       pending = []
-      try {
-        const [only] = batch
-        if (batch.length === 1 && only) {
-          const fence = { id: only.job.id, retryCount: only.job.retryCount }
-          await withTransaction(
-            pool,
-            async (client) => {
-              await boss.complete(only.job.queue, fence, null, { db: statements.adapter(client) })
-              await recordAttempt(client, statements, only.job, { kind: 'completed', output: only.output })
-            },
-            completion,
-          )
-        } else await completeTogether(boss, pool, statements, batch)
-        for (const c of batch) c.done.resolve()
-      } catch (err) {
-        for (const c of batch) c.done.reject(err)
+      for (const [queue, group] of Map.groupBy(batch, (c) => c.job.queue)) {
+        try {
+          await completeDelivered(pool, statements, queue, group)
+          for (const c of group) c.done.resolve()
+        } catch (err) {
+          for (const c of group) c.done.reject(err)
+        }
       }
     }
     writing--

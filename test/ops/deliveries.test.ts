@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { recordAttempt, recordDelivered, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
+import { completeDelivered, recordAttempt, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
 import { statements } from '../../src/db/statements.ts'
 import type { ChangeEvent } from '../../src/event/event.ts'
 import type { Outcome } from '../../src/queue/boss.ts'
@@ -136,7 +136,7 @@ test('a batch of completions records each delivery, a retried one keeping its ea
     record: { attempt: 1, at: new Date().toISOString(), code: 'OB005', error: 'HTTP 503', duration_ms: 1 },
   })
   // An expired attempt of batch-b and its retry ending in the same batch.
-  await recordDelivered(db.pool, run, [
+  await completeDelivered(db.pool, run, 'observers.webhook', [
     { job: attempt('batch-a', jobA, 1), output: { status: 200, duration_ms: 7, n: 'a' } },
     { job: attempt('batch-b', jobB, 0), output: { status: 200, duration_ms: 8, n: 'b0' } },
     { job: attempt('batch-b', jobB, 1), output: { status: 200, duration_ms: 9, n: 'b1' } },

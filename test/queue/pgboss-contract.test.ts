@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pg from 'pg'
+import { completeDelivered, type SettledAttempt } from '../../src/db/queries/deliveries.ts'
 import { statements } from '../../src/db/statements.ts'
 import { dlqQueue, enqueue, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import {
@@ -219,4 +220,59 @@ test('a job held for its rate waits until its slot, unspent', async () => {
   assert.equal(again.id, job.id)
   assert.equal(again.retryCount, 0, 'the hold spent no attempt')
   await fixture.boss.complete(held, again)
+})
+
+test("a delivered job is completed as pg-boss's complete() leaves it, fenced on the attempt, and recorded", async () => {
+  const attempt = (id: string, retryCount: number) => ({
+    job: {
+      id,
+      retryCount,
+      data: {
+        delivery_id: `contract-${id}`,
+        observer: 'contract',
+        action_index: 0,
+        event: { id: `e-${id}`, entity: 'public.t', entity_id: '1', seq: 1 },
+      } as unknown as SettledAttempt['data'],
+    },
+    output: { status: 200, duration_ms: 3 },
+  })
+  await fixture.db.pool.query('delete from pgboss.job where name = $1', [queue])
+  const viaBoss = await activeJob()
+  const ours = await activeJob()
+  const stale = await activeJob()
+  await fixture.boss.complete(queue, { id: viaBoss.id, retryCount: 0 }, null)
+  const completed = await completeDelivered(fixture.db.pool, run, queue, [
+    attempt(ours.id, 0),
+    attempt(stale.id, 1),
+  ])
+  assert.equal(completed, 1, 'only the attempt that holds its job completes it')
+  const { rows } = await fixture.db.pool.query(
+    `select id, to_jsonb(j) - array['id', 'data', 'start_after', 'created_on', 'started_on',
+            'heartbeat_on', 'keep_until', 'completed_on'] as columns,
+            completed_on is not null as completed_on
+       from pgboss.job j where name = $1 and id = any($2::uuid[])`,
+    [queue, [viaBoss.id, ours.id, stale.id]],
+  )
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  assert.deepEqual(
+    byId.get(ours.id)?.columns,
+    byId.get(viaBoss.id)?.columns,
+    'every column as pg-boss leaves it',
+  )
+  assert.equal(byId.get(ours.id)?.columns.state, 'completed')
+  assert.equal(byId.get(ours.id)?.completed_on, true)
+  assert.equal(
+    byId.get(stale.id)?.columns.state,
+    'active',
+    'an attempt that no longer holds the job changes nothing',
+  )
+  const records = await fixture.db.pool.query(
+    `select delivery_id, outcome, job_attempt, duration_ms from observers.deliveries
+      where observer = 'contract' and job_id = any($1::uuid[]) order by job_attempt`,
+    [[ours.id, stale.id]],
+  )
+  assert.deepEqual(records.rows, [
+    { delivery_id: `contract-${ours.id}`, outcome: 'delivered', job_attempt: 1, duration_ms: 3 },
+    { delivery_id: `contract-${stale.id}`, outcome: 'delivered', job_attempt: 2, duration_ms: 3 },
+  ])
 })

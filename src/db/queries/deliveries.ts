@@ -1,4 +1,5 @@
 import type { JobData, Outcome } from '../../queue/boss.ts'
+import { bossSchema } from '../../queue/pgboss-sql.ts'
 import type { Queryable } from '../pool.ts'
 import type { NamedStatement, Statements } from '../statements.ts'
 
@@ -96,19 +97,6 @@ const recordStatement: NamedStatement = {
   ${mergeAttempt}`,
 }
 
-/** One upsert for a batch of delivered attempts, each of a different delivery. */
-const recordDeliveredStatement: NamedStatement = {
-  name: 'observers_record_delivered',
-  text: `
-  insert into observers.deliveries as d ${columns}
-  select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
-         'delivered', 1, now(), now(), now(), null, null, x.job_id, x.job_attempt, x.duration_ms, x.output
-    from jsonb_to_recordset($1::jsonb) as x(delivery_id text, observer text, action_index int,
-         event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
-         duration_ms int, output jsonb)
-  ${mergeAttempt}`,
-}
-
 /** Records a settled attempt in observers.deliveries; an attempt cut short by shutdown is not one. */
 export async function recordAttempt(
   db: Queryable,
@@ -138,42 +126,83 @@ export async function recordAttempt(
 }
 
 /**
- * Records attempts that all delivered, in one statement for the whole batch rather than one per
- * attempt. One upsert cannot touch a row twice, so a second attempt of the same delivery in the
- * batch (an expired attempt and its retry ending together) is recorded after it on its own.
+ * Completes delivered jobs of the queue $1 and records them as delivered, in one statement for a
+ * whole batch ($2, a JSON array of attempts): one round trip where a transaction of pg-boss's
+ * complete() and the record took four. The update is pg-boss's completion, fenced on the attempt
+ * as its complete() is when given one (test/queue/pgboss-contract.test.ts compares the rows).
+ * The record is written whether or not the fence held: the destination got the delivery either
+ * way. set_config(…, true) lasts until this statement's own transaction commits, so the commit
+ * does not wait for the WAL flush (see `settle.ts` for why that loss is harmless).
  */
-export async function recordDelivered(
+const completeDeliveredStatement: NamedStatement = {
+  name: 'observers_complete_delivered',
+  text: `
+  with x as (
+    select * from jsonb_to_recordset($2::jsonb) as x(delivery_id text, observer text, action_index int,
+           event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
+           duration_ms int, output jsonb)
+  ), completed as (
+    update ${bossSchema}.job j
+       set completed_on = ${bossSchema}.job_now(), state = 'completed', output = null
+      from x
+     where j.name = $1 and j.id = x.job_id and j.state = 'active' and j.retry_count = x.job_attempt - 1
+    returning j.id
+  ), recorded as (
+    insert into observers.deliveries as d ${columns}
+    select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
+           'delivered', 1, now(), now(), now(), null, null, x.job_id, x.job_attempt, x.duration_ms, x.output
+      from x
+    ${mergeAttempt}
+  )
+  select set_config('synchronous_commit', 'off', true) as commit_mode,
+         (select count(*) from completed)::int as completed`,
+}
+
+/**
+ * Completes attempts of the queue `queue` that all delivered, and records them, one statement for
+ * the whole batch. One upsert cannot touch a row twice, so a second attempt of the same delivery
+ * in the batch (an expired attempt and its retry ending together) goes in a statement after it.
+ * Returns how many jobs the fence let it complete.
+ */
+export async function completeDelivered(
   db: Queryable,
   run: Statements,
+  queue: string,
   completions: ReadonlyArray<{ job: SettledAttempt; output: Record<string, unknown> }>,
-): Promise<void> {
-  const seen = new Set<string>()
-  const rows: Record<string, unknown>[] = []
-  const again: Array<(typeof completions)[number]> = []
-  for (const completion of completions) {
-    const { job, output } = completion
-    const { data } = job
-    if (seen.has(data.delivery_id)) {
-      again.push(completion)
-      continue
+): Promise<number> {
+  let completed = 0
+  let rest = completions
+  while (rest.length > 0) {
+    const seen = new Set<string>()
+    const rows: Record<string, unknown>[] = []
+    const again: Array<(typeof completions)[number]> = []
+    for (const completion of rest) {
+      const { job, output } = completion
+      const { data } = job
+      if (seen.has(data.delivery_id)) {
+        again.push(completion)
+        continue
+      }
+      seen.add(data.delivery_id)
+      rows.push({
+        delivery_id: data.delivery_id,
+        observer: data.observer,
+        action_index: data.action_index,
+        event_id: data.event.id,
+        entity: data.event.entity,
+        entity_id: data.event.entity_id,
+        seq: data.event.seq,
+        job_id: job.id,
+        job_attempt: job.retryCount + 1,
+        duration_ms: durationOf(output),
+        output,
+      })
     }
-    seen.add(data.delivery_id)
-    rows.push({
-      delivery_id: data.delivery_id,
-      observer: data.observer,
-      action_index: data.action_index,
-      event_id: data.event.id,
-      entity: data.event.entity,
-      entity_id: data.event.entity_id,
-      seq: data.event.seq,
-      job_id: job.id,
-      job_attempt: job.retryCount + 1,
-      duration_ms: durationOf(output),
-      output,
-    })
+    const { rows: result } = await run.run(db, completeDeliveredStatement, [queue, JSON.stringify(rows)])
+    completed += (result[0] as { completed: number } | undefined)?.completed ?? 0
+    rest = again
   }
-  if (rows.length > 0) await run.run(db, recordDeliveredStatement, [JSON.stringify(rows)])
-  for (const { job, output } of again) await recordAttempt(db, run, job, { kind: 'completed', output })
+  return completed
 }
 
 export interface DeliveryFilter {
