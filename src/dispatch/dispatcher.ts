@@ -78,7 +78,7 @@ async function dispatchBatch(
   const leased: Leased[] = []
   const pass = withTransaction(
     deps.pool,
-    async (client) => {
+    async (client, later) => {
       const batch = await source.claim(client, limits, scope)
       if (!batch) return undefined
       let jobs: QueuedDelivery[]
@@ -92,7 +92,7 @@ async function dispatchBatch(
         const match = deps.matcher()
         jobs = batch.events.flatMap((e) => match(e, source.name))
         queued = deps.leaseSlots
-          ? await insertLeased(client, deps.statements, deps.leaseSlots, jobs, leased)
+          ? insertLeased(client, later, deps.statements, deps.leaseSlots, jobs, leased)
           : jobs
         if (queued.length > 0) {
           await enqueue(deps.queue, client, queued, { announce: false, statements: deps.statements })
@@ -114,7 +114,7 @@ async function dispatchBatch(
   )
   try {
     const result = await pass
-    for (const l of leased) l.lease.start(l.jobs)
+    for (const l of leased) l.lease.start(await l.jobs)
     return result
   } catch (err) {
     for (const l of leased) l.lease.cancel()

@@ -1,4 +1,4 @@
-import type { PoolClient } from '../db/pool.ts'
+import type { Later, PoolClient } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
 import { type FetchedJob, insertActive, type QueuedDelivery } from '../queue/boss.ts'
 import type { Lease } from '../queue/runner.ts'
@@ -6,10 +6,13 @@ import type { Lease } from '../queue/runner.ts'
 /** Keeps up to `n` free slots of this process's runner of the plain queue `queue`. */
 export type LeaseSlots = (queue: string, n: number) => Lease | undefined
 
-/** Slots kept for a pass's jobs and the jobs inserted into them, started once the pass commits. */
+/**
+ * Slots kept for a pass's jobs and the jobs inserted into them, started once the pass commits.
+ * The insert is not waited for: the pass's COMMIT goes in its round trip (withTransaction's `later`).
+ */
 export interface Leased {
   lease: Lease
-  jobs: FetchedJob[]
+  jobs: Promise<FetchedJob[]>
 }
 
 /**
@@ -18,13 +21,14 @@ export interface Leased {
  * fetch and with one write of the job row fewer. Jobs of ordered and limited queues, whose fetch
  * decides which of them may run, and those beyond the free slots are returned, to be enqueued.
  */
-export async function insertLeased(
+export function insertLeased(
   client: PoolClient,
+  later: Later,
   statements: Statements,
   leaseSlots: LeaseSlots,
   jobs: readonly QueuedDelivery[],
   leased: Leased[],
-): Promise<QueuedDelivery[]> {
+): QueuedDelivery[] {
   const fetched = (j: QueuedDelivery) => j.key !== undefined || j.group !== undefined
   const rest = jobs.filter(fetched)
   const plain = Map.groupBy(
@@ -37,9 +41,7 @@ export async function insertLeased(
       rest.push(...items)
       continue
     }
-    const entry: Leased = { lease, jobs: [] }
-    leased.push(entry)
-    entry.jobs = await insertActive(client, statements, queue, items.slice(0, lease.size))
+    leased.push({ lease, jobs: later(insertActive(client, statements, queue, items.slice(0, lease.size))) })
     rest.push(...items.slice(lease.size))
   }
   return rest

@@ -25,7 +25,7 @@ export interface Storage {
 export async function openStorage(config: Config, log: Logger, closer: Closer): Promise<Storage> {
   const db = closer.opened(await openDatabase(config, (msg) => log.info(msg)), (d) => d.close())
   const max = Math.max(2, Math.ceil(config.dbPoolSize / 2))
-  const pool = closer.opened(createPool(db.url, { max }), (p) => p.end())
+  const pool = closer.opened(createPool(db.url, { max, pipeline: true }), (p) => p.end())
   const pooled = db.embedded ? false : await checkConnections(pool, db, log)
   const queue = closer.opened(
     await startQueue(db.url, { log, poolSize: config.dbPoolSize, migrate: db.embedded !== undefined }),

@@ -137,21 +137,19 @@ export async function recordAttempt(
 const completeDeliveredStatement: NamedStatement = {
   name: 'observers_complete_delivered',
   text: `
-  with x as (
-    select * from jsonb_to_recordset($2::jsonb) as x(delivery_id text, observer text, action_index int,
-           event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
-           duration_ms int, output jsonb)
-  ), completed as (
-    update ${bossSchema}.job j
+  with completed as (
+    update ${bossSchema}.job
        set completed_on = ${bossSchema}.job_now(), state = 'completed', output = null
-      from x
-     where j.name = $1 and j.id = x.job_id and j.state = 'active' and j.retry_count = x.job_attempt - 1
-    returning j.id
+     where name = $1 and id = any($2::uuid[]) and state = 'active'
+       and (id::text || ':' || retry_count::text) = any($3::text[])
+    returning id
   ), recorded as (
     insert into observers.deliveries as d ${columns}
     select x.delivery_id, x.observer, x.action_index, x.event_id, x.entity, x.entity_id, x.seq,
            'delivered', 1, now(), now(), now(), null, null, x.job_id, x.job_attempt, x.duration_ms, x.output
-      from x
+      from jsonb_to_recordset($4::jsonb) as x(delivery_id text, observer text, action_index int,
+           event_id text, entity text, entity_id text, seq bigint, job_id uuid, job_attempt int,
+           duration_ms int, output jsonb)
     ${mergeAttempt}
   )
   select set_config('synchronous_commit', 'off', true) as commit_mode,
@@ -175,6 +173,8 @@ export async function completeDelivered(
   while (rest.length > 0) {
     const seen = new Set<string>()
     const rows: Record<string, unknown>[] = []
+    const ids: string[] = []
+    const fence: string[] = []
     const again: Array<(typeof completions)[number]> = []
     for (const completion of rest) {
       const { job, output } = completion
@@ -184,6 +184,9 @@ export async function completeDelivered(
         continue
       }
       seen.add(data.delivery_id)
+      ids.push(job.id)
+      // pg-boss's attempt fence, as its complete() builds it
+      fence.push(`${job.id}:${job.retryCount}`)
       rows.push({
         delivery_id: data.delivery_id,
         observer: data.observer,
@@ -198,7 +201,12 @@ export async function completeDelivered(
         output,
       })
     }
-    const { rows: result } = await run.run(db, completeDeliveredStatement, [queue, JSON.stringify(rows)])
+    const { rows: result } = await run.run(db, completeDeliveredStatement, [
+      queue,
+      ids,
+      fence,
+      JSON.stringify(rows),
+    ])
     completed += (result[0] as { completed: number } | undefined)?.completed ?? 0
     rest = again
   }
