@@ -16,14 +16,12 @@ interface Completion {
   done: { resolve(): void; reject(err: unknown): void }
 }
 
-/** Completions written at once, each on its own connection. */
-const writers = 2
-
 /**
  * Completes jobs as their attempts end, fenced on each attempt (a job pg-boss expired meanwhile
- * is left to its retry), and records them as delivered, each with its own output: one statement
- * per queue for all the completions that ended while the last ones were being written, so a busy
- * worker does not pay one statement per delivery, and a lone one is a single round trip.
+ * is left to its retry), and records them as delivered, each with its own output. One statement
+ * at a time, per queue, for all the completions that ended while the last one was being written:
+ * a busy worker does not pay one statement per delivery, and a lone one is a single round trip.
+ * (Two at a time halved the batches and cost 15 % more CPU per event, docs/performance.md.)
  *
  * Completions commit without waiting for the WAL flush: an attempt holds its runner slot until
  * its completion is written, and on a slow disk that wait, not the delivery, decided how soon
@@ -33,9 +31,9 @@ const writers = 2
  */
 export function completer(pool: pg.Pool, statements: Statements) {
   let pending: Completion[] = []
-  let writing = 0
+  let writing = false
   const write = async () => {
-    writing++
+    writing = true
     while (pending.length > 0) {
       const batch = pending
       pending = []
@@ -48,12 +46,12 @@ export function completer(pool: pg.Pool, statements: Statements) {
         }
       }
     }
-    writing--
+    writing = false
   }
   return (job: Attempt, output: Record<string, unknown>) =>
     new Promise<void>((resolve, reject) => {
       pending.push({ job, output, done: { resolve, reject } })
-      if (writing < writers) void write()
+      if (!writing) void write()
     })
 }
 
