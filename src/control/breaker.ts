@@ -20,6 +20,8 @@ export interface OpenBreaker {
 export interface Breakers {
   /** Destinations open at the last read. */
   open(): readonly OpenBreaker[]
+  /** Whether `destination` was open at the last read. */
+  isOpen(destination: string): boolean
   /** Puts a fetched job back to wait while its destination is open, unless it goes as the probe. */
   hold(job: Attempt, destination: string): Promise<boolean>
   /** Counts a failed attempt, or closes the breaker on a success. */
@@ -52,6 +54,7 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
     const { rows: jobs } = await o.statements.run(o.pool, releaseBreaker, [destinations])
     for (const queue of new Set(jobs.map((r: { name: string }) => r.name))) o.wake(queue)
   }
+  const isOpen = (destination: string) => o.failures !== 0 && !!rows.get(destination)?.opened_at
   const refresher = await startRefresher(read, { ...o, what: 'the circuit breakers' })
   await refresher.refresh()
 
@@ -101,8 +104,9 @@ export async function startBreakers(o: BreakerOptions): Promise<Breakers> {
           failures: r.failures,
           opened_at: (r.opened_at as Date).toISOString(),
         })),
+    isOpen,
     async hold(job, destination) {
-      if (o.failures === 0 || !rows.get(destination)?.opened_at) return false
+      if (!isOpen(destination)) return false
       if (await claimProbe(destination)) return false
       const { rows: held } = await o.statements.run(o.pool, holdForBreaker, [
         job.queue,

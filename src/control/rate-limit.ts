@@ -16,6 +16,8 @@ export interface BlockedKey {
 }
 
 export interface RateLimits {
+  /** Whether `hold` may keep the delivery: it has a rate_limit, or its key was blocked at the last read. */
+  concerns(delivery: Delivery): boolean
   /**
    * Lets a fetched job go (taking a slot of its rate_limit, if it has one) or puts it back to
    * wait, without spending an attempt, until its key has a free slot or is no longer blocked.
@@ -71,6 +73,10 @@ export async function startRateLimits(o: RateLimitOptions): Promise<RateLimits> 
     { ...o, what: 'the blocked destinations' },
   )
   await refresher.refresh()
+  const blockedUntil = (key: string) => {
+    const until = blockedKeys.get(key)
+    return until && until.getTime() > Date.now() ? until : undefined
+  }
   // The slot each running attempt took, by job id, to end it when the attempt ends.
   const grants = new Map<string, string>()
 
@@ -113,12 +119,12 @@ export async function startRateLimits(o: RateLimitOptions): Promise<RateLimits> 
   }
 
   return {
+    concerns: (d) => d.action.rate_limit !== undefined || blockedUntil(rateKey(d)) !== undefined,
     async hold(job, d) {
       const key = rateKey(d)
       if (d.action.rate_limit) return take(job, d, key, d.action.rate_limit)
-      const until = blockedKeys.get(key)
-      if (!until || until.getTime() <= Date.now()) return false
-      return wait(job, key, until, 'blocked')
+      const until = blockedUntil(key)
+      return until !== undefined && wait(job, key, until, 'blocked')
     },
     async finish(jobId, d, outcome) {
       const grant = grants.get(jobId)

@@ -3,6 +3,7 @@ import { coerceError, ErrorCode } from '../errors/errors.ts'
 import type { Delivery } from '../event/delivery.ts'
 import { type ClaimedJob, type Outcome, waitingRetentionSeconds } from '../queue/boss.ts'
 import { destinationKey } from '../queue/policy.ts'
+import type { Holds } from '../queue/runner.ts'
 import type { Attempt } from '../queue/settle.ts'
 import { type Breakers, startBreakers } from './breaker.ts'
 import { type PauseState, startPauseState } from './pause.ts'
@@ -10,7 +11,7 @@ import { type RateLimits, startRateLimits, type WaitReason } from './rate-limit.
 import type { HoldDeps } from './refresher.ts'
 
 /** Cluster-wide control of deliveries: pauses, circuit breakers and rate limits per destination. */
-export interface Control {
+export interface Control extends Holds {
   readonly pause: PauseState
   readonly breakers: Breakers
   readonly limits: RateLimits
@@ -59,6 +60,10 @@ export async function startControl(o: ControlOptions): Promise<Control> {
       pause,
       breakers,
       limits,
+      concerns: (d) =>
+        pause.isPaused(d.observer, d.action_index) ||
+        breakers.isOpen(destinationKey(d.action)) ||
+        limits.concerns(d),
       hold: async (job, d) =>
         (await pause.hold(job, d.observer, d.action_index)) ||
         (await breakers.hold(job, destinationKey(d.action))) ||

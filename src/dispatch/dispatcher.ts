@@ -12,7 +12,7 @@ import { type SourceStats, sourceHealth, sourceStats } from '../sources/health.t
 import { stableUuid } from '../sources/ids.ts'
 import type { ChangeSource, ClaimedBatch, SourceHealth } from '../sources/types.ts'
 import { enqueueEach, isDataError } from './isolate.ts'
-import { insertLeased, type Leased, type LeaseSlots } from './lease.ts'
+import { insertLeased, type LeaseSlots } from './lease.ts'
 import { type Listener, startListener } from './listener.ts'
 import type { Matcher } from './match.ts'
 import { notifyPace, type Pace, type PassOutcome, pollPace, wakeable } from './pace.ts'
@@ -63,7 +63,7 @@ const dispatchCommit = { asyncCommit: true }
 
 /**
  * One dispatch transaction: claim, enqueue one job per (observer, action), dead-letter the
- * malformed, record. Jobs this process has free slots for start once it commits (lease.ts);
+ * malformed, record. Jobs this process has free slots for start while it commits (lease.ts);
  * `queued` are the others, which runners fetch.
  */
 async function dispatchBatch(
@@ -75,7 +75,7 @@ async function dispatchBatch(
   const { dispatchBatchSize: rows, dispatchBatchBytes: bytes, maxChangeBytes: changeBytes } = deps.config
   const limits = { rows, bytes, changeBytes }
   await source.read?.(deps.pool, limits)
-  const leased: Leased[] = []
+  const committed = Promise.withResolvers<boolean>()
   const pass = withTransaction(
     deps.pool,
     async (client, later) => {
@@ -92,7 +92,7 @@ async function dispatchBatch(
         const match = deps.matcher()
         jobs = batch.events.flatMap((e) => match(e, source.name))
         queued = deps.leaseSlots
-          ? insertLeased(client, later, deps.statements, deps.leaseSlots, jobs, leased)
+          ? insertLeased(client, later, deps.statements, deps.leaseSlots, jobs, committed.promise)
           : jobs
         if (queued.length > 0) {
           await enqueue(deps.queue, client, queued, { announce: false, statements: deps.statements })
@@ -114,10 +114,10 @@ async function dispatchBatch(
   )
   try {
     const result = await pass
-    for (const l of leased) l.lease.start(await l.jobs)
+    committed.resolve(true)
     return result
   } catch (err) {
-    for (const l of leased) l.lease.cancel()
+    committed.resolve(false)
     throw err
   }
 }

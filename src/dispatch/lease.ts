@@ -1,25 +1,17 @@
 import type { Later, PoolClient } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
-import { type FetchedJob, insertActive, type QueuedDelivery } from '../queue/boss.ts'
+import { activeJob, insertActive, type QueuedDelivery } from '../queue/boss.ts'
 import type { Lease } from '../queue/runner.ts'
 
 /** Keeps up to `n` free slots of this process's runner of the plain queue `queue`. */
 export type LeaseSlots = (queue: string, n: number) => Lease | undefined
 
 /**
- * Slots kept for a pass's jobs and the jobs inserted into them, started once the pass commits.
- * The insert is not waited for: the pass's COMMIT goes in its round trip (withTransaction's `later`).
- */
-export interface Leased {
-  lease: Lease
-  jobs: Promise<FetchedJob[]>
-}
-
-/**
  * Inserts the jobs of plain queues that this process's runners have free slots for already
- * active, and appends their leases to `leased`: they run as soon as the pass commits, without a
- * fetch and with one write of the job row fewer. Jobs of ordered and limited queues, whose fetch
- * decides which of them may run, and those beyond the free slots are returned, to be enqueued.
+ * active, and starts them at once: their requests go out while the pass's COMMIT is in flight,
+ * with no fetch, and each attempt settles once `committed` says the pass committed its job
+ * (Lease in src/queue/runner.ts). Jobs of ordered and limited queues, whose fetch decides which
+ * of them may run, and those beyond the free slots are returned, to be enqueued.
  */
 export function insertLeased(
   client: PoolClient,
@@ -27,7 +19,7 @@ export function insertLeased(
   statements: Statements,
   leaseSlots: LeaseSlots,
   jobs: readonly QueuedDelivery[],
-  leased: Leased[],
+  committed: Promise<boolean>,
 ): QueuedDelivery[] {
   const fetched = (j: QueuedDelivery) => j.key !== undefined || j.group !== undefined
   const rest = jobs.filter(fetched)
@@ -41,7 +33,14 @@ export function insertLeased(
       rest.push(...items)
       continue
     }
-    leased.push({ lease, jobs: later(insertActive(client, statements, queue, items.slice(0, lease.size))) })
+    const taken = items.slice(0, lease.size)
+    const active = taken.map(activeJob)
+    const ids = later(insertActive(client, statements, queue, taken, active))
+    const inserted = Promise.all([ids, committed]).then(
+      ([ids, ok]) => new Set(ok ? ids : []),
+      () => new Set<string>(),
+    )
+    lease.start(active, inserted)
     rest.push(...items.slice(lease.size))
   }
   return rest

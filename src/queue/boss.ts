@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { type Clock, type ConstructorOptions, PgBoss, type Queue as QueueOptions } from 'pg-boss'
 import type { Queryable } from '../db/pool.ts'
 import type { Statements } from '../db/statements.ts'
@@ -144,24 +145,33 @@ export interface QueuedDelivery {
 export type FetchedJob = { id: string; retryCount: number; data: JobData }
 
 /**
- * Inserts `items` of the plain queue `queue` already active, through `db` in the caller's
- * transaction, for this process's runner to run without fetching them (src/dispatch/lease.ts).
- * Returns the jobs inserted; one already there is not.
+ * The job `item` becomes when inserted already active, its id chosen here (random for a replay's
+ * delivery, as pg-boss would) so that it can start before the insert answers.
+ */
+export function activeJob(item: QueuedDelivery): FetchedJob {
+  return { id: item.jobId ?? randomUUID(), retryCount: 0, data: toJobData(item.delivery) }
+}
+
+/**
+ * Inserts `items` of the plain queue `queue` already active as `jobs`, through `db` in the
+ * caller's transaction, for this process's runner to run without fetching them
+ * (src/dispatch/lease.ts). Returns the ids inserted; a job already there is not.
  */
 export async function insertActive(
   db: Queryable,
   statements: Statements,
   queue: string,
   items: readonly QueuedDelivery[],
-): Promise<FetchedJob[]> {
-  const jobs = items.map((i) => ({
-    id: i.jobId,
-    data: toJobData(i.delivery),
+  jobs: readonly FetchedJob[] = items.map(activeJob),
+): Promise<string[]> {
+  const rows = items.map((i, k) => ({
+    id: jobs[k]?.id,
+    data: jobs[k]?.data,
     expire_seconds: i.expireInSeconds,
     retry_limit: i.delivery.retry.max_attempts,
   }))
-  const { rows } = await statements.run(db, insertActiveStatement, [queue, JSON.stringify(jobs)])
-  return rows as FetchedJob[]
+  const inserted = await statements.run(db, insertActiveStatement, [queue, JSON.stringify(rows)])
+  return inserted.rows.map((r) => (r as { id: string }).id)
 }
 
 /** Wakes the runners listening for jobs on `queues`, in every worker (src/queue/runner.ts). */

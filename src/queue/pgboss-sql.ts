@@ -266,7 +266,7 @@ export const insertActive: NamedStatement = {
     id, name, data, state, start_after, created_on, started_on, heartbeat_on, expire_seconds,
     deletion_seconds, keep_until, retry_limit, retry_delay, retry_backoff, retry_delay_max, policy,
     dead_letter, heartbeat_seconds)
-  select coalesce(x.id, gen_random_uuid()), q.name, x.data, 'active', t.now, t.now, t.now, t.now,
+  select x.id, q.name, x.data, 'active', t.now, t.now, t.now, t.now,
          x.expire_seconds, q.deletion_seconds, t.now + q.retention_seconds * interval '1 second',
          x.retry_limit, q.retry_delay, q.retry_backoff, q.retry_delay_max, q.policy, q.dead_letter,
          q.heartbeat_seconds
@@ -275,7 +275,7 @@ export const insertActive: NamedStatement = {
    cross join json_to_recordset($2::text::json) as x (id uuid, data jsonb, expire_seconds int, retry_limit int)
    where q.name = $1
   on conflict do nothing
-  returning j.id, j.data, j.retry_count as "retryCount"`,
+  returning j.id`,
 }
 
 /**

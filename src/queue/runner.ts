@@ -31,15 +31,17 @@ interface Runner {
   stop(graceMs: number): Promise<void>
 }
 
-/**
- * Slots of a runner kept for jobs about to be inserted already active, so that no fetch is
- * needed to run them. Exactly one of `start` (after the insert committed) or `cancel` ends it.
- */
+/** Slots of a runner kept for jobs being inserted already active, so that no fetch is needed to run them. */
 export interface Lease {
   readonly size: number
-  /** Runs the jobs inserted (at most `size`) and frees the slots left over. */
-  start(jobs: readonly FetchedJob[]): void
-  cancel(): void
+  /**
+   * Runs `jobs` (at most `size`) while the transaction inserting them commits, and frees the
+   * slots left over. `inserted` resolves to the ids that transaction committed, none when it
+   * rolled back: an attempt writes to its job (a hold, its settlement) only once it resolves, and
+   * only if its id is there. Otherwise its delivery is made again when the change is dispatched
+   * again, which at-least-once allows.
+   */
+  start(jobs: readonly FetchedJob[], inserted: Promise<ReadonlySet<string>>): void
 }
 
 /** Every action type's runner, and the one LISTEN connection that wakes them. */
@@ -67,8 +69,18 @@ export interface RunnerOptions {
   /** Backstop poll of every queue; 5000 ms while listening, 1000 ms otherwise when undefined. */
   pollMs?: number | undefined
   handle: (job: ClaimedJob) => Promise<Outcome>
-  /** Puts a fetched job back to wait without running it (its observer is paused); true when it did. */
-  hold?: (job: Attempt, delivery: Delivery) => Promise<boolean>
+  holds?: Holds
+}
+
+/** What keeps a job from running now (src/control): a pause, an open breaker, a spent rate. */
+export interface Holds {
+  /**
+   * Whether `hold` may keep it, from what this process knows without asking Postgres: a job no
+   * hold concerns runs without waiting for the transaction that inserted it to commit.
+   */
+  concerns(delivery: Delivery): boolean
+  /** Puts a job back to wait without running it; true when it did. */
+  hold(job: Attempt, delivery: Delivery): Promise<boolean>
 }
 
 /** Backstop poll of every queue: for jobs no NOTIFY announced (a crashed worker's, once expired). */
@@ -206,12 +218,16 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     nudge()
   }
 
-  const run = async (queue: string, job: FetchedJob) => {
+  const run = async (queue: string, job: FetchedJob, inserted?: Promise<ReadonlySet<string>>) => {
+    const committed = async () => inserted === undefined || (await inserted).has(job.id)
     try {
       const delivery = fromJobData(job.data)
-      if (await o.hold?.({ queue, ...job }, delivery)) {
-        mark(queue)
-        return
+      if (o.holds?.concerns(delivery)) {
+        if (!(await committed())) return
+        if (await o.holds.hold({ queue, ...job }, delivery)) {
+          mark(queue)
+          return
+        }
       }
       const outcome = await o.handle({
         id: job.id,
@@ -220,6 +236,13 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
         delivery,
         signal: cutShort.signal,
       })
+      if (!(await committed())) {
+        o.log.warn(
+          { queue, job: job.id, delivery: delivery.delivery_id },
+          'the dispatch pass that started this attempt rolled back; its change is dispatched again',
+        )
+        return
+      }
       const held = await settle(o.boss, o.pool, o.statements, complete, { queue, ...job }, outcome)
       if (!held) o.log.warn({ queue, job: job.id }, 'attempt ended after its job expired; pg-boss retries it')
       if (outcome.kind === 'retry') setTimeout(() => mark(queue), outcome.delayMs).unref()
@@ -234,8 +257,8 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     }
   }
 
-  const start = (queue: string, job: FetchedJob) => {
-    const p = run(queue, job).finally(() => {
+  const start = (queue: string, job: FetchedJob, inserted?: Promise<ReadonlySet<string>>) => {
+    const p = run(queue, job, inserted).finally(() => {
       running.delete(p)
       nudge()
     })
@@ -302,21 +325,14 @@ function startRunner(actionType: string, o: RunnerOptions): Runner {
     if (stopping || size <= 0) return undefined
     leased += size
     let open = true
-    const end = () => {
-      if (!open) return false
-      open = false
-      leased -= size
-      return true
-    }
     return {
       size,
-      start(jobs) {
-        if (!end()) return
-        for (const job of jobs.slice(0, size)) start(plain, job)
+      start(jobs, inserted) {
+        if (!open) return
+        open = false
+        leased -= size
+        for (const job of jobs.slice(0, size)) start(plain, job, inserted)
         nudge()
-      },
-      cancel() {
-        if (end()) nudge()
       },
     }
   }

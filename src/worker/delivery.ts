@@ -59,7 +59,7 @@ export async function startDelivery(s: Storage, o: DeliveryOptions, closer: Clos
   const runners = closer.opened(
     await startRunners(actionTypes.keys(), {
       ...shared,
-      hold: control.hold,
+      holds: control,
       concurrency: (type) => config.concurrencyByType[type] ?? config.concurrency,
       listen: !s.pooled,
       pollMs: config.queuePollMs,

@@ -73,9 +73,13 @@ test('a backlog of multi-MB rows drains on a small heap; an oversized change is 
     'every row but the oversized one',
   )
 
-  const { rows: dead } = await db.pool.query(
-    `select action_type, entity_id, last_error_code, last_error from observers.dlq`,
-  )
+  // Deliveries start while their dispatch pass commits: the pass that dead-letters the oversized
+  // change may still be committing when the changes claimed with it arrive.
+  const deadLetters = async () =>
+    (await db.pool.query(`select action_type, entity_id, last_error_code, last_error from observers.dlq`))
+      .rows
+  await eventually(async () => (await deadLetters()).length > 0, 30_000, 'the dead letter')
+  const dead = await deadLetters()
   assert.equal(dead.length, 1, 'one dead letter')
   assert.equal(dead[0].action_type, 'malformed')
   assert.equal(dead[0].entity_id, String(rows + 1))

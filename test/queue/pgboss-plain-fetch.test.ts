@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { beforeEach, test } from 'node:test'
 import { withTransaction } from '../../src/db/pool.ts'
 import { statements } from '../../src/db/statements.ts'
-import { enqueue, insertActive, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
+import { activeJob, enqueue, insertActive, type QueuedDelivery, queueName } from '../../src/queue/boss.ts'
 import { fetchPlain, scheduleRetry } from '../../src/queue/pgboss-sql.ts'
 import { bossWouldTake, queueFixture } from '../helpers/queue.ts'
 
@@ -153,11 +153,13 @@ test("a job inserted already active is the row pg-boss's insert and fetch would 
   await enqueue(fixture.boss, fixture.db.pool, [item(viaBoss)], { announce: false })
   const [fetched] = await take(1)
   assert.equal(fetched?.id, viaBoss)
-  const inserted = await insertActive(fixture.db.pool, run, queue, [item(direct)])
+  const started = activeJob(item(direct))
   assert.deepEqual(
-    inserted.map((j) => [j.id, j.retryCount, j.data]),
-    [[direct, 0, fetched?.data]],
+    [started.id, started.retryCount, started.data],
+    [direct, 0, fetched?.data],
+    'the runner starts the job a fetch would return',
   )
+  assert.deepEqual(await insertActive(fixture.db.pool, run, queue, [item(direct)], [started]), [direct])
   assert.deepEqual(
     await insertActive(fixture.db.pool, run, queue, [item(direct)]),
     [],
