@@ -33,9 +33,8 @@ export function insertLeased(
       rest.push(...items)
       continue
     }
-    const taken = items.slice(0, lease.size)
-    const active = taken.map(activeJob)
-    const ids = later(insertActive(client, statements, queue, taken, active))
+    const active = items.slice(0, lease.size).map(activeJob)
+    const ids = later(insertActive(client, statements, queue, active))
     const inserted = Promise.all([ids, committed]).then(
       ([ids, ok]) => new Set(ok ? ids : []),
       () => new Set<string>(),

@@ -144,31 +144,39 @@ export interface QueuedDelivery {
 /** A job claimed for this process's runner: fetched, or inserted already active. */
 export type FetchedJob = { id: string; retryCount: number; data: JobData }
 
+/** A job to insert already active: the job the runner starts, and what its row needs besides. */
+export type ActiveJob = FetchedJob & { expireInSeconds: number; retryLimit: number }
+
 /**
  * The job `item` becomes when inserted already active, its id chosen here (random for a replay's
  * delivery, as pg-boss would) so that it can start before the insert answers.
  */
-export function activeJob(item: QueuedDelivery): FetchedJob {
-  return { id: item.jobId ?? randomUUID(), retryCount: 0, data: toJobData(item.delivery) }
+export function activeJob(item: QueuedDelivery): ActiveJob {
+  return {
+    id: item.jobId ?? randomUUID(),
+    retryCount: 0,
+    data: toJobData(item.delivery),
+    expireInSeconds: item.expireInSeconds,
+    retryLimit: item.delivery.retry.max_attempts,
+  }
 }
 
 /**
- * Inserts `items` of the plain queue `queue` already active as `jobs`, through `db` in the
- * caller's transaction, for this process's runner to run without fetching them
- * (src/dispatch/lease.ts). Returns the ids inserted; a job already there is not.
+ * Inserts `jobs` of the plain queue `queue` already active, through `db` in the caller's
+ * transaction, for this process's runner to run without fetching them (src/dispatch/lease.ts).
+ * Returns the ids inserted; a job already there is not.
  */
 export async function insertActive(
   db: Queryable,
   statements: Statements,
   queue: string,
-  items: readonly QueuedDelivery[],
-  jobs: readonly FetchedJob[] = items.map(activeJob),
+  jobs: readonly ActiveJob[],
 ): Promise<string[]> {
-  const rows = items.map((i, k) => ({
-    id: jobs[k]?.id,
-    data: jobs[k]?.data,
-    expire_seconds: i.expireInSeconds,
-    retry_limit: i.delivery.retry.max_attempts,
+  const rows = jobs.map((j) => ({
+    id: j.id,
+    data: j.data,
+    expire_seconds: j.expireInSeconds,
+    retry_limit: j.retryLimit,
   }))
   const inserted = await statements.run(db, insertActiveStatement, [queue, JSON.stringify(rows)])
   return inserted.rows.map((r) => (r as { id: string }).id)

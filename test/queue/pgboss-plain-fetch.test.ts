@@ -159,9 +159,9 @@ test("a job inserted already active is the row pg-boss's insert and fetch would 
     [direct, 0, fetched?.data],
     'the runner starts the job a fetch would return',
   )
-  assert.deepEqual(await insertActive(fixture.db.pool, run, queue, [item(direct)], [started]), [direct])
+  assert.deepEqual(await insertActive(fixture.db.pool, run, queue, [started]), [direct])
   assert.deepEqual(
-    await insertActive(fixture.db.pool, run, queue, [item(direct)]),
+    await insertActive(fixture.db.pool, run, queue, [activeJob(item(direct))]),
     [],
     'a job already there stays',
   )
