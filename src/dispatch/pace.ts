@@ -76,9 +76,11 @@ const recentPollMs = 50
 const recentMs = 1_000
 
 /**
- * Our own change log, led partition by partition through the listener. Caught up, the dispatcher
- * sleeps until a NOTIFY once commits are sure to send one (the sleep lock, held by this worker or
- * another); busy, it stays awake and polls, and commits send nothing. A long transaction that
+ * Our own change log, led partition by partition through the listener. Caught up or at a trickle
+ * (a pass of fewer than awakeBatch changes), the dispatcher sleeps until a NOTIFY once commits are
+ * sure to send one (the sleep lock, held by this worker or another); busy, it stays awake and
+ * polls, and commits send nothing. Polling on at a trickle would make each change wait for the
+ * next poll, a few milliseconds, where its NOTIFY costs the committers next to nothing. A long transaction that
  * keeps it from sleeping makes it poll ever less often, up to pollMs (50 ms within a second of
  * its last claim).
  */
@@ -113,8 +115,8 @@ export function notifyPace(
         if (!listener.asleep) quiet = false
         return
       }
-      // Caught up: sleep once no commit can skip its NOTIFY, after one more pass.
-      if (claimed === 0 && (await listener.trySleep())) {
+      // Caught up, or a trickle: sleep once no commit can skip its NOTIFY, after one more pass.
+      if (claimed < awakeBatch && (await listener.trySleep())) {
         quiet = true
         return
       }
