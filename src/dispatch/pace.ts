@@ -80,9 +80,9 @@ const recentMs = 1_000
  * (a pass of fewer than awakeBatch changes), the dispatcher sleeps until a NOTIFY once commits are
  * sure to send one (the sleep lock, held by this worker or another); busy, it stays awake and
  * polls, and commits send nothing. Polling on at a trickle would make each change wait for the
- * next poll, a few milliseconds, where its NOTIFY costs the committers next to nothing. A long transaction that
- * keeps it from sleeping makes it poll ever less often, up to pollMs (50 ms within a second of
- * its last claim).
+ * next poll, a few milliseconds, where its NOTIFY costs the committers next to nothing. A long
+ * transaction that keeps it from sleeping makes it poll ever less often, up to pollMs (50 ms
+ * within a second of its last claim).
  */
 export function notifyPace(
   deps: { listener: Listener; partitions: Partitions; wake: Wakeable; pollMs: number },
