@@ -107,8 +107,11 @@ export function startListener(
   let sessions = 0
   let rebalance = false
   let backoffMs = firstBackoffMs
-  // The session the last connection held, ended by the next one if the server still has it.
-  let abandoned: Connection['session']
+  // Sessions of lost connections, ended by the next connection that gets through if the server
+  // still has them. Kept until then: a reconnect that fails too has no session of its own, and
+  // forgetting the older one would leave it holding the leadership and sleep locks for as long
+  // as the server keeps a silent peer (its TCP keepalive: hours).
+  const abandoned: Array<NonNullable<Connection['session']>> = []
 
   const drop = (conn: Connection, err: unknown) => {
     if (conn !== current) return
@@ -118,7 +121,7 @@ export function startListener(
     leader = false
     asleep = false
     session = 0
-    abandoned = conn.session
+    if (conn.session) abandoned.push(conn.session)
     destroy(conn.client)
     if (closed) return
     const message = coerceError(err).message
@@ -165,18 +168,22 @@ export function startListener(
   }
 
   /**
-   * Ends the session a replaced connection left behind: the server may not have noticed the
-   * silent peer, and that session still holds the leadership and sleep locks.
+   * Ends the sessions replaced connections left behind: the server may not have noticed the
+   * silent peer, and such a session still holds the leadership, partition and sleep locks.
    */
   const endAbandoned = async (client: pg.Client) => {
-    const session = abandoned
-    abandoned = undefined
-    if (!session) return
+    const sessions = abandoned.length
+    if (sessions === 0) return
     await client.query(
-      `select pg_terminate_backend(pid) from pg_stat_activity
-        where pid = $1 and backend_start = $2::timestamptz and application_name = 'pg-observers-listener'`,
-      [session.pid, session.startedAt],
+      `select pg_terminate_backend(a.pid)
+         from pg_stat_activity a
+         join unnest($1::int[], $2::timestamptz[]) as s(pid, started_at)
+           on a.pid = s.pid and a.backend_start = s.started_at
+        where a.application_name = 'pg-observers-listener'`,
+      [abandoned.map((s) => s.pid), abandoned.map((s) => s.startedAt)],
     )
+    // Only those just ended: a session lost meanwhile was added behind them.
+    abandoned.splice(0, sessions)
   }
 
   const connect = async () => {

@@ -94,6 +94,13 @@ test('a listener connection that silently stops answering is replaced, and chang
   assert.equal(listener.leader, false)
   // Committed after the black-hole: the old session still LISTENs and holds the lock.
   await db.pool.query('insert into orders values (2)')
+  // A reconnect fails while the path is down (the relay refuses it) before one gets through: the
+  // session that does must still end the first one, which holds the leadership and sleep locks.
+  await eventually(
+    () => worker.logs.lines.filter((l) => l.includes('listener connection lost')).length >= 2,
+    patienceMs,
+    'a reconnect failing while the path is down',
+  )
 
   proxy.restore()
   await eventually(async () => (await readyz()).status === 200, patienceMs, '/readyz 200 again')
