@@ -65,32 +65,49 @@ export function wakeable(signal: AbortSignal, pollMs: number): Wakeable {
   }
 }
 
-// A pass that claims this many changes means commits arrive faster than NOTIFYs are worth
-// their cost to the committers: the dispatcher stays awake and polls every awakePollMs, and
-// commits stop notifying (migrations/0004_dispatch_queue.sql, docs/performance.md).
+// Awake, the dispatcher polls every awakePollMs and commits send no NOTIFY, which spares them a
+// lock that serialises notifying commits (migrations/0004_dispatch_queue.sql); asleep, each
+// change is claimed as soon as its NOTIFY arrives instead of at the next poll. The rate of changes
+// over the last rateWindowMs chooses: at awakeRate or more the committers' lock costs more than
+// the wait for a poll, below sleepRate each change would mostly wait for one. Between the two the
+// dispatcher keeps its state, so a rate near either never flips it at every pass. A single pass of
+// awakeBatch changes or more (a statement of many rows) wakes it as well, until a poll finds
+// nothing (docs/performance.md).
 const awakeBatch = 8
 const awakePollMs = 5
+const rateWindowMs = 100
+const awakeRate = 800
+const sleepRate = 400
 // Empty passes double the poll, but within a second of the last claim no further than this:
 // traffic that just paused is likely to resume, and its next change should not wait a second.
 const recentPollMs = 50
 const recentMs = 1_000
 
 /**
- * Our own change log, led partition by partition through the listener. Caught up or at a trickle
- * (a pass of fewer than awakeBatch changes), the dispatcher sleeps until a NOTIFY once commits are
- * sure to send one (the sleep lock, held by this worker or another); busy, it stays awake and
- * polls, and commits send nothing. Polling on at a trickle would make each change wait for the
- * next poll, a few milliseconds, where its NOTIFY costs the committers next to nothing. A long
+ * Our own change log, led partition by partition through the listener. Caught up or at a trickle,
+ * the dispatcher sleeps until a NOTIFY once commits are sure to send one (the sleep lock, held by
+ * this worker or another); busy, it stays awake and polls, and commits send nothing. A long
  * transaction that keeps it from sleeping makes it poll ever less often, up to pollMs (50 ms
- * within a second of its last claim).
+ * within a second of its last claim). `now` is the clock the rate is measured on.
  */
 export function notifyPace(
-  deps: { listener: Listener; partitions: Partitions; wake: Wakeable; pollMs: number },
+  deps: { listener: Listener; partitions: Partitions; wake: Wakeable; pollMs: number; now?: () => number },
   signal: AbortSignal,
 ): Pace {
   const { listener, partitions, wake } = deps
+  const now = deps.now ?? (() => performance.now())
   let idlePollMs = awakePollMs
   let lastClaimAt = 0
+  // Claims of the last rateWindowMs, oldest first: [when, changes].
+  const claims: Array<[number, number]> = []
+  let windowClaimed = 0
+  const ratePerSecond = (at: number) => {
+    for (let first = claims[0]; first && first[0] <= at - rateWindowMs; first = claims[0]) {
+      claims.shift()
+      windowClaimed -= first[1]
+    }
+    return (windowClaimed * 1000) / rateWindowMs
+  }
   // Commits notify: this worker holds the sleep lock, or saw another worker hold it.
   let quiet = false
   return {
@@ -103,9 +120,15 @@ export function notifyPace(
       return undefined
     },
     async after({ claimed, more }) {
-      if (claimed > 0) lastClaimAt = performance.now()
+      const at = now()
+      if (claimed > 0) {
+        lastClaimAt = at
+        claims.push([at, claimed])
+        windowClaimed += claimed
+      }
       if (more) return
-      if (claimed >= awakeBatch) {
+      const rate = ratePerSecond(at)
+      if (claimed >= awakeBatch || rate >= awakeRate) {
         await listener.stayAwake()
         quiet = false
       }
@@ -116,12 +139,12 @@ export function notifyPace(
         return
       }
       // Caught up, or a trickle: sleep once no commit can skip its NOTIFY, after one more pass.
-      if (claimed < awakeBatch && (await listener.trySleep())) {
+      const trickle = rate < sleepRate && claimed < awakeBatch
+      if ((claimed === 0 || trickle) && (await listener.trySleep())) {
         quiet = true
         return
       }
-      const ceiling =
-        performance.now() - lastClaimAt < recentMs ? Math.min(recentPollMs, deps.pollMs) : deps.pollMs
+      const ceiling = now() - lastClaimAt < recentMs ? Math.min(recentPollMs, deps.pollMs) : deps.pollMs
       idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, ceiling)
       await delay(idlePollMs, undefined, { signal }).catch(() => {})
     },

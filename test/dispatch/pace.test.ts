@@ -5,8 +5,8 @@ import { notifyPace, wakeable } from '../../src/dispatch/pace.ts'
 import type { Partitions } from '../../src/dispatch/partitions.ts'
 
 /**
- * The pace's decisions after each pass, against a listener that only records them: the sleep-lock
- * protocol itself runs against Postgres in wake.test.ts.
+ * The pace's decisions after each pass, against a listener that only records them and a clock the
+ * test sets: the sleep-lock protocol itself runs against Postgres in wake.test.ts.
  */
 function pace() {
   const calls: string[] = []
@@ -25,11 +25,15 @@ function pace() {
       asleep = false
     },
   } as unknown as Listener
+  const clock = { ms: 0 }
   const stop = new AbortController()
   // A poll this long stands for none: a wait that ends was ended by a nudge.
   const wake = wakeable(stop.signal, 600_000)
-  const p = notifyPace({ listener, partitions: {} as Partitions, wake, pollMs: 600_000 }, stop.signal)
-  return { p, calls, wake, stop }
+  const p = notifyPace(
+    { listener, partitions: {} as Partitions, wake, pollMs: 600_000, now: () => clock.ms },
+    stop.signal,
+  )
+  return { p, calls, wake, clock, stop }
 }
 
 /** Whether `promise` settles before the timers of the current turn of the event loop run. */
@@ -42,11 +46,13 @@ async function settlesAtOnce(promise: Promise<unknown>): Promise<boolean> {
   return settled
 }
 
-test('after a burst, a pass of a few changes puts the dispatcher to sleep: the next change is woken by its NOTIFY, not found by a poll', async () => {
-  const { p, calls, wake, stop } = pace()
+test('after a burst, a trickle puts the dispatcher to sleep: each change is woken by its NOTIFY, not found by a poll', async () => {
+  const { p, calls, wake, clock, stop } = pace()
   await p.after({ claimed: 40, more: false })
   assert.deepEqual(calls, [], 'a burst keeps the dispatcher awake (it was not asleep)')
 
+  // One change in the last 100 ms: 10 a second.
+  clock.ms = 500
   assert.ok(await settlesAtOnce(p.after({ claimed: 1, more: false })), 'no poll wait before the last pass')
   assert.deepEqual(calls, ['trySleep'], 'a trickle tries to sleep at once')
 
@@ -62,6 +68,32 @@ test('after a burst, a pass of a few changes puts the dispatcher to sleep: the n
     ['trySleep', 'stayAwake'],
     'a pass of 8 changes wakes it up: commits stop notifying',
   )
+  stop.abort()
+})
+
+test('passes of a few changes each at 1 000 a second wake the dispatcher up, and keep it awake', async () => {
+  const { p, calls, wake, clock, stop } = pace()
+  await p.after({ claimed: 1, more: false })
+  assert.deepEqual(calls, ['trySleep'], 'asleep at a trickle')
+
+  // Woken by NOTIFYs every 2 ms, each pass claims the 2 changes committed meanwhile.
+  while (!calls.includes('stayAwake') && clock.ms < 100) {
+    clock.ms += 2
+    wake.nudge()
+    await p.after({ claimed: 2, more: false })
+  }
+  assert.deepEqual(calls, ['trySleep', 'stayAwake'], 'awake once 800 a second or more arrive')
+
+  // Awake, it polls: each poll finds the few changes of the last few milliseconds.
+  for (let i = 0; i < 20; i++) {
+    clock.ms += 7
+    await p.after({ claimed: 7, more: false })
+  }
+  assert.deepEqual(calls, ['trySleep', 'stayAwake'], 'it never tries to sleep while they keep coming')
+
+  clock.ms += 1000
+  await p.after({ claimed: 0, more: false })
+  assert.deepEqual(calls, ['trySleep', 'stayAwake', 'trySleep'], 'a poll that finds nothing puts it to sleep')
   stop.abort()
 })
 
