@@ -144,7 +144,7 @@ export function notifyPace(
         quiet = true
         return
       }
-      const ceiling = now() - lastClaimAt < recentMs ? Math.min(recentPollMs, deps.pollMs) : deps.pollMs
+      const ceiling = at - lastClaimAt < recentMs ? Math.min(recentPollMs, deps.pollMs) : deps.pollMs
       idlePollMs = claimed > 0 ? awakePollMs : Math.min(idlePollMs * 2, ceiling)
       await delay(idlePollMs, undefined, { signal }).catch(() => {})
     },
